@@ -1,0 +1,287 @@
+/*
+ * parmap.h - parallel map for C: run one function over many items on threads
+ * (and, in later releases, forked processes and web workers), with ordered or
+ * unordered results, per-item error capture, progress and cancellation.
+ *
+ * This header is the user's manual. Every call returns a status (PM_OK or a
+ * negative PM_E* code); nothing prints unless asked to; nothing aborts on bad
+ * input.
+ *
+ * Quick start:
+ *
+ *     static int twice(void *user, const void *in, void *out) {
+ *         (void)user;
+ *         *(double *)out = 2 * *(const double *)in;
+ *         return 0;                               // 0 = ok, else an item error
+ *     }
+ *     double x[1000], y[1000];
+ *     int rc = pm_map(twice, NULL, x, sizeof x[0], y, sizeof y[0], 1000,
+ *                     &(pm_opts){ .threads = 4 }, NULL);
+ *
+ * Thread-safety: every function may be called from any thread. One pm_iter is
+ * used by one thread at a time. A pm_pool may be shared by concurrent calls.
+ */
+#ifndef PARMAP_H
+#define PARMAP_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(PM_SHARED_BUILD)
+#define PM_API __declspec(dllexport)
+#elif defined(__GNUC__) || defined(__clang__)
+#define PM_API __attribute__((visibility("default")))
+#else
+#define PM_API
+#endif
+
+#define PM_VERSION_MAJOR 0
+#define PM_VERSION_MINOR 1
+#define PM_VERSION_PATCH 0
+#define PM_VERSION_STRING "0.1.0"
+
+/* The library's version as "MAJOR.MINOR.PATCH" (may differ from the header's
+ * PM_VERSION_STRING when linked against another build). */
+PM_API const char *pm_version(void);
+
+/* ---------------------------------------------------------------- status */
+
+/* Every status code, once. Numbers are stable and never reused: bindings
+ * (the JavaScript package) expose the names as error.code. */
+#define PM_STATUS_MAP(X)                                                     \
+    X(OK, 0, "success")                                                      \
+    X(EINVAL, -1, "invalid argument")                                        \
+    X(ENOMEM, -2, "out of memory")                                           \
+    X(EITEM, -3, "an item's function failed")                                \
+    X(ECRASH, -4, "a worker process crashed")                                \
+    X(ETIMEOUT, -5, "an item ran longer than its timeout")                   \
+    X(ECANCELED, -6, "canceled")                                             \
+    X(ESYS, -7, "a system call failed")                                      \
+    X(ENOTSUP, -8, "not supported by this build or target")
+
+enum {
+#define PM_STATUS_ENUM(name, value, text) PM_##name = value,
+    PM_STATUS_MAP(PM_STATUS_ENUM)
+#undef PM_STATUS_ENUM
+};
+
+/* A human-readable sentence for a status ("invalid argument"). Never NULL;
+ * unknown codes (e.g. an item's own error code) give "unknown status". */
+PM_API const char *pm_strerror(int status);
+/* The status's name without prefix ("EINVAL"), or "UNKNOWN". */
+PM_API const char *pm_err_name(int status);
+
+/* --------------------------------------------------------------- options */
+
+typedef enum pm_backend {
+    PM_AUTO = 0,   /* threads where the build has them, else serial */
+    PM_SERIAL,     /* the calling thread runs every item, in order */
+    PM_THREADS,    /* a pool of pthreads */
+    PM_PROCESSES   /* forked worker processes: not in this release (PM_ENOTSUP) */
+} pm_backend;
+
+typedef enum pm_on_error {
+    PM_RAISE = 0,  /* stop at the first failing item; the call returns PM_EITEM */
+    PM_RETURN      /* run every item; the call returns PM_OK, codes say which failed */
+} pm_on_error;
+
+/* Progress, counted in items (never chunks). total == 0 means unknown (a
+ * stream without opts.total). rate is items per second since the start; eta_s
+ * is the estimated seconds left (0 when total is unknown). */
+typedef struct pm_progress {
+    size_t done, total, failed;
+    double elapsed_s, rate, eta_s;
+} pm_progress;
+
+/* Progress callback: called about 10 times a second at most, always once more
+ * at the end (done == total for a finished map), from ONE thread at a time:
+ * the thread that called pm_map, or the thread calling pm_iter_next. */
+typedef void (*pm_progress_fn)(void *user, const pm_progress *p);
+
+typedef struct pm_cancel pm_cancel;
+typedef struct pm_pool pm_pool;
+
+/* Options. Zero-initialise and set what you need; every zero field (and a
+ * NULL pm_opts pointer) means the default written beside it:
+ *
+ *     pm_map(..., &(pm_opts){ .threads = 4, .on_error = PM_RETURN }, &report);
+ */
+typedef struct pm_opts {
+    pm_backend backend;        /* PM_AUTO: threads (serial on targets without threads) */
+    int threads;               /* 0: CPU count (threads backend); 1..PM_MAX_THREADS */
+    int procs;                 /* processes backend only; 0: CPU count */
+    long chunksize;            /* 0: auto (see "Chunking" below); >0: fixed items per chunk */
+    int unordered;             /* iterators only: yield results as they complete */
+    pm_on_error on_error;      /* PM_RAISE (default) or PM_RETURN */
+    int *codes;                /* pm_map only, optional: n ints, each item's code (0 = ok;
+                                  items never run in PM_RAISE mode are left untouched) */
+    pm_progress_fn on_progress;/* optional progress callback */
+    void *progress_user;       /* passed to on_progress */
+    int progress_bar;          /* nonzero: draw a text bar on stderr (redrawn in place on a
+                                  terminal, a sparse line otherwise) */
+    const char *label;         /* optional prefix of the bar */
+    size_t total;              /* iterators: expected item count for progress (0: unknown) */
+    size_t window;             /* iterators: max items fed but not yet consumed (0: auto) */
+    double timeout_s;          /* per item, processes backend only; 0: none */
+    pm_cancel *cancel;         /* optional cancellation token */
+    pm_pool *pool;             /* optional warm pool; then backend/threads come from the pool */
+} pm_opts;
+
+#define PM_MAX_THREADS 1024
+
+/*
+ * Chunking. Items are handed to workers in chunks (consecutive items). With
+ * chunksize 0 (auto) every worker sizes its own chunks by measuring them:
+ *  - start at 1 item and double while a chunk takes under ~0.5 ms, so tiny
+ *    functions run in long chunks at the cost of a plain loop;
+ *  - shrink a chunk that took over ~10 ms back to ~5 ms, so progress and
+ *    cancellation stay responsive (a worker notices cancellation between chunks);
+ *  - never take more than remaining / (2 x workers) items (guided tail), so a few
+ *    slow items at the end cannot leave one worker running alone for long.
+ * Iterators size chunks the same way from the measured time per item, also
+ * bounded by window / (2 x workers) so that every worker has work.
+ */
+
+/* ------------------------------------------------------------- reporting */
+
+/* What happened in a call. Filled by pm_map / pm_iter_report when non-NULL. */
+typedef struct pm_report {
+    size_t done;                 /* items that ran (ok or failed) */
+    size_t failed;               /* items whose function returned nonzero */
+    size_t first_error_index;    /* lowest failing index seen ((size_t)-1: none) */
+    int first_error_code;        /* that item's code (0: none) */
+    int status;                  /* the call's status, repeated */
+    int signal;                  /* processes backend: signal that killed a worker (0: none) */
+    double elapsed_s;            /* wall time of the call */
+} pm_report;
+
+/* ---------------------------------------------------------- cancellation */
+
+/* A cancellation token. Create it, pass it in opts.cancel of one or more
+ * calls, request from anywhere. pm_cancel_new returns NULL when out of memory. */
+PM_API pm_cancel *pm_cancel_new(void);
+/* Ask every call using the token to stop: running calls return PM_ECANCELED
+ * within about one chunk per worker. Async-signal-safe: may be called from a
+ * SIGINT handler. Idempotent. NULL is ignored. */
+PM_API void pm_cancel_request(pm_cancel *c);
+/* 1 when cancellation was requested, else 0 (NULL: 0). Async-signal-safe. */
+PM_API int pm_cancel_requested(const pm_cancel *c);
+/* Clear a request so the token can be reused. */
+PM_API void pm_cancel_reset(pm_cancel *c);
+/* Free a token no call is using any more. NULL is ignored. */
+PM_API void pm_cancel_free(pm_cancel *c);
+
+/* ------------------------------------------------------------- the map */
+
+/* The item function: read one input record at `in`, write one output record at
+ * `out` (NULL when the call has no outputs). Return 0 on success or any
+ * nonzero code to mark this item failed (use positive codes: negative ones
+ * are parmap's own, e.g. PM_ECRASH). Called concurrently from several threads:
+ * it must be thread-safe with respect to `user`. */
+typedef int (*pm_fn)(void *user, const void *in, void *out);
+
+/* A stream of input records: write the next record at `item` (in_stride bytes)
+ * and return 1; return 0 at the end; return a negative PM_E* status on error
+ * (the iterator then ends with that status). Called by one thread at a time. */
+typedef int (*pm_source_fn)(void *src, void *item);
+
+/*
+ * pm_map: out[i] = fn(in[i]) for i in [0, n), in parallel.
+ *  in, in_stride:   n input records of in_stride bytes (in_stride > 0; in may be
+ *                   NULL only when n == 0).
+ *  out, out_stride: n output records; out == NULL with out_stride == 0 for a map
+ *                   that only has side effects. in == out (same stride) is fine.
+ *  opts:            NULL for defaults.
+ *  report:          NULL or filled on every return.
+ * The result of in[i] always lands in out[i], whatever the order of execution.
+ * Returns PM_OK; PM_EITEM (PM_RAISE mode: an item failed; the map stopped within
+ * one chunk per worker, report has the lowest failing index seen and its code,
+ * every item that completed has its output written); PM_ECANCELED; PM_EINVAL
+ * (bad arguments, nothing ran); PM_ENOMEM; PM_ESYS (threads could not start);
+ * PM_ENOTSUP (backend not in this build). In PM_RETURN mode, item failures
+ * return PM_OK with report->failed and opts.codes telling which.
+ */
+PM_API int pm_map(pm_fn fn, void *user, const void *in, size_t in_stride,
+                  void *out, size_t out_stride, size_t n, const pm_opts *opts,
+                  pm_report *report);
+
+/* ------------------------------------------------------------- streams */
+
+typedef struct pm_iter pm_iter;
+
+/*
+ * pm_imap: a semi-lazy parallel map over a stream. A feeder pulls records from
+ * `next(src, item)` in the background and workers map them while you consume
+ * results with pm_iter_next. At most opts.window items are between the source
+ * and you (fed, running, or done and waiting to be consumed), so memory stays
+ * flat on endless streams and one slow item stalls the feeder rather than
+ * letting ordered results pile up. With the serial backend nothing runs in the
+ * background: each pm_iter_next pulls and maps what it needs.
+ * Never returns NULL except when out of memory; bad arguments give an iterator
+ * whose first pm_iter_next (and pm_iter_free) returns PM_EINVAL.
+ * The source and `src` must stay valid until pm_iter_free.
+ */
+PM_API pm_iter *pm_imap(pm_fn fn, void *user, pm_source_fn next, void *src,
+                        size_t in_stride, size_t out_stride, const pm_opts *opts);
+
+/*
+ * The next result: copies it to `out` (out_stride bytes; out may be NULL when
+ * out_stride is 0), its input's position in the stream to *index and its code
+ * to *item_code (both optional). Results come in stream order unless
+ * opts.unordered. Returns 1 (a result), 0 (the stream ended), or a negative
+ * status that ends the iterator: PM_EITEM (PM_RAISE mode; *index and
+ * *item_code name the failing item), PM_ECANCELED, the source's own error, or
+ * PM_EINVAL (bad arguments, or an iterator already freed). In PM_RETURN mode a
+ * failed item is returned with 1 and a nonzero *item_code. After the end, every
+ * call returns the same value again. One thread at a time.
+ */
+PM_API int pm_iter_next(pm_iter *it, void *out, size_t *index, int *item_code);
+
+/* Counts so far (done, failed, first error, status, elapsed). */
+PM_API int pm_iter_report(pm_iter *it, pm_report *report);
+
+/* Stop what is left (a source call in progress is waited for), join the
+ * threads, free. Returns PM_OK, the status the iterator ended with, or
+ * PM_EINVAL when `it` was already freed. NULL gives PM_OK. Free downstream
+ * stages of a pipeline before their upstream. */
+PM_API int pm_iter_free(pm_iter *it);
+
+/*
+ * pm_iter_source: a pm_source_fn reading another iterator, to chain maps into
+ * a pipeline where every stage runs at once:
+ *     pm_iter *a = pm_imap(parse, 0, read_line, file, ...);
+ *     pm_iter *b = pm_imap(score, 0, pm_iter_source, a, ...);
+ * Upstream results whose item failed (upstream in PM_RETURN mode) are skipped
+ * and counted in the upstream report; an upstream error status ends the
+ * downstream with the same status.
+ */
+PM_API int pm_iter_source(void *iter, void *item);
+
+/* ---------------------------------------------------------------- pools */
+
+/*
+ * A warm pool of workers for many small maps: pass it as opts.pool and the
+ * call reuses its threads instead of starting and joining its own. backend and
+ * threads are taken from `opts` here (NULL: defaults). Several calls may use a
+ * pool at once (they share its workers). Do not call pm_map with a pool from
+ * inside an item function running on that same pool. Returns NULL with errno
+ * EINVAL (bad options), ENOMEM, or the error that stopped thread creation.
+ */
+PM_API pm_pool *pm_pool_new(const pm_opts *opts);
+/* Number of workers of the pool (0 for the serial backend). */
+PM_API int pm_pool_workers(const pm_pool *pool);
+/* Join the workers and free. No call may be using the pool. NULL is ignored. */
+PM_API void pm_pool_free(pm_pool *pool);
+
+/* ---------------------------------------------------------------- misc */
+
+/* Number of CPUs this process may run on (affinity aware), at least 1. */
+PM_API int pm_cpu_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PARMAP_H */

@@ -1,0 +1,169 @@
+/*
+ * internal.h - what the core's files share, and the executor interface.
+ *
+ * Data flows: source -> chunker -> executor -> collector -> progress -> caller.
+ * The core turns a call into a *job*: something workers can call step() on to
+ * run one chunk. An *executor* only provides workers that call step(); it never
+ * knows whether the job is an array map or a stream (SQLite's VFS idea: the
+ * core talks to a const table of methods, one table per backend).
+ *
+ * Names: pm__ for internal symbols shared between files (libuv's uv__ rule).
+ */
+#ifndef PM_INTERNAL_H
+#define PM_INTERNAL_H
+
+#include "parmap.h"
+#include "../platform/platform.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+/* ------------------------------------------------------------------ jobs */
+
+/* What a job's step() returns to the worker calling it. */
+enum {
+    PM__STEP_RAN = 1,   /* ran a chunk: call again */
+    PM__STEP_IDLE = 0,  /* nothing to run right now (a stream waits for its feeder):
+                           sleep until the executor is notified */
+    PM__STEP_END = -1   /* no more work for workers, ever: leave the job */
+};
+
+typedef struct pm__job pm__job;
+struct pm__job {
+    /* Run at most one chunk as worker number `worker` (0 <= worker < the
+     * executor's worker count, or 0 for the caller's own thread). Thread-safe. */
+    int (*step)(pm__job *job, int worker);
+    /* Executor bookkeeping, guarded by the executor's own lock. */
+    pm__job *exec_next;
+    int exec_inside;     /* workers currently inside step() */
+    int exec_ended;      /* a worker saw PM__STEP_END */
+};
+
+/* ------------------------------------------------------------- executors */
+
+typedef struct pm__exec_config {
+    int threads;   /* resolved: >= 1 */
+    int procs;     /* resolved: >= 1 (processes backend) */
+} pm__exec_config;
+
+/*
+ * An executor: a const table of methods per backend. `version` tells which
+ * methods exist; new methods are only appended (sqlite3_io_methods). The core
+ * allocates `state_size` zeroed bytes for the state.
+ *
+ * Protocol: open once; then for each job: submit, (notify whenever the job may
+ * have new work), wait until it returns 1; finally close. Several jobs may be
+ * submitted at once (a shared pool). An executor with 0 workers (serial) runs
+ * nothing itself: the caller's thread drives the job by calling step().
+ */
+typedef struct pm__exec_methods {
+    int version;                   /* 1 */
+    const char *name;              /* "serial", "threads" */
+    size_t state_size;
+    int  (*open)(void *state, const pm__exec_config *cfg);   /* PM_OK or error */
+    int  (*workers)(const void *state);
+    void (*submit)(void *state, pm__job *job);
+    void (*notify)(void *state);
+    /* Wait up to `seconds` (< 0: forever) for the job to end: a worker saw
+     * PM__STEP_END and no worker is inside it any more. Returns 1 when it ended
+     * (the executor then forgets the job), 0 on timeout. */
+    int  (*wait)(void *state, pm__job *job, double seconds);
+    void (*close)(void *state);    /* join workers; state may be half-opened */
+} pm__exec_methods;
+
+extern const pm__exec_methods pm__exec_serial;
+extern const pm__exec_methods pm__exec_threads;
+
+/* An opened executor (what a pm_pool wraps; pm_map without a pool makes one). */
+typedef struct pm__exec {
+    const pm__exec_methods *m;
+    void *state;
+} pm__exec;
+
+/* Resolve a backend, allocate and open. Returns PM_OK or an error. */
+int  pm__exec_open(pm__exec *ex, pm_backend backend, const pm__exec_config *cfg);
+void pm__exec_close(pm__exec *ex);
+
+/* -------------------------------------------------------------- options */
+
+/* pm_opts after validation, with every default filled in (sokol's
+ * _sg_desc_defaults idea: one place decides the defaults). */
+typedef struct pm__opts {
+    pm_opts user;        /* the caller's options, copied */
+    pm_backend backend;  /* never PM_AUTO */
+    pm__exec_config cfg;
+    size_t chunksize;    /* 0 = auto */
+} pm__opts;
+
+/* Validate and fill defaults. NULL opts = all defaults. PM_OK or PM_EINVAL /
+ * PM_ENOTSUP. */
+int pm__opts_resolve(const pm_opts *opts, pm__opts *out);
+
+/* --------------------------------------------------------------- chunker */
+
+/* Adaptive chunk sizing (policy documented in parmap.h, "Chunking"). One per
+ * worker, never shared, so it needs no lock. */
+typedef struct pm__chunker {
+    size_t fixed;   /* > 0: always this size */
+    size_t size;    /* auto: current size */
+} pm__chunker;
+
+void   pm__chunker_init(pm__chunker *c, size_t fixed);
+/* Size of the next chunk given what is left (SIZE_MAX: unknown) and the
+ * number of workers sharing it. >= 1. */
+size_t pm__chunker_next(const pm__chunker *c, size_t remaining, int workers);
+/* Feed back how long the last chunk of `items` items took. */
+void   pm__chunker_observe(pm__chunker *c, size_t items, double seconds);
+/* Whether chunks must be timed at all (auto mode). */
+int    pm__chunker_needs_time(const pm__chunker *c);
+/* Items per chunk to aim for when an item takes `seconds_per_item`. */
+size_t pm__chunker_for_rate(double seconds_per_item);
+
+/* -------------------------------------------------------------- progress */
+
+/* Progress reporting for one call: the throttled callback and the text bar.
+ * Used from one thread at a time (the caller's). */
+typedef struct pm__progress {
+    pm_progress_fn fn;
+    void *user;
+    int bar;              /* draw the text bar on stderr */
+    int tty;              /* stderr is a terminal: redraw in place */
+    const char *label;
+    size_t total;         /* 0 = unknown */
+    double start, last, last_line;
+    int last_decile;      /* non-tty: last 10% step printed */
+    size_t drawn;         /* tty: width of the line on screen, blanked by a shorter one */
+    int finished;
+} pm__progress;
+
+/* Returns 1 when there is anything to report (callback or bar). */
+int  pm__progress_init(pm__progress *p, const pm_opts *opts, size_t total);
+/* Report if ~100 ms passed since the last report (or force). */
+void pm__progress_update(pm__progress *p, size_t done, size_t failed, int force);
+/* The final report (once): a last callback and the bar's final line. */
+void pm__progress_finish(pm__progress *p, size_t done, size_t failed);
+/* Format the bar line for `pr` into buf (no newline); for tests. */
+void pm__progress_format(char *buf, size_t size, const char *label,
+                         const pm_progress *pr);
+
+/* ---------------------------------------------------------------- cancel */
+
+struct pm_cancel {
+    atomic_int requested;
+};
+
+static inline int pm__canceled(const pm_cancel *c)
+{
+    return c && atomic_load_explicit(&((pm_cancel *)c)->requested,
+                                     memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ pool */
+
+struct pm_pool {
+    pm__exec exec;
+    pm_backend backend;
+    int threads;
+};
+
+#endif

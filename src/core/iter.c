@@ -1,0 +1,150 @@
+/*
+ * iter.c - pm_iter handles: the public face of a stream job.
+ *
+ * A handle outlives pm_iter_free on purpose: freed handles go to a free list
+ * (under the global lock) instead of back to malloc, with their magic cleared,
+ * so that pm_iter_next or pm_iter_free on an iterator that was already freed
+ * reads valid memory and returns PM_EINVAL instead of corrupting the heap. A
+ * later pm_imap may reuse the handle (like a reused file descriptor), so this
+ * catches the common mistake, not every one. Handles are 48 bytes; the free
+ * list only ever holds as many as were alive at once.
+ *
+ * After the stream ends, its status is kept in the handle so every later call
+ * returns the same value (the "sticky end").
+ */
+#include "iter.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAGIC_LIVE 0x706d6974u /* "pmit" */
+#define MAGIC_DEAD 0u
+
+struct pm_iter {
+    unsigned magic;
+    int ended;          /* the stream ended: `final` repeats forever */
+    int final;
+    int final_code;     /* PM_EITEM: the failing item's code */
+    size_t final_index; /* PM_EITEM: the failing item's index */
+    pm__stream *stream; /* NULL: bad arguments (final says why) */
+    pm_iter *free_next;
+};
+
+static pm_iter *free_handles;
+
+static pm_iter *handle_new(void)
+{
+    pm__global_lock();
+    pm_iter *it = free_handles;
+    if (it)
+        free_handles = it->free_next;
+    pm__global_unlock();
+    if (!it)
+        it = malloc(sizeof *it);
+    if (it) {
+        memset(it, 0, sizeof *it);
+        it->magic = MAGIC_LIVE;
+    }
+    return it;
+}
+
+static void handle_release(pm_iter *it)
+{
+    it->magic = MAGIC_DEAD;
+    pm__global_lock();
+    it->free_next = free_handles;
+    free_handles = it;
+    pm__global_unlock();
+}
+
+static int valid(const pm_iter *it)
+{
+    return it && it->magic == MAGIC_LIVE;
+}
+
+pm_iter *pm_imap(pm_fn fn, void *user, pm_source_fn next, void *src, size_t in_stride,
+                 size_t out_stride, const pm_opts *opts)
+{
+    pm_iter *it = handle_new();
+    if (!it)
+        return NULL;
+    pm__opts o;
+    int rc = (!fn || !next || in_stride == 0) ? PM_EINVAL : pm__opts_resolve(opts, &o);
+    if (rc == PM_OK && o.user.codes)
+        rc = PM_EINVAL; /* codes[] is for pm_map; iterators return each code */
+    if (rc == PM_OK) {
+        rc = pm__stream_new(&it->stream, fn, user, next, src, in_stride, out_stride, &o);
+        if (rc != PM_OK) {
+            pm__stream_free(it->stream);
+            it->stream = NULL;
+        }
+    }
+    if (rc != PM_OK) {
+        it->ended = 1;
+        it->final = rc;
+    }
+    return it;
+}
+
+int pm_iter_next(pm_iter *it, void *out, size_t *index, int *item_code)
+{
+    if (!valid(it))
+        return PM_EINVAL;
+    if (!it->ended) {
+        size_t err_index = SIZE_MAX;
+        int err_code = 0;
+        int r = pm__stream_next(it->stream, out, index, item_code, &err_index, &err_code);
+        if (r == 1)
+            return 1;
+        it->ended = 1;
+        it->final = r;
+        it->final_index = err_index;
+        it->final_code = err_code;
+        pm__stream_finish_progress(it->stream);
+    }
+    if (it->final == PM_EITEM) {
+        if (index)
+            *index = it->final_index;
+        if (item_code)
+            *item_code = it->final_code;
+    }
+    return it->final;
+}
+
+int pm_iter_report(pm_iter *it, pm_report *report)
+{
+    if (!valid(it) || !report)
+        return PM_EINVAL;
+    memset(report, 0, sizeof *report);
+    report->first_error_index = SIZE_MAX;
+    if (it->stream)
+        pm__stream_counts(it->stream, report);
+    report->status = it->ended && it->final < 0 ? it->final : PM_OK;
+    return PM_OK;
+}
+
+int pm_iter_free(pm_iter *it)
+{
+    if (!it)
+        return PM_OK;
+    if (!valid(it))
+        return PM_EINVAL;
+    int rc = it->ended && it->final < 0 ? it->final : PM_OK;
+    if (it->stream)
+        pm__stream_finish_progress(it->stream); /* the promised final report */
+    pm__stream_free(it->stream);
+    handle_release(it);
+    return rc;
+}
+
+int pm_iter_source(void *iter, void *item)
+{
+    for (;;) {
+        int code = 0;
+        int r = pm_iter_next(iter, item, NULL, &code);
+        if (r == 1 && code != 0)
+            continue; /* failed upstream (PM_RETURN there): skipped, counted upstream */
+        return r;
+    }
+}

@@ -1,0 +1,248 @@
+/*
+ * map.c - pm_map: the array map.
+ *
+ * Chunks are claimed with one atomic fetch-add on a shared `next` index (the
+ * same cost as OpenMP's dynamic schedule), sized per worker by the chunker.
+ * Everything else a worker touches is its own padded slot (done/failed counts,
+ * chunker), so the only shared write per chunk is that fetch-add. The caller's
+ * thread only waits: it wakes every ~100 ms to report progress (so callbacks
+ * always come from the thread that called pm_map) and sums the slots. With the
+ * serial executor (0 workers) the caller itself runs the chunks.
+ *
+ * Stopping: the first of {item error in PM_RAISE mode, cancellation} wins a
+ * compare-and-swap on `stop`; workers see it before their next chunk, and a
+ * worker that hits the failing item stops its own chunk right there.
+ */
+#include "internal.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One per worker. Padded to two cache lines so neighbours never share one. */
+typedef struct slot {
+    atomic_size_t done;
+    atomic_size_t failed;
+    pm__chunker chunker;
+    char pad[128 - 2 * sizeof(atomic_size_t) - sizeof(pm__chunker)];
+} slot;
+
+typedef struct map_job {
+    pm__job job; /* first: the executor sees only this */
+    pm_fn fn;
+    void *user;
+    const unsigned char *in;
+    unsigned char *out;
+    size_t in_stride, out_stride, n;
+    int *codes;
+    int raise;
+    int workers;          /* for the guided tail: >= 1 */
+    pm_cancel *cancel;
+    char pad0[64];
+    atomic_size_t next;   /* next unclaimed index (may run past n) */
+    char pad1[64];
+    atomic_int stop;      /* 0, or why the map stops: PM_EITEM / PM_ECANCELED */
+    pm__mutex err_lock;   /* guards first_index/first_code (rare path) */
+    size_t first_index;
+    int first_code;
+    int nslots;
+    slot *slots;
+} map_job;
+
+static void set_stop(map_job *m, int why)
+{
+    int expected = 0;
+    atomic_compare_exchange_strong(&m->stop, &expected, why);
+}
+
+static void record_error(map_job *m, size_t index, int code)
+{
+    pm__mutex_lock(&m->err_lock);
+    if (index < m->first_index) {
+        m->first_index = index;
+        m->first_code = code;
+    }
+    pm__mutex_unlock(&m->err_lock);
+    if (m->raise)
+        set_stop(m, PM_EITEM);
+}
+
+static int map_step(pm__job *job, int worker)
+{
+    map_job *m = (map_job *)job;
+    slot *s = &m->slots[worker];
+    if (atomic_load_explicit(&m->stop, memory_order_relaxed))
+        return PM__STEP_END;
+    if (pm__canceled(m->cancel)) {
+        set_stop(m, PM_ECANCELED);
+        return PM__STEP_END;
+    }
+    size_t next = atomic_load_explicit(&m->next, memory_order_relaxed);
+    if (next >= m->n)
+        return PM__STEP_END;
+    size_t size = pm__chunker_next(&s->chunker, m->n - next, m->workers);
+    if (size > m->n - next)
+        size = m->n - next;
+    size_t start = atomic_fetch_add_explicit(&m->next, size, memory_order_relaxed);
+    if (start >= m->n)
+        return PM__STEP_END;
+    size_t end = size < m->n - start ? start + size : m->n;
+
+    int timed = pm__chunker_needs_time(&s->chunker);
+    double t0 = timed ? pm__now() : 0;
+    const unsigned char *ip = m->in + start * m->in_stride;
+    unsigned char *op = m->out ? m->out + start * m->out_stride : NULL;
+    size_t failed = 0, i;
+    for (i = start; i < end; i++) {
+        int code = m->fn(m->user, ip, op);
+        if (m->codes)
+            m->codes[i] = code;
+        if (code) {
+            failed++;
+            record_error(m, i, code);
+            if (m->raise) {
+                i++;
+                break;
+            }
+        }
+        ip += m->in_stride;
+        if (op)
+            op += m->out_stride;
+    }
+    if (timed)
+        pm__chunker_observe(&s->chunker, i - start, pm__now() - t0);
+    /* Only this worker writes its slot; relaxed is enough because the
+     * caller's final read happens after the executor's wait() (a lock). */
+    atomic_store_explicit(&s->done, atomic_load_explicit(&s->done, memory_order_relaxed) + (i - start),
+                          memory_order_relaxed);
+    if (failed)
+        atomic_fetch_add_explicit(&s->failed, failed, memory_order_relaxed);
+    return PM__STEP_RAN;
+}
+
+static void sum_slots(const map_job *m, size_t *done, size_t *failed)
+{
+    *done = *failed = 0;
+    for (int i = 0; i < m->nslots; i++) {
+        *done += atomic_load_explicit(&m->slots[i].done, memory_order_relaxed);
+        *failed += atomic_load_explicit(&m->slots[i].failed, memory_order_relaxed);
+    }
+}
+
+static int check_args(pm_fn fn, const void *in, size_t in_stride, const void *out,
+                      size_t out_stride, size_t n)
+{
+    if (!fn || in_stride == 0)
+        return PM_EINVAL;
+    if (!in && n > 0)
+        return PM_EINVAL;
+    if ((out == NULL) != (out_stride == 0))
+        return PM_EINVAL; /* NULL out needs stride 0; stride 0 would race */
+    if (n > SIZE_MAX / in_stride || (out_stride && n > SIZE_MAX / out_stride))
+        return PM_EINVAL;
+    return PM_OK;
+}
+
+static int run(map_job *m, const pm__exec *ex, pm__progress *pr, int reporting)
+{
+    size_t done, failed;
+    int workers = ex->m->workers(ex->state);
+    if (workers == 0) {
+        /* Serial: the caller is the only worker. */
+        while (map_step(&m->job, 0) == PM__STEP_RAN) {
+            if (reporting) {
+                sum_slots(m, &done, &failed);
+                pm__progress_update(pr, done, failed, 0);
+            }
+        }
+        return PM_OK;
+    }
+    ex->m->submit(ex->state, &m->job);
+    while (!ex->m->wait(ex->state, &m->job, reporting ? 0.1 : -1.0)) {
+        sum_slots(m, &done, &failed);
+        pm__progress_update(pr, done, failed, 0);
+    }
+    return PM_OK;
+}
+
+int pm_map(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
+           size_t out_stride, size_t n, const pm_opts *opts, pm_report *report)
+{
+    double t0 = pm__now();
+    pm__opts o;
+    pm__exec own = {0}, *ex = NULL;
+    map_job *m = NULL;
+    int rc = check_args(fn, in, in_stride, out, out_stride, n);
+    if (rc == PM_OK)
+        rc = pm__opts_resolve(opts, &o);
+    if (rc != PM_OK)
+        goto done;
+    if (o.user.pool) {
+        ex = &o.user.pool->exec;
+    } else if (n > 0) {
+        pm__exec_config cfg = o.cfg;
+        if (cfg.threads > 0 && (size_t)cfg.threads > n)
+            cfg.threads = (int)n; /* no idle threads for tiny maps */
+        if ((rc = pm__exec_open(&own, o.backend, &cfg)) != PM_OK)
+            goto done;
+        ex = &own;
+    }
+
+    int workers = ex ? ex->m->workers(ex->state) : 0;
+    int nslots = workers > 0 ? workers : 1;
+    m = calloc(1, sizeof *m);
+    if (!m || !(m->slots = calloc((size_t)nslots, sizeof *m->slots))) {
+        rc = PM_ENOMEM;
+        goto done;
+    }
+    if ((rc = pm__mutex_init(&m->err_lock)) != PM_OK)
+        goto done;
+    m->job.step = map_step;
+    m->fn = fn;
+    m->user = user;
+    m->in = in;
+    m->out = out;
+    m->in_stride = in_stride;
+    m->out_stride = out_stride;
+    m->n = n;
+    m->codes = o.user.codes;
+    m->raise = o.user.on_error == PM_RAISE;
+    m->workers = nslots;
+    m->cancel = o.user.cancel;
+    m->first_index = SIZE_MAX;
+    m->nslots = nslots;
+    for (int i = 0; i < nslots; i++)
+        pm__chunker_init(&m->slots[i].chunker, o.chunksize);
+
+    pm__progress pr;
+    int reporting = pm__progress_init(&pr, &o.user, n);
+    if (n > 0)
+        run(m, ex, &pr, reporting);
+    size_t done_items, failed;
+    sum_slots(m, &done_items, &failed);
+    if (reporting)
+        pm__progress_finish(&pr, done_items, failed);
+    rc = atomic_load(&m->stop);
+    if (report) {
+        memset(report, 0, sizeof *report);
+        report->done = done_items;
+        report->failed = failed;
+        report->first_error_index = m->first_index;
+        report->first_error_code = m->first_code;
+    }
+    pm__mutex_destroy(&m->err_lock);
+done:
+    if (report) {
+        if (rc == PM_EINVAL || rc == PM_ENOTSUP || rc == PM_ENOMEM || !m) {
+            memset(report, 0, sizeof *report);
+            report->first_error_index = SIZE_MAX;
+        }
+        report->status = rc;
+        report->elapsed_s = pm__now() - t0;
+    }
+    if (m)
+        free(m->slots);
+    free(m);
+    pm__exec_close(&own);
+    return rc;
+}

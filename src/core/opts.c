@@ -1,0 +1,60 @@
+/*
+ * opts.c - validation of pm_opts and the one place where defaults are decided
+ * (zero means "default" everywhere; sokol's desc-defaults idea). Bad values are
+ * rejected here with PM_EINVAL before anything starts; values valid but not
+ * available in this build (processes, per-item timeouts on threads) give
+ * PM_ENOTSUP.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+static int def(int v, int d)
+{
+    return v ? v : d;
+}
+
+int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
+{
+    static const pm_opts defaults; /* all zero */
+    const pm_opts *o = opts ? opts : &defaults;
+    memset(out, 0, sizeof *out);
+    out->user = *o;
+
+    if ((int)o->backend < PM_AUTO || (int)o->backend > PM_PROCESSES)
+        return PM_EINVAL;
+    if ((int)o->on_error < PM_RAISE || (int)o->on_error > PM_RETURN)
+        return PM_EINVAL;
+    if (o->threads < 0 || o->threads > PM_MAX_THREADS)
+        return PM_EINVAL;
+    if (o->procs < 0 || o->procs > PM_MAX_THREADS)
+        return PM_EINVAL;
+    if (o->chunksize < 0)
+        return PM_EINVAL;
+    /* !(x >= 0) also catches NaN. */
+    if (!(o->timeout_s >= 0) || isinf(o->timeout_s))
+        return PM_EINVAL;
+
+    if (o->pool) {
+        out->backend = o->pool->backend;
+        out->cfg.threads = o->pool->threads;
+    } else {
+        out->backend = o->backend;
+        if (out->backend == PM_AUTO)
+            out->backend = PM_HAVE_THREADS ? PM_THREADS : PM_SERIAL;
+        out->cfg.threads = out->backend == PM_SERIAL ? 1 : def(o->threads, pm__cpu_count());
+    }
+    out->cfg.procs = def(o->procs, pm__cpu_count());
+    out->chunksize = (size_t)o->chunksize;
+
+    if (out->backend == PM_PROCESSES)
+        return PM_ENOTSUP; /* the processes executor is not in this release */
+    if (out->backend == PM_THREADS && !PM_HAVE_THREADS)
+        return PM_ENOTSUP;
+    /* Threads cannot be killed safely, so a per-item timeout is a processes
+     * feature; silently ignoring it would be worse than saying so. */
+    if (o->timeout_s > 0)
+        return PM_ENOTSUP;
+    return PM_OK;
+}

@@ -1,0 +1,80 @@
+/*
+ * pool.c - choosing and opening an executor, and pm_pool: an opened executor
+ * kept warm between calls. A call without opts.pool opens its own executor and
+ * closes it at the end (parmapper's pool-per-call behaviour); with a pool the
+ * call only submits its job to the pool's already running workers.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static const pm__exec_methods *methods_for(pm_backend backend)
+{
+    switch (backend) {
+    case PM_SERIAL: return &pm__exec_serial;
+    case PM_THREADS: return &pm__exec_threads;
+    default: return NULL; /* PM_PROCESSES: not in this release */
+    }
+}
+
+int pm__exec_open(pm__exec *ex, pm_backend backend, const pm__exec_config *cfg)
+{
+    ex->m = methods_for(backend);
+    ex->state = NULL;
+    if (!ex->m)
+        return PM_ENOTSUP;
+    ex->state = calloc(1, ex->m->state_size ? ex->m->state_size : 1);
+    if (!ex->state)
+        return PM_ENOMEM;
+    int rc = ex->m->open(ex->state, cfg);
+    if (rc != PM_OK)
+        pm__exec_close(ex);
+    return rc;
+}
+
+void pm__exec_close(pm__exec *ex)
+{
+    if (ex->state) {
+        ex->m->close(ex->state); /* accepts a half-opened state */
+        free(ex->state);
+    }
+    ex->state = NULL;
+}
+
+pm_pool *pm_pool_new(const pm_opts *opts)
+{
+    pm__opts o;
+    int rc = opts && opts->pool ? PM_EINVAL : pm__opts_resolve(opts, &o);
+    if (rc != PM_OK) {
+        errno = rc == PM_ENOTSUP ? ENOTSUP : EINVAL;
+        return NULL;
+    }
+    pm_pool *pool = calloc(1, sizeof *pool);
+    if (!pool) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pool->backend = o.backend;
+    pool->threads = o.cfg.threads;
+    rc = pm__exec_open(&pool->exec, o.backend, &o.cfg);
+    if (rc != PM_OK) {
+        free(pool);
+        errno = rc == PM_ENOMEM ? ENOMEM : EAGAIN;
+        return NULL;
+    }
+    return pool;
+}
+
+int pm_pool_workers(const pm_pool *pool)
+{
+    return pool ? pool->exec.m->workers(pool->exec.state) : 0;
+}
+
+void pm_pool_free(pm_pool *pool)
+{
+    if (!pool)
+        return;
+    pm__exec_close(&pool->exec);
+    free(pool);
+}

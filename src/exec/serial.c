@@ -1,0 +1,57 @@
+/*
+ * serial.c - the serial executor: no workers at all. The core sees 0 workers
+ * and drives every job on the caller's thread, in order, so the same core code
+ * paths (chunking, errors, progress, iterators) run without any thread. It is
+ * the test oracle for the other executors and the only executor on targets
+ * without threads (WASI).
+ */
+#include "../core/internal.h"
+
+static int serial_open(void *state, const pm__exec_config *cfg)
+{
+    (void)state;
+    (void)cfg;
+    return PM_OK;
+}
+
+static int serial_workers(const void *state)
+{
+    (void)state;
+    return 0;
+}
+
+static void serial_submit(void *state, pm__job *job)
+{
+    (void)state;
+    (void)job;
+}
+
+static void serial_notify(void *state)
+{
+    (void)state;
+}
+
+static int serial_wait(void *state, pm__job *job, double seconds)
+{
+    (void)state;
+    (void)job;
+    (void)seconds;
+    return 1; /* the caller drove the job to its end before waiting */
+}
+
+static void serial_close(void *state)
+{
+    (void)state;
+}
+
+const pm__exec_methods pm__exec_serial = {
+    .version = 1,
+    .name = "serial",
+    .state_size = 0,
+    .open = serial_open,
+    .workers = serial_workers,
+    .submit = serial_submit,
+    .notify = serial_notify,
+    .wait = serial_wait,
+    .close = serial_close,
+};

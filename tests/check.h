@@ -1,0 +1,159 @@
+/*
+ * check.h - the assertions every test program shares (libuv's test/task.h
+ * idea): on failure print file:line, the expression and both values, then
+ * exit(1). Include it FIRST in a test: it selects the POSIX feature level.
+ *
+ * CHECK_CTX(fmt, ...) names the case being run (executor, chunksize, n...);
+ * a failing check prints it too, so a table-driven test says which row failed.
+ * Checks may run on several threads at once (the count is atomic and the
+ * context is per thread).
+ */
+#ifndef PM_TEST_CHECK_H
+#define PM_TEST_CHECK_H
+
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include "parmap.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Where the test harness itself may start threads (mirrors the library's
+ * platform.h rule). */
+#if defined(__wasi__) && !defined(_REENTRANT)
+#define PMT_HAVE_THREADS 0
+#elif defined(__EMSCRIPTEN__) && !defined(__EMSCRIPTEN_PTHREADS__)
+#define PMT_HAVE_THREADS 0
+#else
+#define PMT_HAVE_THREADS 1
+#include <pthread.h>
+#endif
+
+/* Sanitizer builds run 5-15x slower: big loops shrink by PMT_SCALE. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define PMT_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define PMT_SANITIZED 1
+#endif
+#endif
+#ifndef PMT_SANITIZED
+#define PMT_SANITIZED 0
+#endif
+#define PMT_SCALE (PMT_SANITIZED ? 8 : 1)
+
+static atomic_long pmt_checks;
+static _Thread_local char pmt_ctx[160];
+
+static inline void pmt_set_ctx(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pmt_ctx, sizeof pmt_ctx, fmt, ap);
+    va_end(ap);
+}
+#define CHECK_CTX(...) pmt_set_ctx(__VA_ARGS__)
+
+static inline void pmt_fail(const char *file, int line, const char *expr)
+{
+    fprintf(stderr, "%s:%d: check failed: %s\n", file, line, expr);
+    if (pmt_ctx[0])
+        fprintf(stderr, "    while: %s\n", pmt_ctx);
+    fflush(stderr);
+    exit(1);
+}
+
+#define CHECK(expr)                                                          \
+    do {                                                                     \
+        atomic_fetch_add_explicit(&pmt_checks, 1, memory_order_relaxed);     \
+        if (!(expr))                                                         \
+            pmt_fail(__FILE__, __LINE__, #expr);                             \
+    } while (0)
+
+/* Comparisons that print both sides. Each operand is evaluated once. */
+#define PMT_CMP(T, fmt, a, op, b)                                            \
+    do {                                                                     \
+        T pmt_a_ = (T)(a), pmt_b_ = (T)(b);                                  \
+        atomic_fetch_add_explicit(&pmt_checks, 1, memory_order_relaxed);     \
+        if (!(pmt_a_ op pmt_b_)) {                                           \
+            fprintf(stderr, "    " #a " = " fmt "\n    " #b " = " fmt "\n",  \
+                    pmt_a_, pmt_b_);                                         \
+            pmt_fail(__FILE__, __LINE__, #a " " #op " " #b);                 \
+        }                                                                    \
+    } while (0)
+
+#define CHECK_OP_INT(a, op, b)  PMT_CMP(long long, "%lld", a, op, b)
+#define CHECK_OP_SIZE(a, op, b) PMT_CMP(size_t, "%zu", a, op, b)
+#define CHECK_OP_DBL(a, op, b)  PMT_CMP(double, "%.17g", a, op, b)
+#define CHECK_EQ_INT(a, b)      CHECK_OP_INT(a, ==, b)
+#define CHECK_EQ_SIZE(a, b)     CHECK_OP_SIZE(a, ==, b)
+#define CHECK_EQ_DBL(a, b)      CHECK_OP_DBL(a, ==, b)
+
+#define CHECK_EQ_STR(a, b)                                                   \
+    do {                                                                     \
+        const char *pmt_a_ = (a), *pmt_b_ = (b);                             \
+        atomic_fetch_add_explicit(&pmt_checks, 1, memory_order_relaxed);     \
+        if (!pmt_a_ || !pmt_b_ || strcmp(pmt_a_, pmt_b_) != 0) {             \
+            fprintf(stderr, "    " #a " = \"%s\"\n    " #b " = \"%s\"\n",    \
+                    pmt_a_ ? pmt_a_ : "(null)", pmt_b_ ? pmt_b_ : "(null)"); \
+            pmt_fail(__FILE__, __LINE__, #a " == " #b);                      \
+        }                                                                    \
+    } while (0)
+
+/* A PM_* status: prints names, e.g. "expected ECANCELED (-6), got OK (0)". */
+#define CHECK_STATUS(expected, got)                                          \
+    do {                                                                     \
+        int pmt_e_ = (expected), pmt_g_ = (got);                             \
+        atomic_fetch_add_explicit(&pmt_checks, 1, memory_order_relaxed);     \
+        if (pmt_e_ != pmt_g_) {                                              \
+            fprintf(stderr, "    expected %s (%d), got %s (%d)\n",           \
+                    pm_err_name(pmt_e_), pmt_e_, pm_err_name(pmt_g_), pmt_g_); \
+            pmt_fail(__FILE__, __LINE__, #got " == " #expected);             \
+        }                                                                    \
+    } while (0)
+
+/* Skip the whole program (ctest SKIP_RETURN_CODE 77), saying why. */
+#define PMT_SKIP(why)                                                        \
+    do {                                                                     \
+        fprintf(stderr, "SKIP %s: %s\n", __FILE__, why);                     \
+        exit(77);                                                            \
+    } while (0)
+
+/* End of main: say how much was checked. */
+static inline int pmt_done(const char *name)
+{
+    printf("ok %s: %ld checks\n", name, (long)atomic_load(&pmt_checks));
+    return 0;
+}
+
+/* Monotonic seconds, and sleeping that survives signals (EINTR). */
+static inline double pmt_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static inline void pmt_sleep(double seconds)
+{
+    double end = pmt_now() + seconds;
+    for (;;) {
+        double left = end - pmt_now();
+        if (left <= 0)
+            return;
+        struct timespec ts;
+        ts.tv_sec = (time_t)left;
+        ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+        nanosleep(&ts, NULL);
+    }
+}
+
+#endif
