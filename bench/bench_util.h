@@ -272,7 +272,53 @@ static inline double bu_loadavg(void)
     return l;
 }
 
-#ifdef __VERSION__
+/*
+ * How busy the rest of the machine was: a snapshot of the machine's busy CPU
+ * time (/proc/stat) and this process's own (getrusage). Between two
+ * snapshots, bu_other_load() is the share of all CPUs used by OTHER processes
+ * (and the hypervisor's steal): 0 on a quiet machine, 0.5 when another job
+ * kept one of two CPUs busy. Jiffy resolution (10 ms), so only meaningful
+ * over runs of a second or more; NaN where /proc/stat is missing.
+ */
+typedef struct bu_cpu_snap {
+    double wall, busy_s, self_s;
+} bu_cpu_snap;
+
+static inline bu_cpu_snap bu_cpu_snapshot(void)
+{
+    bu_cpu_snap s = { bu_now(), NAN, NAN };
+    unsigned long long v[8] = { 0 };
+    struct rusage ru;
+    long hz = sysconf(_SC_CLK_TCK);
+    FILE *f = fopen("/proc/stat", "r");
+    if (f) {
+        /* cpu user nice system idle iowait irq softirq steal */
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+                   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8 && hz > 0)
+            s.busy_s = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)hz;
+        fclose(f);
+    }
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        s.self_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+                   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+    return s;
+}
+
+static inline double bu_other_load(bu_cpu_snap a, bu_cpu_snap b)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    double wall = b.wall - a.wall;
+    double other = (b.busy_s - a.busy_s) - (b.self_s - a.self_s);
+    if (!(wall > 0) || ncpu < 1 || other != other) return NAN;
+    if (other < 0) other = 0;
+    return other / (wall * (double)ncpu);
+}
+
+/* The compiler that built the benchmark (clang's __VERSION__ names itself,
+ * gcc's is the bare version number). */
+#if defined(__VERSION__) && defined(__GNUC__) && !defined(__clang__)
+#define BU_COMPILER "gcc " __VERSION__
+#elif defined(__VERSION__)
 #define BU_COMPILER __VERSION__
 #else
 #define BU_COMPILER "unknown"

@@ -111,7 +111,8 @@ typedef struct pm_pool pm_pool;
  */
 typedef struct pm_opts {
     pm_backend backend;        /* PM_AUTO: threads (serial on targets without threads) */
-    int threads;               /* 0: CPU count (threads backend); 1..PM_MAX_THREADS */
+    int threads;               /* 0: CPU count (threads backend); 1..PM_MAX_THREADS. The
+                                  calling thread is one of them (threads - 1 are started) */
     int procs;                 /* processes backend only; 0: CPU count */
     long chunksize;            /* 0: auto (see "Chunking" below); >0: fixed items per chunk */
     int unordered;             /* iterators only: yield results as they complete */
@@ -265,13 +266,16 @@ PM_API int pm_iter_source(void *iter, void *item);
 /*
  * A warm pool of workers for many small maps: pass it as opts.pool and the
  * call reuses its threads instead of starting and joining its own. backend and
- * threads are taken from `opts` here (NULL: defaults). Several calls may use a
- * pool at once (they share its workers). Do not call pm_map with a pool from
- * inside an item function running on that same pool. Returns NULL with errno
- * EINVAL (bad options), ENOMEM, or the error that stopped thread creation.
+ * threads are taken from `opts` here (NULL: defaults); the pool starts
+ * threads - 1 workers and every call's own thread works alongside them.
+ * Several calls may use a pool at once (they share its workers), and an item
+ * function may itself call pm_map on the pool it runs on. Returns NULL with
+ * errno EINVAL (bad options), ENOTSUP, ENOMEM, or EAGAIN when threads could not
+ * be started.
  */
 PM_API pm_pool *pm_pool_new(const pm_opts *opts);
-/* Number of workers of the pool (0 for the serial backend). */
+/* The `threads` of the pool (background workers + the calling thread; 1 for
+ * the serial backend). 0 for NULL. */
 PM_API int pm_pool_workers(const pm_pool *pool);
 /* Join the workers and free. No call may be using the pool. NULL is ignored. */
 PM_API void pm_pool_free(pm_pool *pool);

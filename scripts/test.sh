@@ -49,7 +49,7 @@ PACKAGES=(
 have() { # have cmd:X | pkg:X
     case $1 in
         cmd:*) command -v "${1#cmd:}" >/dev/null 2>&1 ;;
-        pkg:*) dpkg -s "${1#pkg:}" 2>/dev/null | grep -q '^Status: install ok installed' ;;
+        pkg:*) [[ $(dpkg-query -W -f '${Status}' "${1#pkg:}" 2>/dev/null) == "install ok installed" ]] ;;
     esac
 }
 

@@ -62,6 +62,17 @@ static inline void pmt_set_ctx(const char *fmt, ...)
 }
 #define CHECK_CTX(...) pmt_set_ctx(__VA_ARGS__)
 
+/* Append to the context, e.g. the item about to fail a check. */
+static inline void pmt_add_ctx(const char *fmt, ...)
+{
+    size_t len = strlen(pmt_ctx);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pmt_ctx + len, sizeof pmt_ctx - len, fmt, ap);
+    va_end(ap);
+}
+#define CHECK_CTX_ADD(...) pmt_add_ctx(__VA_ARGS__)
+
 static inline void pmt_fail(const char *file, int line, const char *expr)
 {
     fprintf(stderr, "%s:%d: check failed: %s\n", file, line, expr);

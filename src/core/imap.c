@@ -4,7 +4,8 @@
  * Three roles share one stream job:
  *  - the feeder pulls records from the source into chunks (a thread of its own
  *    when the executor has workers; otherwise the consumer feeds inline);
- *  - workers take ready chunks (FIFO), run them, and mark them done;
+ *  - workers take ready chunks (FIFO), run them, and mark them done; the
+ *    consumer does too while it has nothing to consume;
  *  - the consumer (pm_iter_next) drains done chunks: in stream order through
  *    the `order` list, or in completion order through the `done` list.
  * Backpressure: `inflight` counts the items of every chunk from the moment it
@@ -21,64 +22,15 @@
  * cancellation requested from a signal handler (which cannot signal a
  * condition variable) is seen within ~50 ms.
  */
-#include "iter.h"
+#include "stream.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { CHUNK_READY, CHUNK_RUNNING, CHUNK_DONE };
-
-/* Consumer-side wait between checks of the cancel token and progress. */
-#define POLL_S 0.05
 /* Default window: about this many bytes of records in flight. */
 #define WINDOW_BYTES ((size_t)8 << 20)
 #define WINDOW_MAX ((size_t)1 << 16)
-
-typedef struct chunk {
-    struct chunk *next;        /* ready, done or free list */
-    struct chunk *order_next;  /* order list (ordered mode) */
-    size_t base, count, ran, cap, failed;
-    int state;
-    unsigned char *in, *out;
-    int *codes;
-} chunk;
-
-struct pm__stream {
-    pm__job job;                /* first: what the executor sees */
-    pm_fn fn;
-    void *user;
-    pm_source_fn source;
-    void *src;
-    size_t in_stride, out_stride;
-    int raise, ordered, workers;
-    size_t fixed, window, max_chunks;
-    pm_cancel *cancel;
-    pm__exec own, *ex;
-    pm__thread feeder;
-    int has_feeder, has_lock;
-
-    pm__mutex lock;
-    pm__cond feed_cv, result_cv;
-    /* --- guarded by lock --- */
-    chunk *ready, *ready_tail;
-    chunk *order, *order_tail;
-    chunk *done, *done_tail;
-    chunk *free_chunks;
-    size_t inflight, live_chunks, fed, running;
-    size_t done_items, failed_items, first_index;
-    int first_code;
-    int source_ended, source_status;
-    int stop;                   /* PM_EITEM / PM_ECANCELED: the map stops */
-    int closing;                /* pm_iter_free: everyone leaves */
-    double sec_per_item;        /* measured, 0 = unknown */
-    /* --- consumer only --- */
-    chunk *cur;
-    size_t cur_pos;
-    pm__progress progress;
-    int reporting;
-    double t0;
-};
 
 /* ---------------------------------------------------------------- chunks */
 
@@ -139,8 +91,7 @@ static void wake_all(pm__stream *s)
     pm__cond_broadcast(&s->result_cv);
 }
 
-/* Stop the map for `why` unless it already stopped (lock held). */
-static void set_stop(pm__stream *s, int why)
+void pm__stream_stop(pm__stream *s, int why)
 {
     if (!s->stop)
         s->stop = why;
@@ -151,7 +102,7 @@ static void set_stop(pm__stream *s, int why)
 
 /* Pull one chunk from the source. Returns 1 while the stream goes on, 0 when
  * the source ended, the map stopped or the iterator is closing. */
-static int feed_one(pm__stream *s)
+int pm__stream_feed(pm__stream *s)
 {
     pm__mutex_lock(&s->lock);
     size_t size = next_size(s);
@@ -159,10 +110,10 @@ static int feed_one(pm__stream *s)
            (s->inflight + size > s->window || s->live_chunks >= s->max_chunks)) {
         pm__cond_timedwait(&s->feed_cv, &s->lock, POLL_S);
         if (pm__canceled(s->cancel))
-            set_stop(s, PM_ECANCELED);
+            pm__stream_stop(s, PM_ECANCELED);
     }
     if (!s->stop && !s->closing && pm__canceled(s->cancel))
-        set_stop(s, PM_ECANCELED);
+        pm__stream_stop(s, PM_ECANCELED);
     if (s->stop || s->closing || s->source_ended) {
         pm__mutex_unlock(&s->lock);
         return 0;
@@ -216,15 +167,15 @@ static int feed_one(pm__stream *s)
     }
     pm__cond_broadcast(&s->result_cv);
     pm__mutex_unlock(&s->lock);
-    if (k > 0 && s->has_feeder)
-        s->ex->m->notify(s->ex->state);
+    if (k > 0)
+        s->ex->m->notify(s->ex->state); /* serial: a no-op */
     return r == 1;
 }
 
 static void *feeder_main(void *arg)
 {
     pm__stream *s = arg;
-    while (feed_one(s))
+    while (pm__stream_feed(s))
         ;
     /* Workers sleeping on IDLE must learn that the stream ended. */
     s->ex->m->notify(s->ex->state);
@@ -233,13 +184,13 @@ static void *feeder_main(void *arg)
 
 /* --------------------------------------------------------------- workers */
 
-static int stream_step(pm__job *job, int worker)
+int pm__stream_step(pm__job *job, int worker)
 {
     pm__stream *s = (pm__stream *)job;
     (void)worker;
     pm__mutex_lock(&s->lock);
     if (!s->stop && !s->closing && pm__canceled(s->cancel))
-        set_stop(s, PM_ECANCELED);
+        pm__stream_stop(s, PM_ECANCELED);
     if (s->stop || s->closing) {
         pm__mutex_unlock(&s->lock);
         return PM__STEP_END;
@@ -288,7 +239,7 @@ static int stream_step(pm__job *job, int worker)
         s->first_code = first_code;
     }
     if (failed && s->raise)
-        set_stop(s, PM_EITEM);
+        pm__stream_stop(s, PM_EITEM);
     if (timed && i > 0) {
         /* Smoothed so one odd chunk does not swing the next sizes. */
         double spi = spent / (double)i;
@@ -302,105 +253,6 @@ static int stream_step(pm__job *job, int worker)
     pm__cond_broadcast(&s->result_cv);
     pm__mutex_unlock(&s->lock);
     return PM__STEP_RAN;
-}
-
-/* -------------------------------------------------------------- consumer */
-
-/* Give the drained current chunk back to the feeder (consumer only). */
-static void recycle_current(pm__stream *s)
-{
-    chunk *c = s->cur;
-    s->cur = NULL;
-    pm__mutex_lock(&s->lock);
-    s->inflight -= c->count;
-    s->live_chunks--;
-    c->next = s->free_chunks;
-    s->free_chunks = c;
-    pm__cond_broadcast(&s->feed_cv);
-    pm__mutex_unlock(&s->lock);
-}
-
-/* Take the next chunk the consumer may drain, or NULL (lock held). */
-static chunk *take_done(pm__stream *s)
-{
-    chunk *c = s->ordered ? s->order : s->done;
-    if (!c || c->state != CHUNK_DONE)
-        return NULL;
-    if (s->ordered)
-        s->order = c->order_next;
-    else
-        s->done = c->next;
-    return c;
-}
-
-/* Whether the consumer will never get another chunk (lock held): sets *status. */
-static int finished(pm__stream *s, int *status)
-{
-    if (s->stop) {
-        /* Chunks that were already running still complete and may be
-         * consumed (in order, they come before anything not yet run). */
-        int waiting = s->ordered ? (s->order && s->order->state == CHUNK_RUNNING)
-                                 : s->running > 0;
-        *status = s->stop;
-        return !waiting;
-    }
-    if (s->source_ended && (s->ordered ? !s->order : s->inflight == 0)) {
-        *status = s->source_status;
-        return 1;
-    }
-    return 0;
-}
-
-int pm__stream_next(pm__stream *s, void *out, size_t *index, int *item_code, size_t *err_index,
-                    int *err_code)
-{
-    for (;;) {
-        chunk *c = s->cur;
-        if (c && s->cur_pos < c->ran) {
-            size_t k = s->cur_pos++;
-            int code = c->codes[k];
-            if (code && s->raise) {
-                *err_index = c->base + k;
-                *err_code = code;
-                return PM_EITEM;
-            }
-            if (out && s->out_stride)
-                memcpy(out, c->out + k * s->out_stride, s->out_stride);
-            if (index)
-                *index = c->base + k;
-            if (item_code)
-                *item_code = code;
-            return 1;
-        }
-        if (c)
-            recycle_current(s);
-
-        pm__mutex_lock(&s->lock);
-        if (!s->stop && pm__canceled(s->cancel))
-            set_stop(s, PM_ECANCELED);
-        size_t done = s->done_items, failed = s->failed_items;
-        int status = 0, end = 0, serial = !s->has_feeder, runnable = s->ready != NULL;
-        if ((s->cur = take_done(s)) != NULL) {
-            s->cur_pos = 0;
-        } else if ((end = finished(s, &status)) == 0 && !serial) {
-            pm__cond_timedwait(&s->result_cv, &s->lock, POLL_S);
-        }
-        *err_index = s->first_index;
-        *err_code = s->first_code;
-        pm__mutex_unlock(&s->lock);
-
-        if (s->reporting)
-            pm__progress_update(&s->progress, done, failed, 0);
-        if (end)
-            return status;
-        if (!s->cur && serial) {
-            /* No background threads: do the next piece of work right here. */
-            if (runnable)
-                stream_step(&s->job, 0);
-            else
-                feed_one(s);
-        }
-    }
 }
 
 /* ------------------------------------------------------------- lifetime */
@@ -502,7 +354,7 @@ int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, 
         s->ex = &s->own;
     }
     int workers = s->ex->m->workers(s->ex->state);
-    s->workers = workers > 0 ? workers : 1;
+    s->workers = workers + 1; /* the consumer runs chunks too */
     s->window = o->user.window ? o->user.window
                                : default_window(in_stride, out_stride, s->workers, s->fixed);
     s->max_chunks = 8 * (size_t)s->workers + 8;
@@ -519,12 +371,15 @@ int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, 
     }
     s->has_lock = 1;
     s->reporting = pm__progress_init(&s->progress, &o->user, o->user.total);
-    s->job.step = stream_step;
+    s->job.step = pm__stream_step;
     if (workers > 0) {
         s->ex->m->submit(s->ex->state, &s->job);
-        if ((rc = pm__thread_start(&s->feeder, feeder_main, s)) != PM_OK)
-            return rc;
         s->has_feeder = 1;
+        if ((rc = pm__thread_start(&s->feeder, feeder_main, s)) != PM_OK) {
+            s->has_feeder = 0;
+            return rc;
+        }
     }
     return PM_OK;
 }
+

@@ -30,8 +30,9 @@ enum {
 
 typedef struct pm__job pm__job;
 struct pm__job {
-    /* Run at most one chunk as worker number `worker` (0 <= worker < the
-     * executor's worker count, or 0 for the caller's own thread). Thread-safe. */
+    /* Run at most one chunk as worker number `worker`: 0 <= worker < the
+     * executor's worker count for its threads, == that count for the calling
+     * thread (which helps in wait()). Thread-safe. */
     int (*step)(pm__job *job, int worker);
     /* Executor bookkeeping, guarded by the executor's own lock. */
     pm__job *exec_next;
@@ -53,20 +54,23 @@ typedef struct pm__exec_config {
  *
  * Protocol: open once; then for each job: submit, (notify whenever the job may
  * have new work), wait until it returns 1; finally close. Several jobs may be
- * submitted at once (a shared pool). An executor with 0 workers (serial) runs
- * nothing itself: the caller's thread drives the job by calling step().
+ * submitted at once (a shared pool). The calling thread counts as a worker:
+ * wait() first runs the job's chunks on it (step with worker == workers()),
+ * then blocks until the background workers are out. With 0 background workers
+ * (serial, or threads = 1) nothing runs in the background at all.
  */
 typedef struct pm__exec_methods {
     int version;                   /* 1 */
     const char *name;              /* "serial", "threads" */
     size_t state_size;
     int  (*open)(void *state, const pm__exec_config *cfg);   /* PM_OK or error */
-    int  (*workers)(const void *state);
+    int  (*workers)(const void *state);  /* background workers, not counting the caller */
     void (*submit)(void *state, pm__job *job);
     void (*notify)(void *state);
-    /* Wait up to `seconds` (< 0: forever) for the job to end: a worker saw
-     * PM__STEP_END and no worker is inside it any more. Returns 1 when it ended
-     * (the executor then forgets the job), 0 on timeout. */
+    /* Help run the job, then wait up to `seconds` (< 0: forever) for it to
+     * end: someone saw PM__STEP_END and no worker is inside it any more.
+     * Returns 1 when it ended (the executor then forgets the job), 0 on
+     * timeout (call again to go on). */
     int  (*wait)(void *state, pm__job *job, double seconds);
     void (*close)(void *state);    /* join workers; state may be half-opened */
 } pm__exec_methods;

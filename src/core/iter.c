@@ -12,7 +12,7 @@
  * After the stream ends, its status is kept in the handle so every later call
  * returns the same value (the "sticky end").
  */
-#include "iter.h"
+#include "stream.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -143,60 +143,44 @@ static int check_args(pm_fn fn, const void *in, size_t in_stride, const void *ou
     return PM_OK;
 }
 
-static int run(map_job *m, const pm__exec *ex, pm__progress *pr, int reporting)
+static void run(map_job *m, const pm__exec *ex, pm__progress *pr, int reporting)
 {
     size_t done, failed;
-    int workers = ex->m->workers(ex->state);
-    if (workers == 0) {
-        /* Serial: the caller is the only worker. */
-        while (map_step(&m->job, 0) == PM__STEP_RAN) {
-            if (reporting) {
-                sum_slots(m, &done, &failed);
-                pm__progress_update(pr, done, failed, 0);
-            }
-        }
-        return PM_OK;
-    }
     ex->m->submit(ex->state, &m->job);
     while (!ex->m->wait(ex->state, &m->job, reporting ? 0.1 : -1.0)) {
         sum_slots(m, &done, &failed);
         pm__progress_update(pr, done, failed, 0);
     }
-    return PM_OK;
 }
 
-int pm_map(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
-           size_t out_stride, size_t n, const pm_opts *opts, pm_report *report)
+/* Everything between valid arguments and the report: open the executor
+ * (unless a pool is given), build the job, run it, count. */
+static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
+                   size_t out_stride, size_t n, const pm__opts *o, pm_report *rep)
 {
-    double t0 = pm__now();
-    pm__opts o;
     pm__exec own = {0}, *ex = NULL;
-    map_job *m = NULL;
-    int rc = check_args(fn, in, in_stride, out, out_stride, n);
-    if (rc == PM_OK)
-        rc = pm__opts_resolve(opts, &o);
-    if (rc != PM_OK)
-        goto done;
-    if (o.user.pool) {
-        ex = &o.user.pool->exec;
+    int rc = PM_OK;
+    if (o->user.pool) {
+        ex = &o->user.pool->exec;
     } else if (n > 0) {
-        pm__exec_config cfg = o.cfg;
-        if (cfg.threads > 0 && (size_t)cfg.threads > n)
+        pm__exec_config cfg = o->cfg;
+        if ((size_t)cfg.threads > n)
             cfg.threads = (int)n; /* no idle threads for tiny maps */
-        if ((rc = pm__exec_open(&own, o.backend, &cfg)) != PM_OK)
-            goto done;
+        if ((rc = pm__exec_open(&own, o->backend, &cfg)) != PM_OK)
+            return rc;
         ex = &own;
     }
-
-    int workers = ex ? ex->m->workers(ex->state) : 0;
-    int nslots = workers > 0 ? workers : 1;
-    m = calloc(1, sizeof *m);
-    if (!m || !(m->slots = calloc((size_t)nslots, sizeof *m->slots))) {
-        rc = PM_ENOMEM;
-        goto done;
+    /* One slot per background worker plus one for this thread, which helps. */
+    int nslots = (ex ? ex->m->workers(ex->state) : 0) + 1;
+    map_job *m = calloc(1, sizeof *m);
+    if (!m || !(m->slots = calloc((size_t)nslots, sizeof *m->slots)) ||
+        pm__mutex_init(&m->err_lock) != PM_OK) {
+        if (m)
+            free(m->slots);
+        free(m);
+        pm__exec_close(&own);
+        return PM_ENOMEM;
     }
-    if ((rc = pm__mutex_init(&m->err_lock)) != PM_OK)
-        goto done;
     m->job.step = map_step;
     m->fn = fn;
     m->user = user;
@@ -205,44 +189,48 @@ int pm_map(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
     m->in_stride = in_stride;
     m->out_stride = out_stride;
     m->n = n;
-    m->codes = o.user.codes;
-    m->raise = o.user.on_error == PM_RAISE;
+    m->codes = o->user.codes;
+    m->raise = o->user.on_error == PM_RAISE;
     m->workers = nslots;
-    m->cancel = o.user.cancel;
+    m->cancel = o->user.cancel;
     m->first_index = SIZE_MAX;
     m->nslots = nslots;
     for (int i = 0; i < nslots; i++)
-        pm__chunker_init(&m->slots[i].chunker, o.chunksize);
+        pm__chunker_init(&m->slots[i].chunker, o->chunksize);
 
     pm__progress pr;
-    int reporting = pm__progress_init(&pr, &o.user, n);
+    int reporting = pm__progress_init(&pr, &o->user, n);
     if (n > 0)
         run(m, ex, &pr, reporting);
-    size_t done_items, failed;
-    sum_slots(m, &done_items, &failed);
+    sum_slots(m, &rep->done, &rep->failed);
     if (reporting)
-        pm__progress_finish(&pr, done_items, failed);
+        pm__progress_finish(&pr, rep->done, rep->failed);
+    rep->first_error_index = m->first_index;
+    rep->first_error_code = m->first_code;
     rc = atomic_load(&m->stop);
-    if (report) {
-        memset(report, 0, sizeof *report);
-        report->done = done_items;
-        report->failed = failed;
-        report->first_error_index = m->first_index;
-        report->first_error_code = m->first_code;
-    }
+
     pm__mutex_destroy(&m->err_lock);
-done:
+    free(m->slots);
+    free(m);
+    pm__exec_close(&own);
+    return rc;
+}
+
+int pm_map(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
+           size_t out_stride, size_t n, const pm_opts *opts, pm_report *report)
+{
+    double t0 = pm__now();
+    pm_report rep = {.first_error_index = SIZE_MAX};
+    pm__opts o;
+    int rc = check_args(fn, in, in_stride, out, out_stride, n);
+    if (rc == PM_OK)
+        rc = pm__opts_resolve(opts, &o);
+    if (rc == PM_OK)
+        rc = map_run(fn, user, in, in_stride, out, out_stride, n, &o, &rep);
     if (report) {
-        if (rc == PM_EINVAL || rc == PM_ENOTSUP || rc == PM_ENOMEM || !m) {
-            memset(report, 0, sizeof *report);
-            report->first_error_index = SIZE_MAX;
-        }
+        *report = rep;
         report->status = rc;
         report->elapsed_s = pm__now() - t0;
     }
-    if (m)
-        free(m->slots);
-    free(m);
-    pm__exec_close(&own);
     return rc;
 }

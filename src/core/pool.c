@@ -68,7 +68,7 @@ pm_pool *pm_pool_new(const pm_opts *opts)
 
 int pm_pool_workers(const pm_pool *pool)
 {
-    return pool ? pool->exec.m->workers(pool->exec.state) : 0;
+    return pool ? pool->threads : 0;
 }
 
 void pm_pool_free(pm_pool *pool)

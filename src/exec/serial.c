@@ -1,9 +1,9 @@
 /*
- * serial.c - the serial executor: no workers at all. The core sees 0 workers
- * and drives every job on the caller's thread, in order, so the same core code
- * paths (chunking, errors, progress, iterators) run without any thread. It is
- * the test oracle for the other executors and the only executor on targets
- * without threads (WASI).
+ * serial.c - the serial executor: no workers at all. wait() runs the job's
+ * chunks on the caller's thread, in order, and streams are driven by their
+ * consumer, so the same core code paths (chunking, errors, progress,
+ * iterators) run without any thread. It is the test oracle for the other
+ * executors and the only executor on targets without threads (WASI).
  */
 #include "../core/internal.h"
 
@@ -34,9 +34,11 @@ static void serial_notify(void *state)
 static int serial_wait(void *state, pm__job *job, double seconds)
 {
     (void)state;
-    (void)job;
-    (void)seconds;
-    return 1; /* the caller drove the job to its end before waiting */
+    double deadline = seconds >= 0 ? pm__now() + seconds : 0;
+    while (job->step(job, 0) == PM__STEP_RAN)
+        if (seconds >= 0 && pm__now() >= deadline)
+            return 0; /* time for the caller's progress report */
+    return 1;
 }
 
 static void serial_close(void *state)

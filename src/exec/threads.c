@@ -1,7 +1,12 @@
 /*
  * threads.c - the threads executor: a fixed set of pthreads that run the
  * chunks of every job submitted to it (one job for a plain pm_map, several at
- * once when a pm_pool is shared).
+ * once when a pm_pool is shared). Like OpenMP's master thread, the caller is
+ * one of the `threads`: it starts threads - 1 workers, and wait() runs the
+ * job on the calling thread before it blocks. That makes a small map on a
+ * warm pool cost a few microseconds (the caller usually finishes it before a
+ * worker has even woken up) and lets an item function use the same pool
+ * without deadlock (its own call can always make progress).
  *
  * Design (after zstd's pool.c and libuv's threadpool.c): one mutex guards the
  * job list, the epoch and every job's exec_* fields. A worker walks the list
@@ -116,8 +121,8 @@ static int threads_open(void *state, const pm__exec_config *cfg)
     if ((rc = pm__cond_init(&s->done_cv)) != PM_OK)
         return rc;
     s->done_ready = 1;
-    s->nworkers = cfg->threads;
-    s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
+    s->nworkers = cfg->threads - 1; /* the caller is the last one */
+    s->workers = calloc((size_t)s->nworkers + 1, sizeof *s->workers);
     if (!s->workers)
         return PM_ENOMEM;
     for (int i = 0; i < s->nworkers; i++) {
@@ -165,6 +170,24 @@ static int threads_wait(void *state, pm__job *job, double seconds)
     threads_state *s = state;
     double deadline = seconds >= 0 ? pm__now() + seconds : 0;
     pm__mutex_lock(&s->lock);
+    if (!job->exec_ended) {
+        /* Help: run chunks here, as worker number nworkers, until there are
+         * none left (or it is time to return for a progress report). */
+        job->exec_inside++;
+        pm__mutex_unlock(&s->lock);
+        int r;
+        while ((r = job->step(job, s->nworkers)) == PM__STEP_RAN)
+            if (seconds >= 0 && pm__now() >= deadline)
+                break;
+        pm__mutex_lock(&s->lock);
+        job->exec_inside--;
+        if (r == PM__STEP_END)
+            job->exec_ended = 1;
+        if (r == PM__STEP_RAN) {
+            pm__mutex_unlock(&s->lock);
+            return 0;
+        }
+    }
     while (!(job->exec_ended && job->exec_inside == 0)) {
         if (seconds < 0) {
             pm__cond_wait(&s->done_cv, &s->lock);

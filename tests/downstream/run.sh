@@ -84,12 +84,16 @@ found_dir=$(sed -n 's/^parmap_DIR:[A-Z]*=//p' "$tmp/ds/CMakeCache.txt")
 [[ $found_dir == "$prefix"/* ]] || fail "find_package used $found_dir, not the fresh prefix $prefix"
 run_logged "$tmp/build.log" cmake --build "$tmp/ds"
 
+step "app_static (parmap::parmap)"
 "$tmp/ds/app_static" || fail "app_static (parmap::parmap) exited $?"
 if [[ -x $tmp/ds/app_shared ]]; then
+    step "app_shared (parmap::parmap_shared)"
     "$tmp/ds/app_shared" || fail "app_shared (parmap::parmap_shared) exited $?"
     if command -v ldd >/dev/null; then
-        ldd "$tmp/ds/app_shared" | grep -q "$prefix/.*libparmap.so" \
-            || fail "app_shared does not load libparmap.so from the prefix"
+        # (no `ldd | grep -q`: grep's early exit would fail the pipe under pipefail)
+        deps=$(ldd "$tmp/ds/app_shared")
+        [[ $deps == *"$prefix/"*libparmap.so* ]] \
+            || fail "app_shared does not load libparmap.so from the prefix: $deps"
     fi
 elif [[ -n $shared ]]; then
     fail "libparmap.so is installed but parmap::parmap_shared was not exported"
@@ -124,7 +128,7 @@ else
     run_logged "$tmp/pc-static.log" "$cc" $san_flags -o "$tmp/app_pc_static" "$here/main.c" \
         $(pkg-config --static --cflags --libs parmap)
     "$tmp/app_pc_static" || fail "app_pc_static exited $?"
-    if command -v readelf >/dev/null && readelf -d "$tmp/app_pc_static" | grep -q 'libparmap'; then
+    if command -v readelf >/dev/null && [[ $(readelf -d "$tmp/app_pc_static") == *libparmap* ]]; then
         fail "app_pc_static needs a shared libparmap"
     fi
 fi

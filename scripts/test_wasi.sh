@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# scripts/test_wasi.sh - the WASI suite: build the C library and every test
+# program for wasm32-wasi (cmake/wasi.cmake) in build/wasi and run them with
+# ctest, each under Node's node:wasi (wasi/run.mjs). Exits nonzero if a test
+# failed. Installs the wasi-sdk pieces Debian packages when missing (as root,
+# or with sudo; PM_NO_INSTALL=1 only reports them).
+#
+#   bash scripts/test_wasi.sh
+#
+# Environment: JOBS (build parallelism, default nproc), CTEST_JOBS (default 2),
+# PM_CC_WASI (clang to use, default clang).
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+ROOT=$(pwd)
+DIR="$ROOT/build/wasi"
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+CTEST_JOBS=${CTEST_JOBS:-2}
+CC_WASI=${PM_CC_WASI:-clang}
+
+# Debian 12 packages: wasi-libc (headers, libc.a, crt1.o under
+# /usr/{include,lib}/wasm32-wasi), clang 14's wasm32 builtins
+# (libclang_rt.builtins-wasm32.a), wasm-ld, clang, cmake, node.
+PACKAGES=(wasi-libc libclang-rt-14-dev-wasm32 lld clang cmake nodejs)
+
+installed() { [[ $(dpkg-query -W -f '${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
+
+ensure_packages() {
+    local p missing=()
+    for p in "${PACKAGES[@]}"; do
+        installed "$p" || missing+=("$p")
+    done
+    # A node or clang from elsewhere on PATH is fine too.
+    local keep=()
+    for p in "${missing[@]}"; do
+        case $p in
+            nodejs) command -v node >/dev/null || keep+=("$p") ;;
+            clang) command -v "$CC_WASI" >/dev/null || keep+=("$p") ;;
+            cmake) command -v cmake >/dev/null || keep+=("$p") ;;
+            lld) command -v wasm-ld >/dev/null || keep+=("$p") ;;
+            *) keep+=("$p") ;;
+        esac
+    done
+    missing=("${keep[@]}")
+    ((${#missing[@]})) || return 0
+    echo "test_wasi.sh: missing: ${missing[*]}"
+    if [[ ${PM_NO_INSTALL:-} == 1 ]] || ! command -v apt-get >/dev/null; then
+        echo "test_wasi.sh: install them (apt-get install ${missing[*]}) and run again" >&2
+        return 1
+    fi
+    local sudo=()
+    if [[ $(id -u) != 0 ]]; then
+        command -v sudo >/dev/null || { echo "test_wasi.sh: not root and no sudo" >&2; return 1; }
+        sudo=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -q || echo "test_wasi.sh: apt-get update failed; trying the install anyway"
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+ensure_packages || exit 1
+command -v node >/dev/null || { echo "test_wasi.sh: node not found" >&2; exit 1; }
+
+# A build dir from another checkout is started afresh.
+if [[ -f $DIR/CMakeCache.txt ]]; then
+    home=$(sed -n 's/^CMAKE_HOME_DIRECTORY:[A-Z]*=//p' "$DIR/CMakeCache.txt")
+    [[ $home == "$ROOT" ]] || rm -rf "$DIR"
+fi
+
+echo "--- configure build/wasi (cmake/wasi.cmake, $CC_WASI --target=wasm32-wasi)"
+cmake -S "$ROOT" -B "$DIR" -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/wasi.cmake" \
+      -DCMAKE_C_COMPILER="$CC_WASI" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DPM_BUILD_TESTS=ON -DPM_BUILD_EXAMPLES=OFF -DPM_BUILD_BENCH=OFF \
+      -DPM_BUILD_SHARED=OFF || exit 1
+echo "--- build build/wasi"
+cmake --build "$DIR" -j "$JOBS" || exit 1
+echo "--- ctest build/wasi (node $(node --version), wasi/run.mjs)"
+(cd "$DIR" && ctest --output-on-failure --no-tests=error -j "$CTEST_JOBS") 2>&1 | tee "$DIR/ctest.log"
