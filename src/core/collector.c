@@ -64,13 +64,13 @@ int pm__stream_next(pm__stream *s, void *out, size_t *index, int *item_code, siz
         if (c && s->cur_pos < c->ran) {
             size_t k = s->cur_pos++;
             int code = c->codes[k];
-            if (code && s->raise) {
+            if (code && s->job.raise) {
                 *err_index = c->base + k;
                 *err_code = code;
                 return PM_EITEM;
             }
-            if (out && s->out_stride)
-                memcpy(out, c->out + k * s->out_stride, s->out_stride);
+            if (out && s->job.out_stride)
+                memcpy(out, c->out + k * s->job.out_stride, s->job.out_stride);
             if (index)
                 *index = c->base + k;
             if (item_code)
@@ -106,7 +106,7 @@ int pm__stream_next(pm__stream *s, void *out, size_t *index, int *item_code, siz
             /* Rather than sleep, run a ready chunk here (the consumer is one
              * of the `threads`); with no feeder thread, also feed. */
             if (runnable)
-                pm__stream_step(&s->job, s->workers);
+                pm__job_step(&s->job, s->workers);
             else if (serial)
                 pm__stream_feed(s);
         }

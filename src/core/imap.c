@@ -57,16 +57,16 @@ static int chunk_reserve(pm__stream *s, chunk *c, size_t cap)
 {
     if (c->cap >= cap)
         return PM_OK;
-    unsigned char *in = realloc(c->in, cap * s->in_stride);
+    unsigned char *in = realloc(c->in, cap * s->job.in_stride);
     if (in)
         c->in = in;
-    unsigned char *out = s->out_stride ? realloc(c->out, cap * s->out_stride) : NULL;
+    unsigned char *out = s->job.out_stride ? realloc(c->out, cap * s->job.out_stride) : NULL;
     if (out)
         c->out = out;
     int *codes = realloc(c->codes, cap * sizeof *codes);
     if (codes)
         c->codes = codes;
-    if (!in || (s->out_stride && !out) || !codes)
+    if (!in || (s->job.out_stride && !out) || !codes)
         return PM_ENOMEM;
     c->cap = cap;
     return PM_OK;
@@ -133,7 +133,7 @@ int pm__stream_feed(pm__stream *s)
         r = PM_ENOMEM;
     } else {
         for (; k < size; k++) {
-            r = s->source(s->src, c->in + k * s->in_stride);
+            r = s->source(s->src, c->in + k * s->job.in_stride);
             if (r != 1)
                 break;
         }
@@ -184,10 +184,11 @@ static void *feeder_main(void *arg)
 
 /* --------------------------------------------------------------- workers */
 
-int pm__stream_step(pm__job *job, int worker)
+static int stream_take(pm__job *job, int worker, size_t max_items, pm__task *t)
 {
     pm__stream *s = (pm__stream *)job;
     (void)worker;
+    (void)max_items; /* chunks were sized by the feeder; a runner may split them */
     pm__mutex_lock(&s->lock);
     if (!s->stop && !s->closing && pm__canceled(s->cancel))
         pm__stream_stop(s, PM_ECANCELED);
@@ -205,44 +206,40 @@ int pm__stream_step(pm__job *job, int worker)
     c->state = CHUNK_RUNNING;
     s->running++;
     pm__mutex_unlock(&s->lock);
+    t->base = c->base;
+    t->count = c->count;
+    t->in = c->in;
+    t->out = job->out_stride ? c->out : NULL;
+    t->codes = c->codes;
+    t->inherited = 0; /* fed after the call started */
+    t->t0 = s->fixed ? 0 : pm__now();
+    t->ctx = c;
+    return PM__STEP_RAN;
+}
 
-    int timed = !s->fixed;
-    double t0 = timed ? pm__now() : 0;
-    size_t i, failed = 0, first = SIZE_MAX;
-    int first_code = 0;
-    for (i = 0; i < c->count; i++) {
-        int code = s->fn(s->user, c->in + i * s->in_stride,
-                         s->out_stride ? c->out + i * s->out_stride : NULL);
-        c->codes[i] = code;
-        if (code) {
-            if (!failed++) {
-                first = c->base + i;
-                first_code = code;
-            }
-            if (s->raise) {
-                i++;
-                break;
-            }
-        }
-    }
-    double spent = timed ? pm__now() - t0 : 0;
-
+static void stream_finish(pm__job *job, int worker, pm__task *t)
+{
+    pm__stream *s = (pm__stream *)job;
+    chunk *c = t->ctx;
+    (void)worker;
+    double spent = t->t0 > 0 ? pm__now() - t->t0 : 0;
     pm__mutex_lock(&s->lock);
-    c->ran = i;
-    c->failed = failed;
+    c->ran = t->ran;
+    c->failed = t->failed;
     c->state = CHUNK_DONE;
     s->running--;
-    s->done_items += i;
-    s->failed_items += failed;
-    if (failed && first < s->first_index) {
-        s->first_index = first;
-        s->first_code = first_code;
+    s->done_items += t->ran;
+    s->failed_items += t->failed;
+    if (t->failed && t->first_failed < s->first_index) {
+        s->first_index = t->first_failed;
+        s->first_code = t->first_code;
     }
-    if (failed && s->raise)
-        pm__stream_stop(s, PM_EITEM);
-    if (timed && i > 0) {
+    if (t->failed && job->raise)
+        pm__stream_stop(s, t->first_code == PM_ECRASH || t->first_code == PM_ETIMEOUT
+                               ? t->first_code : PM_EITEM);
+    if (t->t0 > 0 && t->ran > 0) {
         /* Smoothed so one odd chunk does not swing the next sizes. */
-        double spi = spent / (double)i;
+        double spi = spent / (double)t->ran;
         s->sec_per_item = s->sec_per_item > 0 ? 0.7 * s->sec_per_item + 0.3 * spi : spi;
     }
     if (!s->ordered) {
@@ -252,7 +249,6 @@ int pm__stream_step(pm__job *job, int worker)
     }
     pm__cond_broadcast(&s->result_cv);
     pm__mutex_unlock(&s->lock);
-    return PM__STEP_RAN;
 }
 
 /* ------------------------------------------------------------- lifetime */
@@ -290,7 +286,7 @@ void pm__stream_free(pm__stream *s)
     }
     if (s->has_feeder)
         pm__thread_join(s->feeder); /* waits for a source call in progress */
-    if (s->ex && s->ex->m->workers(s->ex->state) > 0 && s->job.step) {
+    if (s->ex && s->ex->m->workers(s->ex->state) > 0 && s->job.take) {
         s->ex->m->notify(s->ex->state);
         s->ex->m->wait(s->ex->state, &s->job, -1.0);
     }
@@ -334,13 +330,13 @@ int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, 
     if (!s)
         return PM_ENOMEM;
     s->t0 = pm__now();
-    s->fn = fn;
-    s->user = user;
+    s->job.fn = fn;
+    s->job.user = user;
     s->source = source;
     s->src = src;
-    s->in_stride = in_stride;
-    s->out_stride = out_stride;
-    s->raise = o->user.on_error == PM_RAISE;
+    s->job.in_stride = in_stride;
+    s->job.out_stride = out_stride;
+    s->job.raise = o->user.on_error == PM_RAISE;
     s->ordered = !o->user.unordered;
     s->cancel = o->user.cancel;
     s->fixed = o->chunksize;
@@ -371,7 +367,8 @@ int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, 
     }
     s->has_lock = 1;
     s->reporting = pm__progress_init(&s->progress, &o->user, o->user.total);
-    s->job.step = pm__stream_step;
+    s->job.take = stream_take;
+    s->job.finish = stream_finish;
     if (workers > 0) {
         s->ex->m->submit(s->ex->state, &s->job);
         s->has_feeder = 1;

@@ -28,17 +28,51 @@ enum {
     PM__STEP_END = -1   /* no more work for workers, ever: leave the job */
 };
 
+/* A chunk of consecutive items, claimed by one worker. take() fills the
+ * first part; whoever runs it (pm__task_run here, or a remote worker) fills
+ * the results part; finish() accounts for it. */
+typedef struct pm__task {
+    size_t base;                /* index (in the array or stream) of the first item */
+    size_t count;               /* items in the chunk, >= 1 */
+    const unsigned char *in;    /* count input records, in_stride apart */
+    unsigned char *out;         /* count output records, out_stride apart; NULL: none */
+    int *codes;                 /* count item codes; NULL: the caller keeps none */
+    int inherited;              /* `in` existed before the call, so a worker forked
+                                   at the call can read it in place */
+    double t0;                  /* when it was taken (for the chunker), 0: untimed */
+    void *ctx;                  /* the job's own (a stream's chunk) */
+    /* results */
+    size_t ran;                 /* items that ran: < count only when PM_RAISE stopped */
+    size_t failed;              /* items whose code is nonzero */
+    size_t first_failed;        /* index (absolute) of the first of them */
+    int first_code;             /* its code */
+} pm__task;
+
 typedef struct pm__job pm__job;
 struct pm__job {
-    /* Run at most one chunk as worker number `worker`: 0 <= worker < the
-     * executor's worker count for its threads, == that count for the calling
-     * thread (which helps in wait()). Thread-safe. */
-    int (*step)(pm__job *job, int worker);
+    pm_fn fn;
+    void *user;
+    size_t in_stride, out_stride;   /* out_stride 0: no outputs */
+    int raise;                      /* PM_RAISE: a task stops at its first failure */
+    /* Claim the next chunk for worker number `worker` (0 <= worker < the
+     * executor's workers() for background workers, == workers() for the
+     * calling thread), at most max_items items. Returns PM__STEP_RAN with
+     * *task filled, or PM__STEP_IDLE / PM__STEP_END. Thread-safe. */
+    int (*take)(pm__job *job, int worker, size_t max_items, pm__task *task);
+    /* Account for a task that was run (its results filled). Thread-safe. */
+    void (*finish)(pm__job *job, int worker, pm__task *task);
     /* Executor bookkeeping, guarded by the executor's own lock. */
     pm__job *exec_next;
     int exec_inside;     /* workers currently inside step() */
     int exec_ended;      /* a worker saw PM__STEP_END */
 };
+
+/* Run the task's items on this thread: codes, ran, failed, first_failed. */
+void pm__task_run(const pm__job *job, pm__task *task);
+/* Record one item's code in a task's results (for runners). */
+void pm__task_record(const pm__job *job, pm__task *task, size_t k, int code);
+/* take + run here + finish: what a local worker does. PM__STEP_*. */
+int  pm__job_step(pm__job *job, int worker);
 
 /* ------------------------------------------------------------- executors */
 
@@ -55,7 +89,7 @@ typedef struct pm__exec_config {
  * Protocol: open once; then for each job: submit, (notify whenever the job may
  * have new work), wait until it returns 1; finally close. Several jobs may be
  * submitted at once (a shared pool). The calling thread counts as a worker:
- * wait() first runs the job's chunks on it (step with worker == workers()),
+ * wait() first runs the job's chunks on it (worker number == workers()),
  * then blocks until the background workers are out. With 0 background workers
  * (serial, or threads = 1) nothing runs in the background at all.
  */

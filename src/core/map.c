@@ -29,13 +29,10 @@ typedef struct slot {
 
 typedef struct map_job {
     pm__job job; /* first: the executor sees only this */
-    pm_fn fn;
-    void *user;
     const unsigned char *in;
     unsigned char *out;
-    size_t in_stride, out_stride, n;
+    size_t n;
     int *codes;
-    int raise;
     int workers;          /* for the guided tail: >= 1 */
     pm_cancel *cancel;
     char pad0[64];
@@ -63,11 +60,12 @@ static void record_error(map_job *m, size_t index, int code)
         m->first_code = code;
     }
     pm__mutex_unlock(&m->err_lock);
-    if (m->raise)
-        set_stop(m, PM_EITEM);
+    /* A crash or timeout stops a PM_RAISE map with its own status. */
+    if (m->job.raise)
+        set_stop(m, code == PM_ECRASH || code == PM_ETIMEOUT ? code : PM_EITEM);
 }
 
-static int map_step(pm__job *job, int worker)
+static int map_take(pm__job *job, int worker, size_t max_items, pm__task *t)
 {
     map_job *m = (map_job *)job;
     slot *s = &m->slots[worker];
@@ -81,43 +79,38 @@ static int map_step(pm__job *job, int worker)
     if (next >= m->n)
         return PM__STEP_END;
     size_t size = pm__chunker_next(&s->chunker, m->n - next, m->workers);
+    if (size > max_items)
+        size = max_items;
     if (size > m->n - next)
         size = m->n - next;
     size_t start = atomic_fetch_add_explicit(&m->next, size, memory_order_relaxed);
     if (start >= m->n)
         return PM__STEP_END;
-    size_t end = size < m->n - start ? start + size : m->n;
+    t->base = start;
+    t->count = size < m->n - start ? size : m->n - start;
+    t->in = m->in + start * job->in_stride;
+    t->out = m->out ? m->out + start * job->out_stride : NULL;
+    t->codes = m->codes ? m->codes + start : NULL;
+    t->inherited = 1;
+    t->t0 = pm__chunker_needs_time(&s->chunker) ? pm__now() : 0;
+    t->ctx = NULL;
+    return PM__STEP_RAN;
+}
 
-    int timed = pm__chunker_needs_time(&s->chunker);
-    double t0 = timed ? pm__now() : 0;
-    const unsigned char *ip = m->in + start * m->in_stride;
-    unsigned char *op = m->out ? m->out + start * m->out_stride : NULL;
-    size_t failed = 0, i;
-    for (i = start; i < end; i++) {
-        int code = m->fn(m->user, ip, op);
-        if (m->codes)
-            m->codes[i] = code;
-        if (code) {
-            failed++;
-            record_error(m, i, code);
-            if (m->raise) {
-                i++;
-                break;
-            }
-        }
-        ip += m->in_stride;
-        if (op)
-            op += m->out_stride;
-    }
-    if (timed)
-        pm__chunker_observe(&s->chunker, i - start, pm__now() - t0);
+static void map_finish(pm__job *job, int worker, pm__task *t)
+{
+    map_job *m = (map_job *)job;
+    slot *s = &m->slots[worker];
+    if (t->t0 > 0)
+        pm__chunker_observe(&s->chunker, t->ran, pm__now() - t->t0);
+    if (t->failed)
+        record_error(m, t->first_failed, t->first_code);
     /* Only this worker writes its slot; relaxed is enough because the
      * caller's final read happens after the executor's wait() (a lock). */
-    atomic_store_explicit(&s->done, atomic_load_explicit(&s->done, memory_order_relaxed) + (i - start),
+    atomic_store_explicit(&s->done, atomic_load_explicit(&s->done, memory_order_relaxed) + t->ran,
                           memory_order_relaxed);
-    if (failed)
-        atomic_fetch_add_explicit(&s->failed, failed, memory_order_relaxed);
-    return PM__STEP_RAN;
+    if (t->failed)
+        atomic_fetch_add_explicit(&s->failed, t->failed, memory_order_relaxed);
 }
 
 static void sum_slots(const map_job *m, size_t *done, size_t *failed)
@@ -181,16 +174,17 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
         pm__exec_close(&own);
         return PM_ENOMEM;
     }
-    m->job.step = map_step;
-    m->fn = fn;
-    m->user = user;
+    m->job.take = map_take;
+    m->job.finish = map_finish;
+    m->job.fn = fn;
+    m->job.user = user;
+    m->job.in_stride = in_stride;
+    m->job.out_stride = out_stride;
+    m->job.raise = o->user.on_error == PM_RAISE;
     m->in = in;
     m->out = out;
-    m->in_stride = in_stride;
-    m->out_stride = out_stride;
     m->n = n;
     m->codes = o->user.codes;
-    m->raise = o->user.on_error == PM_RAISE;
     m->workers = nslots;
     m->cancel = o->user.cancel;
     m->first_index = SIZE_MAX;

@@ -25,12 +25,9 @@ typedef struct chunk {
 typedef struct pm__stream pm__stream;
 struct pm__stream {
     pm__job job;                /* first: what the executor sees */
-    pm_fn fn;
-    void *user;
     pm_source_fn source;
     void *src;
-    size_t in_stride, out_stride;
-    int raise, ordered;
+    int ordered;
     int workers;                /* threads running chunks, the consumer included */
     size_t fixed, window, max_chunks;
     pm_cancel *cancel;
@@ -81,7 +78,5 @@ void pm__stream_free(pm__stream *s);
 void pm__stream_stop(pm__stream *s, int why);
 /* Feed one chunk from the source (imap.c); 1 while the stream goes on. */
 int  pm__stream_feed(pm__stream *s);
-/* Run one ready chunk: the job's step() (imap.c). */
-int  pm__stream_step(pm__job *job, int worker);
 
 #endif

@@ -35,7 +35,7 @@ static int serial_wait(void *state, pm__job *job, double seconds)
 {
     (void)state;
     double deadline = seconds >= 0 ? pm__now() + seconds : 0;
-    while (job->step(job, 0) == PM__STEP_RAN)
+    while (pm__job_step(job, 0) == PM__STEP_RAN)
         if (seconds >= 0 && pm__now() >= deadline)
             return 0; /* time for the caller's progress report */
     return 1;

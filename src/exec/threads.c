@@ -56,7 +56,7 @@ static int run_jobs(threads_state *s, worker *w)
         job->exec_inside++; /* pins the job in the list while unlocked */
         pm__mutex_unlock(&s->lock);
         int r;
-        while ((r = job->step(job, w->index)) == PM__STEP_RAN)
+        while ((r = pm__job_step(job, w->index)) == PM__STEP_RAN)
             ran = 1;
         pm__mutex_lock(&s->lock);
         job->exec_inside--;
@@ -176,7 +176,7 @@ static int threads_wait(void *state, pm__job *job, double seconds)
         job->exec_inside++;
         pm__mutex_unlock(&s->lock);
         int r;
-        while ((r = job->step(job, s->nworkers)) == PM__STEP_RAN)
+        while ((r = pm__job_step(job, s->nworkers)) == PM__STEP_RAN)
             if (seconds >= 0 && pm__now() >= deadline)
                 break;
         pm__mutex_lock(&s->lock);
