@@ -1,0 +1,177 @@
+/*
+ * crew.c - a crew of threads running the chunks of every job submitted to it
+ * (one job for a plain call, several at once when a pm_pool is shared).
+ *
+ * Design (after zstd's pool.c and libuv's threadpool.c): one mutex guards the
+ * job list, the epoch and every job's exec_* fields. A member walks the list
+ * and calls step() WITHOUT the lock until the job says IDLE or END. When it
+ * found nothing to run it sleeps on work_cv, but only while `epoch` is
+ * unchanged: submit() and notify() bump the epoch under the lock, so work
+ * that appears between "found nothing" and "sleep" is never missed.
+ * A job leaves the list in wait(), once someone has seen END and no member is
+ * inside step() any more; only then may the core free it.
+ *
+ * Lock order: the crew's lock is never held while calling step(), so a job's
+ * own locks are never taken inside it (no ordering to respect).
+ */
+#include "crew.h"
+
+#include <stdlib.h>
+
+/* Run every job's chunks as worker `w` until none has work. Called and
+ * returns with the lock held. Returns 1 when it ran anything. */
+static int run_jobs(pm__crew *s, pm__crew_member *w)
+{
+    int ran = 0;
+    for (pm__job *job = s->jobs; job; job = job->exec_next) {
+        if (job->exec_ended)
+            continue;
+        job->exec_inside++; /* pins the job in the list while unlocked */
+        pm__mutex_unlock(&s->lock);
+        int r;
+        while ((r = s->step(s->owner, job, w->index)) == PM__STEP_RAN)
+            ran = 1;
+        pm__mutex_lock(&s->lock);
+        job->exec_inside--;
+        if (r == PM__STEP_END)
+            job->exec_ended = 1;
+        if (job->exec_ended && job->exec_inside == 0)
+            pm__cond_broadcast(&s->done_cv);
+    }
+    return ran;
+}
+
+static void *worker_main(void *arg)
+{
+    pm__crew_member *w = arg;
+    pm__crew *s = w->crew;
+    pm__mutex_lock(&s->lock);
+    while (!s->quit) {
+        unsigned long seen = s->epoch;
+        if (run_jobs(s, w))
+            continue;
+        /* Nothing ran: sleep until something changes (see the epoch rule). */
+        while (!s->quit && s->epoch == seen)
+            pm__cond_wait(&s->work_cv, &s->lock);
+    }
+    pm__mutex_unlock(&s->lock);
+    return NULL;
+}
+
+void pm__crew_close(pm__crew *s)
+{
+    if (s->lock_ready && s->work_ready) {
+        pm__mutex_lock(&s->lock);
+        s->quit = 1;
+        pm__cond_broadcast(&s->work_cv);
+        pm__mutex_unlock(&s->lock);
+    }
+    for (int i = 0; i < s->started; i++)
+        pm__thread_join(s->members[i].thread);
+    s->started = 0;
+    free(s->members);
+    s->members = NULL;
+    if (s->done_ready)
+        pm__cond_destroy(&s->done_cv);
+    if (s->work_ready)
+        pm__cond_destroy(&s->work_cv);
+    if (s->lock_ready)
+        pm__mutex_destroy(&s->lock);
+    s->lock_ready = s->work_ready = s->done_ready = 0;
+}
+
+int pm__crew_open(pm__crew *s, int size, pm__crew_step step, void *owner)
+{
+    int rc;
+    if ((rc = pm__mutex_init(&s->lock)) != PM_OK)
+        return rc;
+    s->lock_ready = 1;
+    if ((rc = pm__cond_init(&s->work_cv)) != PM_OK)
+        return rc;
+    s->work_ready = 1;
+    if ((rc = pm__cond_init(&s->done_cv)) != PM_OK)
+        return rc;
+    s->done_ready = 1;
+    s->size = size;
+    s->step = step;
+    s->owner = owner;
+    s->members = calloc((size_t)size + 1, sizeof *s->members);
+    if (!s->members)
+        return PM_ENOMEM;
+    for (int i = 0; i < s->size; i++) {
+        s->members[i].crew = s;
+        s->members[i].index = i;
+        if ((rc = pm__thread_start(&s->members[i].thread, worker_main, &s->members[i])) != PM_OK)
+            return rc; /* the caller closes: joins the ones that started */
+        s->started++;
+    }
+    return PM_OK;
+}
+
+void pm__crew_submit(pm__crew *s, pm__job *job)
+{
+    job->exec_next = NULL;
+    job->exec_inside = 0;
+    job->exec_ended = 0;
+    pm__mutex_lock(&s->lock);
+    pm__job **tail = &s->jobs;
+    while (*tail)
+        tail = &(*tail)->exec_next;
+    *tail = job;
+    s->epoch++;
+    pm__cond_broadcast(&s->work_cv);
+    pm__mutex_unlock(&s->lock);
+}
+
+void pm__crew_notify(pm__crew *s)
+{
+    pm__mutex_lock(&s->lock);
+    s->epoch++;
+    pm__cond_broadcast(&s->work_cv);
+    pm__mutex_unlock(&s->lock);
+}
+
+int pm__crew_wait(pm__crew *s, pm__job *job, double seconds, int help)
+{
+    double deadline = seconds >= 0 ? pm__now() + seconds : 0;
+    pm__mutex_lock(&s->lock);
+    if (help && !job->exec_ended) {
+        /* Help: run chunks here, as worker number nworkers, until there are
+         * none left (or it is time to return for a progress report). */
+        job->exec_inside++;
+        pm__mutex_unlock(&s->lock);
+        int r;
+        while ((r = s->step(s->owner, job, s->size)) == PM__STEP_RAN)
+            if (seconds >= 0 && pm__now() >= deadline)
+                break;
+        pm__mutex_lock(&s->lock);
+        job->exec_inside--;
+        if (r == PM__STEP_END)
+            job->exec_ended = 1;
+        if (r == PM__STEP_RAN) {
+            pm__mutex_unlock(&s->lock);
+            return 0;
+        }
+    }
+    while (!(job->exec_ended && job->exec_inside == 0)) {
+        if (seconds < 0) {
+            pm__cond_wait(&s->done_cv, &s->lock);
+            continue;
+        }
+        double left = deadline - pm__now();
+        if (left <= 0) {
+            pm__mutex_unlock(&s->lock);
+            return 0;
+        }
+        pm__cond_timedwait(&s->done_cv, &s->lock, left);
+    }
+    for (pm__job **p = &s->jobs; *p; p = &(*p)->exec_next) {
+        if (*p == job) {
+            *p = job->exec_next;
+            break;
+        }
+    }
+    pm__mutex_unlock(&s->lock);
+    return 1;
+}
+
