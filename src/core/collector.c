@@ -88,7 +88,8 @@ int pm__stream_next(pm__stream *s, void *out, size_t *index, int *item_code, siz
         if (!s->stop && pm__canceled(s->cancel))
             pm__stream_stop(s, PM_ECANCELED);
         size_t done = s->done_items, failed = s->failed_items;
-        int status = 0, end = 0, serial = !s->has_feeder, runnable = s->ready != NULL;
+        int status = 0, end = 0, serial = !s->has_feeder;
+        int runnable = s->ready != NULL && !s->ex->m->isolated;
         if ((s->cur = take_done(s)) != NULL) {
             s->cur_pos = 0;
         } else if ((end = finished(s, &status)) == 0 && !serial && !runnable) {
@@ -105,7 +106,7 @@ int pm__stream_next(pm__stream *s, void *out, size_t *index, int *item_code, siz
         if (!s->cur && !end) {
             /* Rather than sleep, run a ready chunk here (the consumer is one
              * of the `threads`); with no feeder thread, also feed. */
-            if (runnable)
+            if (runnable && !s->ex->m->isolated)
                 pm__job_step(&s->job, s->workers);
             else if (serial)
                 pm__stream_feed(s);

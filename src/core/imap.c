@@ -230,6 +230,8 @@ static void stream_finish(pm__job *job, int worker, pm__task *t)
     s->running--;
     s->done_items += t->ran;
     s->failed_items += t->failed;
+    if (t->signal && !s->signal)
+        s->signal = t->signal;
     if (t->failed && t->first_failed < s->first_index) {
         s->first_index = t->first_failed;
         s->first_code = t->first_code;
@@ -260,6 +262,7 @@ void pm__stream_counts(pm__stream *s, pm_report *r)
     r->failed = s->failed_items;
     r->first_error_index = s->first_index;
     r->first_error_code = s->first_code;
+    r->signal = s->signal;
     pm__mutex_unlock(&s->lock);
     r->elapsed_s = pm__now() - s->t0;
 }
@@ -337,6 +340,8 @@ int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, 
     s->job.in_stride = in_stride;
     s->job.out_stride = out_stride;
     s->job.raise = o->user.on_error == PM_RAISE;
+    s->job.cancel = o->user.cancel;
+    s->job.timeout_s = o->user.timeout_s;
     s->ordered = !o->user.unordered;
     s->cancel = o->user.cancel;
     s->fixed = o->chunksize;
@@ -350,7 +355,8 @@ int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, 
         s->ex = &s->own;
     }
     int workers = s->ex->m->workers(s->ex->state);
-    s->workers = workers + 1; /* the consumer runs chunks too */
+    /* The consumer runs chunks too, unless items must stay out of this process. */
+    s->workers = workers + (s->ex->m->isolated ? 0 : 1);
     s->window = o->user.window ? o->user.window
                                : default_window(in_stride, out_stride, s->workers, s->fixed);
     s->max_chunks = 8 * (size_t)s->workers + 8;
@@ -370,7 +376,10 @@ int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, 
     s->job.take = stream_take;
     s->job.finish = stream_finish;
     if (workers > 0) {
-        s->ex->m->submit(s->ex->state, &s->job);
+        if ((rc = s->ex->m->submit(s->ex->state, &s->job)) != PM_OK) {
+            s->job.take = NULL; /* never submitted: nothing to wait for */
+            return rc;
+        }
         s->has_feeder = 1;
         if ((rc = pm__thread_start(&s->feeder, feeder_main, s)) != PM_OK) {
             s->has_feeder = 0;

@@ -46,6 +46,7 @@ typedef struct pm__task {
     size_t failed;              /* items whose code is nonzero */
     size_t first_failed;        /* index (absolute) of the first of them */
     int first_code;             /* its code */
+    int signal;                 /* a worker process died of this signal (0: none) */
 } pm__task;
 
 typedef struct pm__job pm__job;
@@ -54,6 +55,8 @@ struct pm__job {
     void *user;
     size_t in_stride, out_stride;   /* out_stride 0: no outputs */
     int raise;                      /* PM_RAISE: a task stops at its first failure */
+    pm_cancel *cancel;              /* the call's token (NULL: none) */
+    double timeout_s;               /* per item, for executors that can enforce it; 0: none */
     /* Claim the next chunk for worker number `worker` (0 <= worker < the
      * executor's workers() for background workers, == workers() for the
      * calling thread), at most max_items items. Returns PM__STEP_RAN with
@@ -95,11 +98,13 @@ typedef struct pm__exec_config {
  */
 typedef struct pm__exec_methods {
     int version;                   /* 1 */
-    const char *name;              /* "serial", "threads" */
+    const char *name;              /* "serial", "threads", "processes" */
+    int isolated;                  /* 1: items must never run in the calling process
+                                      (a crash there would kill the caller) */
     size_t state_size;
     int  (*open)(void *state, const pm__exec_config *cfg);   /* PM_OK or error */
     int  (*workers)(const void *state);  /* background workers, not counting the caller */
-    void (*submit)(void *state, pm__job *job);
+    int  (*submit)(void *state, pm__job *job);   /* PM_OK or an error: nothing runs */
     void (*notify)(void *state);
     /* Help run the job, then wait up to `seconds` (< 0: forever) for it to
      * end: someone saw PM__STEP_END and no worker is inside it any more.
@@ -111,6 +116,7 @@ typedef struct pm__exec_methods {
 
 extern const pm__exec_methods pm__exec_serial;
 extern const pm__exec_methods pm__exec_threads;
+extern const pm__exec_methods pm__exec_processes; /* where fork exists (PM_HAVE_FORK) */
 
 /* An opened executor (what a pm_pool wraps; pm_map without a pool makes one). */
 typedef struct pm__exec {
@@ -201,7 +207,7 @@ static inline int pm__canceled(const pm_cancel *c)
 struct pm_pool {
     pm__exec exec;
     pm_backend backend;
-    int threads;
+    int threads, procs;
 };
 
 #endif

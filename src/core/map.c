@@ -42,6 +42,7 @@ typedef struct map_job {
     pm__mutex err_lock;   /* guards first_index/first_code (rare path) */
     size_t first_index;
     int first_code;
+    int signal;           /* first crash signal seen (processes) */
     int nslots;
     slot *slots;
 } map_job;
@@ -52,9 +53,11 @@ static void set_stop(map_job *m, int why)
     atomic_compare_exchange_strong(&m->stop, &expected, why);
 }
 
-static void record_error(map_job *m, size_t index, int code)
+static void record_error(map_job *m, size_t index, int code, int signal)
 {
     pm__mutex_lock(&m->err_lock);
+    if (signal && !m->signal)
+        m->signal = signal;
     if (index < m->first_index) {
         m->first_index = index;
         m->first_code = code;
@@ -104,7 +107,7 @@ static void map_finish(pm__job *job, int worker, pm__task *t)
     if (t->t0 > 0)
         pm__chunker_observe(&s->chunker, t->ran, pm__now() - t->t0);
     if (t->failed)
-        record_error(m, t->first_failed, t->first_code);
+        record_error(m, t->first_failed, t->first_code, t->signal);
     /* Only this worker writes its slot; relaxed is enough because the
      * caller's final read happens after the executor's wait() (a lock). */
     atomic_store_explicit(&s->done, atomic_load_explicit(&s->done, memory_order_relaxed) + t->ran,
@@ -136,14 +139,17 @@ static int check_args(pm_fn fn, const void *in, size_t in_stride, const void *ou
     return PM_OK;
 }
 
-static void run(map_job *m, const pm__exec *ex, pm__progress *pr, int reporting)
+static int run(map_job *m, const pm__exec *ex, pm__progress *pr, int reporting)
 {
     size_t done, failed;
-    ex->m->submit(ex->state, &m->job);
+    int rc = ex->m->submit(ex->state, &m->job);
+    if (rc != PM_OK)
+        return rc;
     while (!ex->m->wait(ex->state, &m->job, reporting ? 0.1 : -1.0)) {
         sum_slots(m, &done, &failed);
         pm__progress_update(pr, done, failed, 0);
     }
+    return PM_OK;
 }
 
 /* Everything between valid arguments and the report: open the executor
@@ -156,9 +162,11 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
     if (o->user.pool) {
         ex = &o->user.pool->exec;
     } else if (n > 0) {
-        pm__exec_config cfg = o->cfg;
-        if ((size_t)cfg.threads > n)
-            cfg.threads = (int)n; /* no idle threads for tiny maps */
+        pm__exec_config cfg = o->cfg; /* no idle workers for tiny maps: */
+        if (o->backend == PM_PROCESSES && (size_t)cfg.procs > n)
+            cfg.procs = (int)n;
+        else if (o->backend != PM_PROCESSES && (size_t)cfg.threads > n)
+            cfg.threads = (int)n;
         if ((rc = pm__exec_open(&own, o->backend, &cfg)) != PM_OK)
             return rc;
         ex = &own;
@@ -181,6 +189,8 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
     m->job.in_stride = in_stride;
     m->job.out_stride = out_stride;
     m->job.raise = o->user.on_error == PM_RAISE;
+    m->job.cancel = o->user.cancel;
+    m->job.timeout_s = o->user.timeout_s;
     m->in = in;
     m->out = out;
     m->n = n;
@@ -194,14 +204,14 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
 
     pm__progress pr;
     int reporting = pm__progress_init(&pr, &o->user, n);
-    if (n > 0)
-        run(m, ex, &pr, reporting);
+    int submitted = n > 0 ? run(m, ex, &pr, reporting) : PM_OK;
     sum_slots(m, &rep->done, &rep->failed);
     if (reporting)
         pm__progress_finish(&pr, rep->done, rep->failed);
     rep->first_error_index = m->first_index;
     rep->first_error_code = m->first_code;
-    rc = atomic_load(&m->stop);
+    rc = submitted != PM_OK ? submitted : atomic_load(&m->stop);
+    rep->signal = m->signal;
 
     pm__mutex_destroy(&m->err_lock);
     free(m->slots);

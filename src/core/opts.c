@@ -39,22 +39,26 @@ int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
     if (o->pool) {
         out->backend = o->pool->backend;
         out->cfg.threads = o->pool->threads;
+        out->cfg.procs = o->pool->procs;
     } else {
         out->backend = o->backend;
         if (out->backend == PM_AUTO)
             out->backend = PM_HAVE_THREADS ? PM_THREADS : PM_SERIAL;
-        out->cfg.threads = out->backend == PM_SERIAL ? 1 : def(o->threads, pm__cpu_count());
+        /* threads: in all (the caller included), or per process */
+        out->cfg.threads = out->backend == PM_SERIAL      ? 1
+                         : out->backend == PM_PROCESSES ? def(o->threads, 1)
+                                                        : def(o->threads, pm__cpu_count());
+        out->cfg.procs = def(o->procs, pm__cpu_count());
     }
-    out->cfg.procs = def(o->procs, pm__cpu_count());
     out->chunksize = (size_t)o->chunksize;
 
-    if (out->backend == PM_PROCESSES)
-        return PM_ENOTSUP; /* the processes executor is not in this release */
+    if (out->backend == PM_PROCESSES && !PM_HAVE_FORK)
+        return PM_ENOTSUP; /* no fork (WebAssembly, WASI) */
     if (out->backend == PM_THREADS && !PM_HAVE_THREADS)
         return PM_ENOTSUP;
     /* Threads cannot be killed safely, so a per-item timeout is a processes
      * feature; silently ignoring it would be worse than saying so. */
-    if (o->timeout_s > 0)
+    if (o->timeout_s > 0 && out->backend != PM_PROCESSES)
         return PM_ENOTSUP;
     return PM_OK;
 }

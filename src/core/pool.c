@@ -14,7 +14,10 @@ static const pm__exec_methods *methods_for(pm_backend backend)
     switch (backend) {
     case PM_SERIAL: return &pm__exec_serial;
     case PM_THREADS: return &pm__exec_threads;
-    default: return NULL; /* PM_PROCESSES: not in this release */
+#if PM_HAVE_FORK
+    case PM_PROCESSES: return &pm__exec_processes;
+#endif
+    default: return NULL;
     }
 }
 
@@ -57,6 +60,7 @@ pm_pool *pm_pool_new(const pm_opts *opts)
     }
     pool->backend = o.backend;
     pool->threads = o.cfg.threads;
+    pool->procs = o.cfg.procs;
     rc = pm__exec_open(&pool->exec, o.backend, &o.cfg);
     if (rc != PM_OK) {
         free(pool);

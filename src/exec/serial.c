@@ -20,10 +20,11 @@ static int serial_workers(const void *state)
     return 0;
 }
 
-static void serial_submit(void *state, pm__job *job)
+static int serial_submit(void *state, pm__job *job)
 {
     (void)state;
     (void)job;
+    return PM_OK;
 }
 
 static void serial_notify(void *state)

@@ -25,9 +25,10 @@ static int threads_workers(const void *state)
     return ((const pm__crew *)state)->size;
 }
 
-static void threads_submit(void *state, pm__job *job)
+static int threads_submit(void *state, pm__job *job)
 {
     pm__crew_submit(state, job);
+    return PM_OK;
 }
 
 static void threads_notify(void *state)

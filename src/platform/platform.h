@@ -21,6 +21,13 @@
 #define PM_HAVE_THREADS 1
 #endif
 
+/* fork(), socketpair() and shared mappings: the processes executor. */
+#if PM_HAVE_THREADS && !defined(__wasi__) && !defined(__EMSCRIPTEN__) && !defined(_WIN32)
+#define PM_HAVE_FORK 1
+#else
+#define PM_HAVE_FORK 0
+#endif
+
 #if PM_HAVE_THREADS
 #include <pthread.h>
 typedef pthread_mutex_t pm__mutex;
@@ -60,5 +67,28 @@ double pm__now(void);
 int pm__cpu_count(void);
 /* 1 when file descriptor fd is a terminal. */
 int pm__isatty(int fd);
+
+#if PM_HAVE_FORK
+#include <sys/types.h>
+/* Processes (process.c). Sockets are AF_UNIX stream pairs; sends never raise
+ * SIGPIPE. Return values: 0 / -1 unless said otherwise. */
+void *pm__shared_alloc(size_t bytes);          /* MAP_SHARED anonymous, zeroed; NULL */
+void  pm__shared_free(void *p, size_t bytes);
+int   pm__socket_pair(int fds[2]);
+int   pm__send_all(int fd, const void *buf, size_t len);
+int   pm__recv_all(int fd, void *buf, size_t len);  /* -1 on EOF too */
+int   pm__wait_readable(int fd, double seconds);    /* 1 readable or hung up, 0 timeout */
+void  pm__close(int fd);                            /* ignores -1 */
+/* fork() with stdio flushed and stdout/stderr locked across it, so that the
+ * child neither repeats buffered output nor inherits a held stdio lock. */
+pid_t pm__fork(void);
+/* In the child, first thing: die with the parent, leave SIGINT to the parent. */
+void  pm__child_setup(pid_t parent);
+void  pm__child_exit(int code);                     /* flush stdio, _exit */
+int   pm__has_exited(pid_t pid);                    /* 1 when it is a zombie (not reaped) */
+/* Reap; *signal gets the killing signal (0 if it exited) and *status its exit code. */
+void  pm__reap(pid_t pid, int *signal, int *status);
+void  pm__kill(pid_t pid);                          /* SIGKILL */
+#endif
 
 #endif

@@ -66,6 +66,8 @@ int pm__utf8_valid(const char *s, size_t n);
 pm_value *pm__value_new(pm_type t);
 /* A str value from bytes the caller has already checked to be UTF-8. */
 pm_value *pm__str_trusted(const char *s, size_t len);
+/* An error value whose message is msg[0..len) (invalid UTF-8 repaired). */
+pm_value *pm__error_n(size_t index, int code, const char *msg, size_t len);
 
 /* ------------------------------------------------------------------ dict */
 

@@ -1,0 +1,150 @@
+/*
+ * process.c - the POSIX calls of the processes executor: fork, sockets,
+ * shared memory, reaping. Kept here so that the executor reads as policy.
+ *
+ * Post-fork rules (libuv's idea of documenting them where fork happens): the
+ * child of pm__fork runs only the executor's worker loop and the user's item
+ * function. It never touches a parmap lock (another thread of the parent may
+ * have held one at the fork), glibc makes malloc usable in the child of a
+ * multi-threaded parent, and stdout/stderr are held locked by the forking
+ * thread across fork so printf in an item function cannot find them locked.
+ */
+#define _GNU_SOURCE /* MAP_ANONYMOUS, waitid, flockfile under -std=c11 */
+#include "platform.h"
+
+#if PM_HAVE_FORK
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
+void *pm__shared_alloc(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void pm__shared_free(void *p, size_t bytes)
+{
+    if (p)
+        munmap(p, bytes);
+}
+
+int pm__socket_pair(int fds[2])
+{
+    /* CLOEXEC: a program the user execs from an item function or another
+     * thread must not keep our workers' sockets open. */
+    return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0 ? 0 : -1;
+}
+
+int pm__send_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int pm__recv_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = recv(fd, p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int pm__wait_readable(int fd, double seconds)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int ms = seconds < 0 ? -1 : (int)(seconds * 1000 + 0.5);
+    int n = poll(&pfd, 1, ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : 1; /* 1: let the caller find out by reading */
+    return n > 0;
+}
+
+void pm__close(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
+pid_t pm__fork(void)
+{
+    fflush(NULL);
+    flockfile(stdout);
+    flockfile(stderr);
+    pid_t pid = fork();
+    funlockfile(stderr);
+    funlockfile(stdout);
+    return pid;
+}
+
+void pm__child_setup(pid_t parent)
+{
+#if defined(__linux__)
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+    if (getppid() != parent) /* the parent died before prctl took effect */
+        _exit(0);
+    /* Ctrl-C reaches the whole process group: the parent decides (it may
+     * cancel gracefully), and kills us if it dies. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void pm__child_exit(int code)
+{
+    fflush(NULL); /* output of item functions (the parent flushed before fork) */
+    _exit(code);  /* never the parent's atexit handlers */
+}
+
+int pm__has_exited(pid_t pid)
+{
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0)
+        return errno == ECHILD; /* reaped by someone else: gone anyway */
+    return info.si_pid == pid;
+}
+
+void pm__reap(pid_t pid, int *signal_out, int *status_out)
+{
+    int status = 0;
+    pid_t r;
+    do
+        r = waitpid(pid, &status, 0);
+    while (r < 0 && errno == EINTR);
+    *signal_out = r == pid && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    *status_out = r == pid && WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+}
+
+void pm__kill(pid_t pid)
+{
+    if (pid > 0)
+        kill(pid, SIGKILL);
+}
+
+#endif
