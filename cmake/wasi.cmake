@@ -35,12 +35,11 @@ set(CMAKE_EXECUTABLE_SUFFIX ".wasm")
 # The wasm linker has no shared libraries here.
 set_property(GLOBAL PROPERTY TARGET_SUPPORTS_SHARED_LIBS FALSE)
 
-# Programs (node, bash) come from the host; headers and libraries only from
-# the sysroot.
+# Programs (node, bash) come from the host. Libraries and packages are not
+# restricted to the sysroot: with sysroot /usr, "ONLY" would re-root a
+# downstream project's CMAKE_PREFIX_PATH (e.g. a parmap install prefix) under
+# /usr and never find it.
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
-set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
-set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
-set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 
 # wasi-libc has no threads: never let find_package(Threads) add -pthread.
 set(CMAKE_DISABLE_FIND_PACKAGE_Threads ON)

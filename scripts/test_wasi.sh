@@ -9,6 +9,9 @@
 #
 # Environment: JOBS (build parallelism, default nproc), CTEST_JOBS (default 2),
 # PM_CC_WASI (clang to use, default clang).
+# Leaves build/wasi/ctest.log and build/wasi/results: one line "PASSED FAILED
+# SKIPPED" (test counts; "0 1 0" when configure or build failed), which
+# scripts/test.sh adds to its totals.
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -58,21 +61,44 @@ ensure_packages() {
     "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
-ensure_packages || exit 1
-command -v node >/dev/null || { echo "test_wasi.sh: node not found" >&2; exit 1; }
+fail() { # fail: configure/build/setup failed; count it as one failed test
+    mkdir -p "$DIR" && echo "0 1 0" >"$DIR/results"
+    exit 1
+}
+
+ensure_packages || fail
+command -v node >/dev/null || { echo "test_wasi.sh: node not found" >&2; fail; }
 
 # A build dir from another checkout is started afresh.
 if [[ -f $DIR/CMakeCache.txt ]]; then
     home=$(sed -n 's/^CMAKE_HOME_DIRECTORY:[A-Z]*=//p' "$DIR/CMakeCache.txt")
     [[ $home == "$ROOT" ]] || rm -rf "$DIR"
 fi
+rm -f "$DIR/results"
 
 echo "--- configure build/wasi (cmake/wasi.cmake, $CC_WASI --target=wasm32-wasi)"
 cmake -S "$ROOT" -B "$DIR" -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/wasi.cmake" \
       -DCMAKE_C_COMPILER="$CC_WASI" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DPM_BUILD_TESTS=ON -DPM_BUILD_EXAMPLES=OFF -DPM_BUILD_BENCH=OFF \
-      -DPM_BUILD_SHARED=OFF || exit 1
+      -DPM_BUILD_SHARED=OFF || fail
 echo "--- build build/wasi"
-cmake --build "$DIR" -j "$JOBS" || exit 1
+cmake --build "$DIR" -j "$JOBS" || fail
+
 echo "--- ctest build/wasi (node $(node --version), wasi/run.mjs)"
-(cd "$DIR" && ctest --output-on-failure --no-tests=error -j "$CTEST_JOBS") 2>&1 | tee "$DIR/ctest.log"
+log="$DIR/ctest.log"
+rc=0
+(cd "$DIR" && ctest --output-on-failure --no-tests=error -j "$CTEST_JOBS") 2>&1 \
+    | tee "$log" || rc=1
+
+# ctest's summary: "N% tests passed, F tests failed out of T"; skipped tests
+# count as passed there and are listed as "(Skipped)" below it.
+total=$(sed -n 's/.*tests passed, [0-9]* tests\{0,1\} failed out of \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+failed=$(sed -n 's/.*tests passed, \([0-9]*\) tests\{0,1\} failed out of.*/\1/p' "$log" | tail -n 1)
+skipped=$(grep -c '(Skipped)' "$log" || true)
+if [[ -z $total || $total == 0 ]]; then
+    echo "test_wasi.sh: build/wasi ran no test" >&2
+    fail
+fi
+echo "$((total - failed - skipped)) $failed $skipped" >"$DIR/results"
+echo "test_wasi.sh: $((total - failed - skipped)) passed, $failed failed, $skipped skipped"
+exit $rc

@@ -167,4 +167,13 @@ static inline void pmt_sleep(double seconds)
     }
 }
 
+/* Run one test function and say how long it took. */
+#define PMT_RUN(call)                                                        \
+    do {                                                                     \
+        double pmt_t0_ = pmt_now();                                          \
+        call;                                                                \
+        printf("  %-32s %7.3f s\n", #call, pmt_now() - pmt_t0_);             \
+        fflush(stdout);                                                      \
+    } while (0)
+
 #endif

@@ -213,10 +213,10 @@ static void test_null_handles(void)
 int main(void)
 {
     int base = pmt_thread_count();
-    test_bad_opts();
-    test_bad_args();
-    test_iter_handles();
-    test_null_handles();
+    PMT_RUN(test_bad_opts());
+    PMT_RUN(test_bad_args());
+    PMT_RUN(test_iter_handles());
+    PMT_RUN(test_null_handles());
     CHECK_NO_THREAD_LEAK(base);
     return pmt_done("test_badinput");
 }

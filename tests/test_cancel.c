@@ -308,9 +308,10 @@ static void test_shared_token(void)
 
 /* Consume until the iterator ends; results must be 0, 1, 2, ... in order
  * (or distinct, unordered). Returns the end status; *count = results. */
-static int drain(pm_iter *it, int unordered, size_t *count, double *ended)
+static int drain(pm_iter *it, int unordered, size_t first, size_t *count,
+                 double *ended)
 {
-    size_t k = 0;
+    size_t k = first;
     int rc;
     uint64_t y;
     size_t idx;
@@ -324,7 +325,7 @@ static int drain(pm_iter *it, int unordered, size_t *count, double *ended)
     }
     if (ended)
         *ended = pmt_now();
-    *count = k;
+    *count = k - first;
     return rc;
 }
 
@@ -360,7 +361,7 @@ static void test_imap_prerequested(void)
             pm_iter *it = pm_imap(fn, &c, src_count, &src, 8, 8, &o);
             CHECK(it != NULL);
             size_t count;
-            CHECK_STATUS(PM_ECANCELED, drain(it, unordered, &count, NULL));
+            CHECK_STATUS(PM_ECANCELED, drain(it, unordered, 0, &count, NULL));
             CHECK_OP_SIZE(count, <=, 16);
             CHECK_OP_SIZE(atomic_load(&src.next), <=, 16);
             check_iter_canceled(it, count);
@@ -371,7 +372,7 @@ static void test_imap_prerequested(void)
             counter fin = {.limit = 500};
             it = pm_imap(fn, &c, src_count, &fin, 8, 8, &o);
             CHECK(it != NULL);
-            CHECK_STATUS(0, drain(it, unordered, &count, NULL));
+            CHECK_STATUS(0, drain(it, unordered, 0, &count, NULL));
             CHECK_EQ_SIZE(count, 500);
             CHECK_STATUS(PM_OK, pm_iter_free(it));
         }
@@ -402,7 +403,7 @@ static void test_imap_between_calls(void)
         }
         pm_cancel_request(tok);
         size_t count;
-        CHECK_STATUS(PM_ECANCELED, drain(it, 0, &count, NULL));
+        CHECK_STATUS(PM_ECANCELED, drain(it, 0, 5, &count, NULL));
         CHECK_OP_SIZE(count, <=, 8);
         check_iter_canceled(it, count + 5);
         pm_cancel_reset(tok);
@@ -438,7 +439,7 @@ static void test_imap_midway(int by_signal)
             pthread_t t = pmt_thread_start(cancel_later, &k);
             size_t count;
             double ended;
-            int rc = drain(it, unordered, &count, &ended);
+            int rc = drain(it, unordered, 0, &count, &ended);
             pthread_join(t, NULL);
             CHECK_STATUS(PM_ECANCELED, rc);
             CHECK_OP_DBL(ended - k.requested, <, PROMPT_S);
@@ -460,16 +461,16 @@ int main(void)
     sigemptyset(&sa.sa_mask);
     CHECK_EQ_INT(sigaction(SIGALRM, &sa, NULL), 0);
 #endif
-    test_prerequested();
-    test_imap_prerequested();
-    test_imap_between_calls();
+    PMT_RUN(test_prerequested());
+    PMT_RUN(test_imap_prerequested());
+    PMT_RUN(test_imap_between_calls());
 #if PMT_HAVE_THREADS
-    test_map_midway(0);
-    test_map_midway(1);
-    test_map_alarm();
-    test_shared_token();
-    test_imap_midway(0);
-    test_imap_midway(1);
+    PMT_RUN(test_map_midway(0));
+    PMT_RUN(test_map_midway(1));
+    PMT_RUN(test_map_alarm());
+    PMT_RUN(test_shared_token());
+    PMT_RUN(test_imap_midway(0));
+    PMT_RUN(test_imap_midway(1));
 #endif
     CHECK_NO_THREAD_LEAK(base_threads);
     return pmt_done("test_cancel");

@@ -305,10 +305,10 @@ static void test_report_time(void)
 
 int main(void)
 {
-    test_raise_one();
-    test_raise_many();
-    test_raise_stops_early();
-    test_return();
-    test_report_time();
+    PMT_RUN(test_raise_one());
+    PMT_RUN(test_raise_many());
+    PMT_RUN(test_raise_stops_early());
+    PMT_RUN(test_return());
+    PMT_RUN(test_report_time());
     return pmt_done("test_errors");
 }

@@ -479,13 +479,13 @@ static void test_misc(void)
 
 int main(void)
 {
-    test_misc();
-    test_table();
-    test_records();
-    test_side_effects();
+    PMT_RUN(test_misc());
+    PMT_RUN(test_table());
+    PMT_RUN(test_records());
+    PMT_RUN(test_side_effects());
 #if PMT_HAVE_THREADS
-    test_concurrency();
+    PMT_RUN(test_concurrency());
 #endif
-    test_pool();
+    PMT_RUN(test_pool());
     return pmt_done("test_map");
 }

@@ -318,6 +318,7 @@ static void collect(const lane *l, const pm__job *job, pm__task *t, size_t k, si
     size_t os = job->out_stride, run = 0;
     for (size_t j = 0; j <= n; j++) {
         if (j < n && l->codes[j] == 0) {
+            pm__task_record(job, t, k + j, 0);
             run++;
             continue;
         }

@@ -139,7 +139,7 @@ if [[ -n $shared ]] && command -v nm >/dev/null; then
     step "exported symbols of $(basename "$(readlink -f "$shared")")"
     extra=$(nm -D --defined-only "$shared" | awk '$2 ~ /^[A-Z]$/ && $2 != "A" { print $3 }' \
             | grep -v '^pm_' | grep -Ev '^(_init|_fini|_edata|_end|__bss_start)$' || true)
-    [[ -z $extra ]] || fail "libparmap.so exports non-pm_ symbols: $(echo $extra)"
+    [[ -z $extra ]] || fail "libparmap.so exports non-pm_ symbols: ${extra//$'\n'/ }"
     echo "exports: $(nm -D --defined-only "$shared" | awk '$3 ~ /^pm_/ { print $3 }' | tr '\n' ' ')"
 fi
 
