@@ -120,7 +120,12 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: bench_core [--quick] [--threads N] [--reps N] [--case NAME]...\n"
             "                  [--imap-n N] [--spin-n N] [--spin-us US] [--settle-ms MS]\n"
-            "  --quick      small sizes (CI smoke test; timings meaningless)\n"
+            "  --quick      small sizes, 2 reps (CI smoke test; timings meaningless)\n"
+            "  --reps N     timed runs per implementation (default 5; best and median)\n"
+            "  --threads N  threads for parmap and OpenMP (default 2)\n"
+            "  --imap-n N   items of the pm_imap stream (default 1e8)\n"
+            "  --spin-n N, --spin-us US  items and cost of the spin cases (20000, 100)\n"
+            "  --settle-ms MS  idle time before every timed run (default 20)\n"
             "  --case NAME  run only this case (repeatable; a prefix such as 'spin' works):\n"
             "               trivial_auto trivial_chunk1 spin_uniform spin_skewed\n"
             "               imap_stream pool_reuse\n");
@@ -149,8 +154,8 @@ static int parse_args(int argc, char **argv)
     size_t imap_n = 0, spin_n = 0, v;
     int i, k;
     bco_cfg.threads = 2;
-    bco_cfg.reps = 5;
-    bco_cfg.settle_ms = 20;
+    bco_cfg.reps = 0;       /* unset: 5, or 2 with --quick */
+    bco_cfg.settle_ms = -1; /* unset: 20, or 2 with --quick */
     bco_cfg.spin_us = 100;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -168,8 +173,9 @@ static int parse_args(int argc, char **argv)
             bco_cfg.threads = (int)v;
         else if (strcmp(a, "--reps") == 0 && parse_size(val, &v) == 0 && v <= BU_MAX_REPS)
             bco_cfg.reps = (int)v;
-        else if (strcmp(a, "--settle-ms") == 0 && parse_size(val, &v) == 0 && v <= 1000)
-            bco_cfg.settle_ms = (int)v;
+        else if (strcmp(a, "--settle-ms") == 0 &&
+                 (strcmp(val, "0") == 0 || (parse_size(val, &v) == 0 && v <= 1000)))
+            bco_cfg.settle_ms = strcmp(val, "0") == 0 ? 0 : (int)v;
         else if (strcmp(a, "--imap-n") == 0 && parse_size(val, &imap_n) == 0)
             ;
         else if (strcmp(a, "--spin-n") == 0 && parse_size(val, &spin_n) == 0)
@@ -194,8 +200,8 @@ static int parse_args(int argc, char **argv)
     bco_cfg.imap_n = imap_n ? imap_n : bco_cfg.quick ? 200000 : 100000000;
     bco_cfg.pool_maps = bco_cfg.quick ? 200 : 10000;
     bco_cfg.pool_items = 100;
-    if (bco_cfg.quick && bco_cfg.reps > 2) bco_cfg.reps = 2;
-    if (bco_cfg.quick && bco_cfg.settle_ms > 2) bco_cfg.settle_ms = 2;
+    if (bco_cfg.reps == 0) bco_cfg.reps = bco_cfg.quick ? 2 : 5;
+    if (bco_cfg.settle_ms < 0) bco_cfg.settle_ms = bco_cfg.quick ? 2 : 20;
     return 0;
 bad:
     usage(stderr);

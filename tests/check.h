@@ -37,6 +37,13 @@
 #include <pthread.h>
 #endif
 
+/* Where fork() exists, so the processes backend is built (platform.h). */
+#if PMT_HAVE_THREADS && !defined(__wasi__) && !defined(__EMSCRIPTEN__) && !defined(_WIN32)
+#define PMT_HAVE_FORK 1
+#else
+#define PMT_HAVE_FORK 0
+#endif
+
 /* Sanitizer builds run 5-15x slower: big loops shrink by PMT_SCALE. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define PMT_SANITIZED 1

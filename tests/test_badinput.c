@@ -101,8 +101,19 @@ static void test_bad_opts(void)
          PM_ENOTSUP, 0},
         {"timeout, auto", {.timeout_s = 0.5}, PM_ENOTSUP, 0},
         {"timeout, serial", {.backend = PM_SERIAL, .timeout_s = 1}, PM_ENOTSUP, 0},
+#if PMT_HAVE_FORK
+        {"processes, procs -1", {.backend = PM_PROCESSES, .procs = -1}, PM_EINVAL, 1},
+        {"processes, threads -1", {.backend = PM_PROCESSES, .threads = -1}, PM_EINVAL, 1},
+        {"processes, chunksize -1", {.backend = PM_PROCESSES, .chunksize = -1},
+         PM_EINVAL, 0},
+        {"processes, timeout -1", {.backend = PM_PROCESSES, .timeout_s = -1},
+         PM_EINVAL, 0},
+        {"processes, timeout NaN", {.backend = PM_PROCESSES, .timeout_s = NAN},
+         PM_EINVAL, 0},
+#else
         {"processes", {.backend = PM_PROCESSES}, PM_ENOTSUP, 0},
         {"processes, 2 procs", {.backend = PM_PROCESSES, .procs = 2}, PM_ENOTSUP, 0},
+#endif
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         CHECK_CTX("bad option: %s (map)", cases[i].what);
@@ -119,8 +130,10 @@ static void test_bad_opts(void)
             CHECK_EQ_INT(errno, EINVAL);
         }
     }
-    CHECK_CTX("pool of processes");
+#if !PMT_HAVE_FORK
+    CHECK_CTX("pool of processes without fork()");
     CHECK(pm_pool_new(&(pm_opts){.backend = PM_PROCESSES}) == NULL);
+#endif
 }
 
 static void test_bad_args(void)
@@ -199,6 +212,7 @@ static void test_null_handles(void)
     pm_cancel_free(NULL);
     pm_cancel_request(NULL);
     CHECK_EQ_INT(pm_cancel_requested(NULL), 0);
+    CHECK_EQ_INT(pm_pool_workers(NULL), 0);
     /* A NULL opts and a NULL report are the defaults. */
     for (int i = 0; i < 16; i++)
         in[i] = (uint64_t)i;

@@ -381,6 +381,46 @@ static void *pool_thread(void *arg)
     free(out);
     return NULL;
 }
+
+/* An item function that maps 200 items on the pool it runs on; its output
+ * is their sum. */
+typedef struct nest {
+    pm_pool *pool;
+    atomic_int bad;
+} nest;
+
+static int fn_plus1(void *user, const void *in, void *out)
+{
+    (void)user;
+    *(uint64_t *)out = *(const uint64_t *)in + 1;
+    return 0;
+}
+
+static uint64_t nested_sum(uint64_t base)
+{
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < 200; i++)
+        sum += base * 1000 + i + 1;
+    return sum;
+}
+
+static int fn_nested(void *user, const void *in, void *out)
+{
+    nest *ns = user;
+    uint64_t base = *(const uint64_t *)in, xs[200], ys[200], sum = 0;
+    for (uint64_t i = 0; i < 200; i++)
+        xs[i] = base * 1000 + i;
+    int rc = pm_map(fn_plus1, NULL, xs, 8, ys, 8, 200,
+                    &(pm_opts){.pool = ns->pool, .chunksize = (long)(base % 3)}, NULL);
+    for (size_t i = 0; i < 200; i++) {
+        if (ys[i] != xs[i] + 1)
+            atomic_store(&ns->bad, 1);
+        sum += ys[i];
+    }
+    *(uint64_t *)out = sum;
+    return rc == PM_OK ? 0 : 1000 - rc;
+}
+
 #endif
 
 static void test_pool(void)
@@ -447,6 +487,26 @@ static void test_pool(void)
     for (int t = 0; t < NT; t++)
         pthread_join(th[t], NULL);
     pm_pool_free(p);
+
+    /* Item functions may map on the pool they run on (here with one
+     * background worker: the case that would deadlock if they waited). */
+    for (int threads = 2; threads <= 4; threads += 2) {
+        CHECK_CTX("nested maps on a pool of %d", threads);
+        p = pm_pool_new(&(pm_opts){.backend = PM_THREADS, .threads = threads});
+        CHECK(p != NULL);
+        nest ns = {.pool = p};
+        uint64_t bases[16], sums[16];
+        for (uint64_t i = 0; i < 16; i++)
+            bases[i] = i;
+        pm_report r2;
+        CHECK_STATUS(PM_OK, pm_map(fn_nested, &ns, bases, 8, sums, 8, 16,
+                                   &(pm_opts){.pool = p, .chunksize = 1}, &r2));
+        CHECK_EQ_SIZE(r2.failed, 0);
+        CHECK_EQ_INT(atomic_load(&ns.bad), 0);
+        for (uint64_t i = 0; i < 16; i++)
+            CHECK_EQ_SIZE(sums[i], nested_sum(i));
+        pm_pool_free(p);
+    }
 #endif
     pm_pool_free(NULL);
     free(in);

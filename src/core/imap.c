@@ -76,8 +76,10 @@ static int chunk_reserve(pm__stream *s, chunk *c, size_t cap)
 static size_t next_size(const pm__stream *s)
 {
     size_t cap = s->window / (2 * (size_t)s->workers);
-    size_t size = s->fixed ? s->fixed
-                : s->sec_per_item > 0 ? pm__chunker_for_rate(s->sec_per_item) : 1;
+    /* Time per item counts the source too: a slow source must not be asked
+     * for thousands of records before the first result. */
+    double spi = s->sec_per_item + s->src_sec_per_item;
+    size_t size = s->fixed ? s->fixed : s->sec_per_item > 0 ? pm__chunker_for_rate(spi) : 1;
     if (!s->fixed && size > cap)
         size = cap;
     if (size > s->window)
@@ -93,6 +95,7 @@ static void wake_all(pm__stream *s)
 
 void pm__stream_stop(pm__stream *s, int why)
 {
+    atomic_store(&s->quit_fill, 1);
     if (!s->stop)
         s->stop = why;
     wake_all(s);
@@ -132,10 +135,21 @@ int pm__stream_feed(pm__stream *s)
     if (!c || chunk_reserve(s, c, size) != PM_OK) {
         r = PM_ENOMEM;
     } else {
+        double t0 = pm__now();
         for (; k < size; k++) {
+            /* Stop between records when the map stops or the iterator is
+             * freed: a slow source must not hold pm_iter_free up. */
+            if (atomic_load_explicit(&s->quit_fill, memory_order_relaxed) || pm__canceled(s->cancel))
+                break;
             r = s->source(s->src, c->in + k * s->job.in_stride);
             if (r != 1)
                 break;
+        }
+        if (k > 0) {
+            double spi = (pm__now() - t0) / (double)k;
+            pm__mutex_lock(&s->lock);
+            s->src_sec_per_item = s->src_sec_per_item > 0 ? 0.7 * s->src_sec_per_item + 0.3 * spi : spi;
+            pm__mutex_unlock(&s->lock);
         }
     }
 
@@ -284,6 +298,7 @@ void pm__stream_free(pm__stream *s)
     if (s->has_lock) {
         pm__mutex_lock(&s->lock);
         s->closing = 1;
+        atomic_store(&s->quit_fill, 1);
         wake_all(s);
         pm__mutex_unlock(&s->lock);
     }

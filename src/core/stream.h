@@ -35,6 +35,7 @@ struct pm__stream {
     pm__thread feeder;
     int has_feeder, has_lock;
 
+    atomic_int quit_fill;       /* stop or closing: the feeder stops between records */
     pm__mutex lock;
     pm__cond feed_cv, result_cv;
     /* --- guarded by lock --- */
@@ -49,7 +50,8 @@ struct pm__stream {
     int source_ended, source_status;
     int stop;                   /* PM_EITEM / PM_ECANCELED: the map stops */
     int closing;                /* pm_iter_free: everyone leaves */
-    double sec_per_item;        /* measured, 0 = unknown */
+    double sec_per_item;        /* measured in the item function, 0 = unknown */
+    double src_sec_per_item;    /* measured in the source, 0 = unknown */
     /* --- consumer only --- */
     chunk *cur;
     size_t cur_pos;

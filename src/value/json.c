@@ -7,8 +7,8 @@
  * objects, {"$bytes":"hex"} and {"$error":{...}}, which the reader turns back
  * into bytes and errors, so everything but NaN and the infinities (no JSON
  * form: written as null) survives a round trip. Doubles are written with the
- * fewest digits that read back to the same double (15, 16 or 17), always
- * with a '.' or an exponent so they stay doubles.
+ * fewest digits that read back to the same double (as Python's repr does),
+ * always with a '.' or an exponent so they stay doubles.
  *
  * Reading: a strict recursive-descent parser for untrusted text, bounded the
  * same way as the MessagePack decoder: nesting at most PM_VALUE_MAX_DEPTH,
@@ -107,18 +107,37 @@ static char decimal_point(void)
     return lc && lc->decimal_point && lc->decimal_point[0] ? lc->decimal_point[0] : '.';
 }
 
+/* d written with `prec` significant digits reads back as d. */
+static int round_trips(double d, int prec, char *tmp, size_t size)
+{
+    snprintf(tmp, size, "%.*g", prec, d);
+    return strtod(tmp, NULL) == d;
+}
+
+/* The shortest text that reads back to d, like Python's repr: the fewest
+ * significant digits that round-trip (found by bisection: if p digits round
+ * trip, so do p + 1, since p digits are p + 1 digits ending in 0), written
+ * in fixed notation when the exponent is in [-4, 16), else with one. */
 static void put_double(jbuf *b, double d)
 {
-    char tmp[40];
+    char tmp[48];
     if (!isfinite(d)) {
         puts_(b, "null");
         return;
     }
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-        if (strtod(tmp, NULL) == d)
-            break;
+    int lo = 1, hi = 17;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (round_trips(d, mid, tmp, sizeof tmp))
+            hi = mid;
+        else
+            lo = mid + 1;
     }
+    snprintf(tmp, sizeof tmp, "%.*e", lo - 1, d);
+    const char *e = strchr(tmp, 'e');
+    int exp10 = e ? atoi(e + 1) : 0;
+    snprintf(tmp, sizeof tmp, "%.*g", exp10 >= -4 && exp10 < 16 && exp10 + 1 > lo ? exp10 + 1 : lo,
+             d);
     char dp = decimal_point();
     int looks_double = 0;
     for (char *p = tmp; *p; p++) {
@@ -142,7 +161,7 @@ static void write_value(jbuf *b, const pm_value *v)
         snprintf(tmp, sizeof tmp, "%" PRId64, v->u.i);
         puts_(b, tmp);
         break;
-    case PM_T_DOUBLE: put_double(b, v->u.d); break;
+    case PM_T_DOUBLE: put_double(b, v->u.dbl); break;
     case PM_T_STR: put_string(b, v->u.s.p, v->u.s.len); break;
     case PM_T_BYTES:
         puts_(b, "{\"$bytes\":\"");

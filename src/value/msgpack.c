@@ -155,7 +155,7 @@ static void encode(wbuf *b, const pm_value *v)
     case PM_T_BOOL: put_tagged(b, v->u.b ? 0xc3 : 0xc2, 0, 0); break;
     case PM_T_INT: put_int(b, v->u.i); break;
     case PM_T_DOUBLE:
-        memcpy(&bits, &v->u.d, 8);
+        memcpy(&bits, &v->u.dbl, 8);
         put_tagged(b, 0xcb, bits, 8);
         break;
     case PM_T_STR: put_str(b, v->u.s.p, v->u.s.len); break;

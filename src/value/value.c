@@ -139,7 +139,7 @@ pm_value *pm_value_double(double d)
 {
     pm_value *v = pm__value_new(PM_T_DOUBLE);
     if (v)
-        v->u.d = d;
+        v->u.dbl = d;
     return v;
 }
 
@@ -238,8 +238,10 @@ int pm_list_push(pm_value *list, pm_value *item)
 {
     if (!item)
         return PM_ENOMEM;
+    if (item == list)
+        return PM_EINVAL; /* not freed: the caller still owns it as the list */
     int rc = PM_OK;
-    if (!list || list->type != PM_T_LIST || item == list || (list->flags & PM__VF_STATIC) ||
+    if (!list || list->type != PM_T_LIST || (list->flags & PM__VF_STATIC) ||
         item->depth >= PM_VALUE_MAX_DEPTH)
         rc = PM_EINVAL;
     else if (list->u.l.len == list->u.l.cap)
@@ -258,8 +260,10 @@ int pm_dict_setn(pm_value *dict, const char *key, size_t key_len, pm_value *valu
 {
     if (!value)
         return PM_ENOMEM;
+    if (value == dict)
+        return PM_EINVAL; /* not freed: the caller still owns it as the dict */
     if (!dict || dict->type != PM_T_DICT || (dict->flags & (PM__VF_STATIC | PM__VF_VIEW)) ||
-        value == dict || !key || !pm__utf8_valid(key, key_len)) {
+        !key || !pm__utf8_valid(key, key_len)) {
         pm_value_free(value);
         return PM_EINVAL;
     }
@@ -305,7 +309,7 @@ int pm_value_get_double(const pm_value *v, double *out)
 {
     if (!v || !out || (v->type != PM_T_DOUBLE && v->type != PM_T_INT))
         return PM_EINVAL;
-    *out = v->type == PM_T_INT ? (double)v->u.i : v->u.d;
+    *out = v->type == PM_T_INT ? (double)v->u.i : v->u.dbl;
     return PM_OK;
 }
 
@@ -449,7 +453,7 @@ int pm_value_equal(const pm_value *a, const pm_value *b)
     case PM_T_NULL: return 1;
     case PM_T_BOOL: return !a->u.b == !b->u.b;
     case PM_T_INT: return a->u.i == b->u.i;
-    case PM_T_DOUBLE: return same_double(a->u.d, b->u.d);
+    case PM_T_DOUBLE: return same_double(a->u.dbl, b->u.dbl);
     case PM_T_STR:
     case PM_T_BYTES:
         return a->u.s.len == b->u.s.len && memcmp(a->u.s.p, b->u.s.p, a->u.s.len) == 0;

@@ -42,7 +42,7 @@ struct pm_value {
     union {
         int b;
         int64_t i;
-        double d;
+        double dbl;
         struct { char *p; size_t len; } s;            /* str, bytes: p[len] == 0 */
         struct { pm_value **v; size_t len, cap; } l;  /* list */
         struct {

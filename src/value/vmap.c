@@ -1,0 +1,141 @@
+/*
+ * vmap.c - pm_vmap: the value map, a thin layer over pm_map.
+ *
+ * Design: no copy of the items and no per-item bookkeeping beyond the call
+ * itself. A list is an array of pm_value pointers, so pm_map gets that array
+ * as its input records (one pointer each) and the result list's zeroed array
+ * as its output records; an item's index is its record's offset from the
+ * array's start. Each record runs pm__vcall_run (call.c), which returns the
+ * item's result or its error value, so the slot of every item that ran is
+ * filled whatever happened, and the ones that never ran (PM_RAISE stopped the
+ * map) stay NULL. What the slots hold then decides the outcome:
+ *  - PM_OK: the list is the result, after one pass that checks every slot
+ *    (an error value that could not be allocated leaves a NULL: PM_ENOMEM)
+ *    and sets the list's depth;
+ *  - PM_EITEM: the error value at the report's first failing index is kept
+ *    and given back alone, the rest is freed;
+ *  - anything else: everything is freed.
+ *
+ * Processes: the processes executor moves raw records through a shared
+ * scratch buffer, and a pointer to a value made in a worker process means
+ * nothing in the caller, so this zero-copy path is for the executors that
+ * share memory (serial, threads), and PM_PROCESSES is refused with
+ * PM_ENOTSUP for now. The road the code is laid out for: send each item to a
+ * worker as pm_value_encode bytes, run pm__vcall_run there (it needs nothing
+ * but the decoded item and the spec, which the fork inherits), send the
+ * result back encoded and decode it into the item's slot. That hook belongs
+ * here, in pm_vmap, where backend_of() says PM_PROCESSES (and in pm_vimap).
+ */
+#include "value_internal.h"
+
+#include "../core/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct vmap_ctx {
+    pm_vfn fn;
+    void *user;
+    pm__vspec spec;
+    pm_value *const *base;   /* items' array: index = record - base */
+} vmap_ctx;
+
+static int run_record(void *user, const void *in, void *out)
+{
+    const vmap_ctx *c = user;
+    pm_value *const *rec = in;
+    size_t index = (size_t)(rec - c->base);
+    int code;
+    pm_value *r = pm__vcall_run(c->fn, c->user, &c->spec, *rec, index, &code);
+    if (r && r->depth >= PM_VALUE_MAX_DEPTH) {
+        /* It could not sit in the result list without breaking the depth
+         * limit every value keeps. */
+        pm_value_free(r);
+        code = PM_EINVAL;
+        r = pm_value_error(index, code, "the result nests deeper than PM_VALUE_MAX_DEPTH");
+    }
+    *(pm_value **)out = r;
+    return code;
+}
+
+/* Free every slot and the list. */
+static void drop(pm_value *list, size_t n)
+{
+    list->u.l.len = n;
+    pm_value_free(list);
+}
+
+/* Which backend a call will really run on (a pool decides for itself). */
+static pm_backend backend_of(const pm_opts *o)
+{
+    return o->pool ? o->pool->backend : o->backend;
+}
+
+int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
+            pm_value **results)
+{
+    static const pm_vopts defaults;
+    const pm_vopts *o = opts ? opts : &defaults;
+    pm_report rep = {.first_error_index = SIZE_MAX};
+    pm_report *report = o->report ? o->report : &rep;
+    vmap_ctx c = {.fn = fn, .user = user};
+    pm_value *list = NULL;
+    int rc = PM_OK;
+
+    if (!results)
+        return PM_EINVAL;
+    *results = NULL;
+    memset(report, 0, sizeof *report);
+    report->first_error_index = SIZE_MAX;
+    if (!fn || pm_value_type(items) != PM_T_LIST || pm__vspec_init(&c.spec, o) != PM_OK)
+        rc = PM_EINVAL;
+    else if (backend_of(&o->base) == PM_PROCESSES)
+        rc = PM_ENOTSUP; /* the MessagePack road (see above) is not built yet */
+    else if (!(list = pm_value_list()))
+        rc = PM_ENOMEM;
+    if (rc != PM_OK) {
+        report->status = rc;
+        return rc;
+    }
+
+    size_t n = items->u.l.len;
+    pm_value *dummy = NULL;
+    if (n && !(list->u.l.v = calloc(n, sizeof *list->u.l.v))) {
+        pm_value_free(list);
+        report->status = PM_ENOMEM;
+        return PM_ENOMEM;
+    }
+    list->u.l.cap = n;
+    c.base = n ? items->u.l.v : &dummy;
+    rc = pm_map(run_record, &c, c.base, sizeof(pm_value *), n ? list->u.l.v : &dummy,
+                sizeof(pm_value *), n, &o->base, report);
+
+    if (rc == PM_OK) {
+        for (size_t i = 0; i < n && rc == PM_OK; i++) {
+            const pm_value *v = list->u.l.v[i];
+            if (!v)
+                rc = PM_ENOMEM;
+            else if (v->depth + 1 > list->depth)
+                list->depth = (uint16_t)(v->depth + 1);
+        }
+        list->u.l.len = n;
+        if (rc == PM_OK)
+            *results = list;
+        else
+            drop(list, n);
+    } else if (rc == PM_EITEM && report->first_error_index < n) {
+        size_t i = report->first_error_index;
+        pm_value *err = list->u.l.v[i];
+        list->u.l.v[i] = NULL;
+        drop(list, n);
+        if (!err)
+            err = pm_value_error(i, report->first_error_code, "");
+        if (!err)
+            rc = PM_ENOMEM;
+        *results = err;
+    } else {
+        drop(list, n);
+    }
+    report->status = rc;
+    return rc;
+}
