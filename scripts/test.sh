@@ -10,6 +10,7 @@
 #   c-plain  RelWithDebInfo build, gcc                          build/plain
 #   c-asan   -DPM_SANITIZE=address,undefined, clang             build/asan
 #   c-tsan   -DPM_SANITIZE=thread, clang                        build/tsan
+#   wasi     clang --target=wasm32-wasi, run under node:wasi    build/wasi
 # Environment: JOBS (build parallelism, default nproc), CTEST_JOBS (default 2),
 # PM_CC_PLAIN / PM_CC_ASAN / PM_CC_TSAN (compilers), PM_NO_INSTALL=1 (never
 # call apt-get: only report what is missing).
@@ -25,7 +26,7 @@ ROOT=$(pwd)
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 CTEST_JOBS=${CTEST_JOBS:-2}
 
-SUITES=(c-plain c-asan c-tsan)
+SUITES=(c-plain c-asan c-tsan wasi)
 
 # ------------------------------------------------------------ prerequisites
 # One line per need: "how to check it" and the Debian 12 package that gives
@@ -43,7 +44,8 @@ PACKAGES=(
     "pkg:libomp-dev   libomp-dev"                  # bench/: the OpenMP comparison
     "cmd:setarch      util-linux"                  # TSan/ASan without ASLR, if needed
     "cmd:nm           binutils"                    # tests/downstream: exported symbols
-    # Later suites add theirs here, e.g. "cmd:node nodejs".
+    "cmd:node         nodejs"                      # wasi: node:wasi runs the tests
+    # Later suites add theirs here.
 )
 
 have() { # have cmd:X | pkg:X
@@ -180,10 +182,19 @@ suite_c_asan()  { c_suite asan address,undefined "${PM_CC_ASAN:-clang}"; }
 # atomic_thread_fence, which TSan does not model.
 suite_c_tsan()  { c_suite tsan thread "${PM_CC_TSAN:-clang}"; }
 
+# WASI: the library and its C tests for wasm32-wasi, run under node:wasi
+# (scripts/test_wasi.sh installs wasi-libc and libclang-rt-14-dev-wasm32).
+suite_wasi() {
+    bash "$ROOT/scripts/test_wasi.sh"
+    local rc=$?
+    # shellcheck disable=SC2046 # three numbers, split on purpose
+    count_results $(cat "$ROOT/build/wasi/results" 2>/dev/null || echo 0 1 0)
+    return $rc
+}
+
 # ------------------------------------------------------------- Later suites
 # suite_node()    { ...build wasm/, (cd wasm && node --test) ...; }
 # suite_browser() { ...headless Chromium e2e against a COOP/COEP server...; }
-# suite_wasi()    { ...clang --target=wasm32-wasi build, run the tests...; }
 
 # ------------------------------------------------------------------- main
 main() {
