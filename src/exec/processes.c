@@ -228,6 +228,7 @@ static unsigned enter(procs_state *st, lane *l, int exclusive, pid_t *pid, int *
         l->fd = l->next_fd;
         l->next_fd = -1;
         l->gen = p->gen;
+        pm__set_recv_timeout(l->fd, CHECK_S);
     }
     *dead = p->dead;
     unsigned gen = p->dead || p->pid == 0 ? 0 : l->gen;
@@ -253,14 +254,14 @@ static int await(procs_state *st, lane *l, pm__job *job, piece *pc)
     size_t last_pos = 0;
     double last_change = pm__now();
     for (;;) {
-        if (pm__wait_readable(l->fd, CHECK_S)) {
-            msg_done d;
-            if (pm__recv_all(l->fd, &d, sizeof d) == 0 && d.ran <= pc->count) {
-                pc->done = d.ran;
-                return PIECE_OK;
-            }
-            return PIECE_DIED;
+        msg_done d;
+        int r = pm__recv_msg(l->fd, &d, sizeof d); /* gives up after CHECK_S */
+        if (r == 0 && d.ran <= pc->count) {
+            pc->done = d.ran;
+            return PIECE_OK;
         }
+        if (r != 1)
+            return PIECE_DIED;
         if (pm__canceled(job->cancel)) {
             pm__mutex_lock(&st->lock);
             l->proc->dead = 1;

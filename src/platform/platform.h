@@ -77,7 +77,11 @@ void  pm__shared_free(void *p, size_t bytes);
 int   pm__socket_pair(int fds[2]);
 int   pm__send_all(int fd, const void *buf, size_t len);
 int   pm__recv_all(int fd, void *buf, size_t len);  /* -1 on EOF too */
-int   pm__wait_readable(int fd, double seconds);    /* 1 readable or hung up, 0 timeout */
+/* Make pm__recv_msg on fd give up after `seconds` without data. */
+int   pm__set_recv_timeout(int fd, double seconds);
+/* Receive exactly len bytes: 0, 1 when the timeout passed before any byte
+ * came, -1 on EOF or error. One syscall in the common case. */
+int   pm__recv_msg(int fd, void *buf, size_t len);
 void  pm__close(int fd);                            /* ignores -1 */
 /* fork() with stdio flushed and stdout/stderr locked across it, so that the
  * child neither repeats buffered output nor inherits a held stdio lock. */

@@ -14,7 +14,7 @@
 
 #if PM_HAVE_FORK
 #include <errno.h>
-#include <poll.h>
+#include <sys/time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,14 +75,29 @@ int pm__recv_all(int fd, void *buf, size_t len)
     return 0;
 }
 
-int pm__wait_readable(int fd, double seconds)
+int pm__set_recv_timeout(int fd, double seconds)
 {
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int ms = seconds < 0 ? -1 : (int)(seconds * 1000 + 0.5);
-    int n = poll(&pfd, 1, ms);
-    if (n < 0)
-        return errno == EINTR ? 0 : 1; /* 1: let the caller find out by reading */
-    return n > 0;
+    struct timeval tv = {.tv_sec = (time_t)seconds,
+                         .tv_usec = (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 ? 0 : -1;
+}
+
+int pm__recv_msg(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = recv(fd, p + got, len - got, 0);
+        if (n > 0) {
+            got += (size_t)n;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            if (got == 0 && errno != EINTR)
+                return 1; /* a partial message is finished: the rest is on its way */
+        } else {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 void pm__close(int fd)
