@@ -155,7 +155,8 @@ typedef struct pm_report {
     size_t first_error_index;    /* lowest failing index seen ((size_t)-1: none) */
     int first_error_code;        /* that item's code (0: none) */
     int status;                  /* the call's status, repeated */
-    int signal;                  /* processes backend: signal that killed a worker (0: none) */
+    int signal;                  /* processes backend: the signal with which the lowest-index
+                                    crashed item killed its worker (0: none) */
     double elapsed_s;            /* wall time of the call */
 } pm_report;
 

@@ -244,8 +244,10 @@ static void stream_finish(pm__job *job, int worker, pm__task *t)
     s->running--;
     s->done_items += t->ran;
     s->failed_items += t->failed;
-    if (t->signal && !s->signal)
+    if (t->signal && t->signal_index < s->signal_index) {
         s->signal = t->signal;
+        s->signal_index = t->signal_index;
+    }
     if (t->failed && t->first_failed < s->first_index) {
         s->first_index = t->first_failed;
         s->first_code = t->first_code;
@@ -361,6 +363,7 @@ int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, 
     s->cancel = o->user.cancel;
     s->fixed = o->chunksize;
     s->first_index = SIZE_MAX;
+    s->signal_index = SIZE_MAX;
     int rc;
     if (o->user.pool) {
         s->ex = &o->user.pool->exec;

@@ -46,7 +46,9 @@ typedef struct pm__task {
     size_t failed;              /* items whose code is nonzero */
     size_t first_failed;        /* index (absolute) of the first of them */
     int first_code;             /* its code */
-    int signal;                 /* a worker process died of this signal (0: none) */
+    int signal;                 /* the first item that killed its worker process killed
+                                   it with this signal (0: none) */
+    size_t signal_index;        /* that item's index */
 } pm__task;
 
 typedef struct pm__job pm__job;

@@ -26,6 +26,8 @@ void pm__task_run(const pm__job *job, pm__task *task)
     task->failed = 0;
     task->first_failed = SIZE_MAX;
     task->first_code = 0;
+    task->signal = 0; /* nothing here can kill a process but the caller's own */
+    task->signal_index = SIZE_MAX;
     for (k = 0; k < task->count; k++) {
         int code = job->fn(job->user, ip, op);
         pm__task_record(job, task, k, code);

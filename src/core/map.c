@@ -42,7 +42,8 @@ typedef struct map_job {
     pm__mutex err_lock;   /* guards first_index/first_code (rare path) */
     size_t first_index;
     int first_code;
-    int signal;           /* first crash signal seen (processes) */
+    int signal;           /* crash signal of the lowest crashed index (processes) */
+    size_t signal_index;
     int nslots;
     slot *slots;
 } map_job;
@@ -53,11 +54,13 @@ static void set_stop(map_job *m, int why)
     atomic_compare_exchange_strong(&m->stop, &expected, why);
 }
 
-static void record_error(map_job *m, size_t index, int code, int signal)
+static void record_error(map_job *m, size_t index, int code, int signal, size_t signal_index)
 {
     pm__mutex_lock(&m->err_lock);
-    if (signal && !m->signal)
+    if (signal && signal_index < m->signal_index) {
         m->signal = signal;
+        m->signal_index = signal_index;
+    }
     if (index < m->first_index) {
         m->first_index = index;
         m->first_code = code;
@@ -107,7 +110,7 @@ static void map_finish(pm__job *job, int worker, pm__task *t)
     if (t->t0 > 0)
         pm__chunker_observe(&s->chunker, t->ran, pm__now() - t->t0);
     if (t->failed)
-        record_error(m, t->first_failed, t->first_code, t->signal);
+        record_error(m, t->first_failed, t->first_code, t->signal, t->signal_index);
     /* Only this worker writes its slot; relaxed is enough because the
      * caller's final read happens after the executor's wait() (a lock). */
     atomic_store_explicit(&s->done, atomic_load_explicit(&s->done, memory_order_relaxed) + t->ran,
@@ -198,6 +201,7 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
     m->workers = nslots;
     m->cancel = o->user.cancel;
     m->first_index = SIZE_MAX;
+    m->signal_index = SIZE_MAX;
     m->nslots = nslots;
     for (int i = 0; i < nslots; i++)
         pm__chunker_init(&m->slots[i].chunker, o->chunksize);

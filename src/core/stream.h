@@ -46,7 +46,8 @@ struct pm__stream {
     size_t inflight, live_chunks, fed, running;
     size_t done_items, failed_items, first_index;
     int first_code;
-    int signal;                 /* first crash signal (processes) */
+    int signal;                 /* crash signal of the lowest crashed index (processes) */
+    size_t signal_index;
     int source_ended, source_status;
     int stop;                   /* PM_EITEM / PM_ECANCELED: the map stops */
     int closing;                /* pm_iter_free: everyone leaves */

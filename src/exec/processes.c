@@ -42,13 +42,19 @@
 /* How often a waiting member checks cancellation, timeouts, liveness. */
 #define CHECK_S 0.05
 
+/* Two scratch slots per lane, so that the next piece is already queued when
+ * the worker finishes one (the worker never waits for the parent between
+ * small chunks). */
+#define SLOTS 2
+
 typedef struct lane_shm {
-    atomic_size_t pos; /* items of the current piece finished (child writes) */
+    atomic_size_t pos[SLOTS]; /* items of the slot's piece finished (child writes) */
 } lane_shm;
 
 typedef struct msg_run {   /* parent -> worker thread */
     const void *in;        /* inherited input, or NULL: read the scratch */
     size_t count;
+    int slot;
 } msg_run;
 
 typedef struct msg_done {  /* worker thread -> parent */
@@ -66,8 +72,8 @@ typedef struct lane {
     void *map;
     size_t map_size, cap;
     lane_shm *shm;
-    int *codes;
-    unsigned char *in, *out;
+    int *codes[SLOTS];
+    unsigned char *in[SLOTS], *out[SLOTS];
 } lane;
 
 struct proc {
@@ -98,13 +104,17 @@ static void *child_lane(void *arg)
     pm__job *job = l->st->job;
     msg_run m;
     while (pm__recv_all(l->child_fd, &m, sizeof m) == 0) {
-        const unsigned char *in = m.in ? m.in : l->in;
+        if (m.slot < 0 || m.slot >= SLOTS || m.count > l->cap)
+            break;
+        const unsigned char *in = m.in ? m.in : l->in[m.slot];
+        unsigned char *out = l->out[m.slot];
+        int *codes = l->codes[m.slot];
         size_t k;
         for (k = 0; k < m.count; k++) {
             int code = job->fn(job->user, in + k * job->in_stride,
-                               job->out_stride ? l->out + k * job->out_stride : NULL);
-            l->codes[k] = code;
-            atomic_store_explicit(&l->shm->pos, k + 1, memory_order_release);
+                               job->out_stride ? out + k * job->out_stride : NULL);
+            codes[k] = code;
+            atomic_store_explicit(&l->shm->pos[m.slot], k + 1, memory_order_release);
             if (code && job->raise) {
                 k++;
                 break;
@@ -195,7 +205,7 @@ enum { PIECE_OK, PIECE_DIED, PIECE_CANCELED, PIECE_NOPROC };
 typedef struct piece {
     const unsigned char *in;
     size_t count;
-    int inherited, exclusive;
+    int inherited, exclusive, slot;
     /* out */
     size_t done;     /* items finished (their outputs and codes are in the scratch) */
     int timed_out;   /* we killed the process: the item at `done` ran too long */
@@ -270,7 +280,7 @@ static int await(procs_state *st, lane *l, pm__job *job, piece *pc)
             pm__mutex_unlock(&st->lock);
             return PIECE_CANCELED;
         }
-        size_t pos = atomic_load_explicit(&l->shm->pos, memory_order_acquire);
+        size_t pos = atomic_load_explicit(&l->shm->pos[pc->slot], memory_order_acquire);
         double now = pm__now();
         if (pos != last_pos) {
             last_pos = pos;
@@ -284,67 +294,98 @@ static int await(procs_state *st, lane *l, pm__job *job, piece *pc)
     }
 }
 
-static int run_piece(procs_state *st, lane *l, pm__job *job, piece *pc)
+/* Queue a piece to the lane's worker (we are inside its process). */
+static int send_piece(lane *l, const pm__job *job, piece *pc)
 {
     pc->done = 0;
     pc->timed_out = 0;
     pc->signal = 0;
-    int canceled;
-    unsigned gen = enter(st, l, pc->exclusive, &pc->pid, &canceled);
-    if (!gen) {
-        leave(st, l, pc->exclusive);
-        return canceled ? PIECE_CANCELED : PIECE_NOPROC;
-    }
     if (!pc->inherited)
-        memcpy(l->in, pc->in, pc->count * job->in_stride);
-    atomic_store_explicit(&l->shm->pos, 0, memory_order_relaxed);
-    msg_run m = {pc->inherited ? pc->in : NULL, pc->count};
-    int r = pm__send_all(l->fd, &m, sizeof m) == 0 ? await(st, l, job, pc) : PIECE_DIED;
+        memcpy(l->in[pc->slot], pc->in, pc->count * job->in_stride);
+    atomic_store_explicit(&l->shm->pos[pc->slot], 0, memory_order_relaxed);
+    msg_run m = {pc->inherited ? pc->in : NULL, pc->count, pc->slot};
+    return pm__send_all(l->fd, &m, sizeof m) == 0 ? PIECE_OK : PIECE_DIED;
+}
+
+/* Wait for a sent piece (the oldest one sent); on death, replace the process. */
+static int end_piece(procs_state *st, lane *l, pm__job *job, piece *pc, int sent, unsigned gen)
+{
+    int r = sent == PIECE_OK ? await(st, l, job, pc) : PIECE_DIED;
     if (r != PIECE_OK)
-        pc->done = atomic_load_explicit(&l->shm->pos, memory_order_acquire);
+        pc->done = atomic_load_explicit(&l->shm->pos[pc->slot], memory_order_acquire);
     if (r == PIECE_DIED) {
         pm__mutex_lock(&st->lock);
         replace(st, l->proc, gen);
         pc->signal = l->proc->last_signal;
         pm__mutex_unlock(&st->lock);
     }
+    return r;
+}
+
+static int run_piece(procs_state *st, lane *l, pm__job *job, piece *pc)
+{
+    int canceled;
+    unsigned gen = enter(st, l, pc->exclusive, &pc->pid, &canceled);
+    if (!gen) {
+        leave(st, l, pc->exclusive);
+        return canceled ? PIECE_CANCELED : PIECE_NOPROC;
+    }
+    int r = end_piece(st, l, job, pc, send_piece(l, job, pc), gen);
     leave(st, l, pc->exclusive);
     return r;
 }
 
 /* Take a finished piece's results into the task, items [k, k + n). Outputs
  * of failed items are not copied: the caller's memory keeps what it had. */
-static void collect(const lane *l, const pm__job *job, pm__task *t, size_t k, size_t n)
+static void collect(const lane *l, int slot, const pm__job *job, pm__task *t, size_t k, size_t n)
 {
+    const int *codes = l->codes[slot];
+    const unsigned char *out = l->out[slot];
     size_t os = job->out_stride, run = 0;
     for (size_t j = 0; j <= n; j++) {
-        if (j < n && l->codes[j] == 0) {
+        if (j < n && codes[j] == 0) {
             pm__task_record(job, t, k + j, 0);
             run++;
             continue;
         }
         if (t->out && run)
-            memcpy(t->out + (k + j - run) * os, l->out + (j - run) * os, run * os);
+            memcpy(t->out + (k + j - run) * os, out + (j - run) * os, run * os);
         run = 0;
         if (j < n)
-            pm__task_record(job, t, k + j, l->codes[j]);
+            pm__task_record(job, t, k + j, codes[j]);
     }
 }
 
-/* Run a task remotely, piece by piece, handling deaths as described above. */
-static void run_task(procs_state *st, lane *l, pm__job *job, pm__task *t)
+static void task_reset(pm__task *t)
 {
     t->failed = 0;
     t->first_failed = SIZE_MAX;
     t->first_code = 0;
     t->signal = 0;
-    size_t k = 0;
+    t->signal_index = SIZE_MAX;
+    t->ran = 0;
+}
+
+/* Run a task remotely from item k on, piece by piece, one piece at a time,
+ * handling deaths as described above. `died`: the piece that was running at
+ * item k when its process died (its results are already collected). */
+static void run_task(procs_state *st, lane *l, pm__job *job, pm__task *t, size_t k,
+                     const piece *died)
+{
     while (k < t->count) {
-        piece pc = {.in = t->in + k * job->in_stride, .inherited = t->inherited};
-        pc.count = t->count - k < l->cap ? t->count - k : l->cap;
-        int r = run_piece(st, l, job, &pc);
-        collect(l, job, t, k, pc.done);
-        k += pc.done;
+        piece pc;
+        int r;
+        if (died) {
+            pc = *died;
+            died = NULL;
+            r = PIECE_DIED;
+        } else {
+            pc = (piece){.in = t->in + k * job->in_stride, .inherited = t->inherited};
+            pc.count = t->count - k < l->cap ? t->count - k : l->cap;
+            r = run_piece(st, l, job, &pc);
+            collect(l, 0, job, t, k, pc.done);
+            k += pc.done;
+        }
         if (r == PIECE_CANCELED || (job->raise && t->failed))
             break;
         if (r == PIECE_OK || pc.done == pc.count)
@@ -366,7 +407,7 @@ static void run_task(procs_state *st, lane *l, pm__job *job, pm__task *t)
                 continue;
             }
             if (r == PIECE_OK) {
-                collect(l, job, t, k, 1); /* innocent: a sibling or a stray kill */
+                collect(l, 0, job, t, k, 1); /* innocent: a sibling or a stray kill */
                 k++;
                 continue;
             }
@@ -374,23 +415,85 @@ static void run_task(procs_state *st, lane *l, pm__job *job, pm__task *t)
             sig = again.signal;
         }
         pm__task_record(job, t, k, code);
-        if (!t->signal)
+        if (!t->signal && sig) {
             t->signal = sig;
+            t->signal_index = t->base + k;
+        }
         k++;
     }
     t->ran = k;
 }
 
+/*
+ * A lane's step. The fast path keeps two one-piece tasks in flight: while the
+ * worker runs the head, the next task is already queued in the other slot, so
+ * the worker never sleeps between small chunks. Anything unusual (a task
+ * bigger than a slot, no process, a death, a cancellation) ends the fast path
+ * and the tasks still held go the careful way (run_task); a task queued behind
+ * a dead one never started and is simply run again.
+ */
 static int lane_step(void *owner, pm__job *job, int worker)
 {
     procs_state *st = owner;
     lane *l = &st->lanes[worker];
-    pm__task t;
-    int r = job->take(job, worker, l->cap, &t);
+    pm__task t[SLOTS];
+    piece pc[SLOTS];
+    int sent[SLOTS];
+    int r = job->take(job, worker, l->cap, &t[0]);
     if (r != PM__STEP_RAN)
         return r;
-    run_task(st, l, job, &t);
-    job->finish(job, worker, &t);
+    task_reset(&t[0]);
+    int head = 0, held = 1, more = 1, canceled = 0, entered = 0;
+    pid_t pid = 0;
+    unsigned gen = 0;
+    r = PIECE_OK;
+    if (t[0].count <= l->cap) {
+        gen = enter(st, l, 0, &pid, &canceled);
+        entered = 1;
+    }
+    sent[0] = 0;
+    if (gen) {
+        pc[0] = (piece){.in = t[0].in, .count = t[0].count, .inherited = t[0].inherited, .pid = pid};
+        sent[0] = send_piece(l, job, &pc[0]) == PIECE_OK;
+    }
+    while (held > 0 && sent[head]) {
+        int next = (head + 1) % SLOTS;
+        if (held < SLOTS && more) {
+            if (job->take(job, worker, l->cap, &t[next]) == PM__STEP_RAN) {
+                task_reset(&t[next]);
+                held++;
+                sent[next] = 0;
+                if (t[next].count <= l->cap) {
+                    pc[next] = (piece){.in = t[next].in, .count = t[next].count,
+                                       .inherited = t[next].inherited, .slot = next, .pid = pid};
+                    sent[next] = send_piece(l, job, &pc[next]) == PIECE_OK;
+                }
+            } else {
+                more = 0;
+            }
+        }
+        r = end_piece(st, l, job, &pc[head], PIECE_OK, gen);
+        collect(l, head, job, &t[head], 0, pc[head].done);
+        t[head].ran = pc[head].done;
+        if (r != PIECE_OK)
+            break; /* the head goes the careful way below */
+        job->finish(job, worker, &t[head]);
+        head = next;
+        held--;
+    }
+    if (entered)
+        leave(st, l, 0);
+    /* The careful way for what is still held, oldest first. */
+    for (int i = 0; i < held; i++) {
+        int s = (head + i) % SLOTS;
+        if (i == 0 && r == PIECE_DIED)
+            run_task(st, l, job, &t[s], pc[s].done, &pc[s]);
+        else if (i == 0 && r == PIECE_CANCELED)
+            ; /* keep what it ran */
+        else
+            run_task(st, l, job, &t[s], 0, NULL);
+        job->finish(job, worker, &t[s]);
+    }
     return PM__STEP_RAN;
 }
 
@@ -435,9 +538,10 @@ static int procs_submit(void *state, pm__job *job)
 {
     procs_state *st = state;
     size_t per_item = job->in_stride + job->out_stride + sizeof(int);
-    size_t cap = SCRATCH_BYTES / per_item;
+    size_t cap = SCRATCH_BYTES / SLOTS / per_item; /* items per slot */
     if (cap == 0)
         cap = 1;
+    size_t slot_bytes = cap * per_item;
     pm__mutex_lock(&st->lock);
     while (st->job) /* one job at a time: its processes are forked for it */
         pm__cond_wait(&st->cv, &st->lock);
@@ -445,18 +549,20 @@ static int procs_submit(void *state, pm__job *job)
     int rc = PM_OK;
     for (int i = 0; i < st->nprocs * st->nthreads && rc == PM_OK; i++) {
         lane *l = &st->lanes[i];
-        size_t codes_at = 64, in_at = codes_at + cap * sizeof(int);
-        size_t out_at = in_at + cap * job->in_stride;
-        l->map_size = out_at + cap * job->out_stride;
+        l->map_size = 64 + SLOTS * slot_bytes;
         l->map = pm__shared_alloc(l->map_size);
         if (!l->map) {
             rc = PM_ENOMEM;
             break;
         }
         l->shm = l->map;
-        l->codes = (int *)((char *)l->map + codes_at);
-        l->in = (unsigned char *)l->map + in_at;
-        l->out = (unsigned char *)l->map + out_at;
+        for (int k = 0; k < SLOTS; k++) {
+            /* codes first: int alignment; records are copied with memcpy */
+            unsigned char *base = (unsigned char *)l->map + 64 + (size_t)k * slot_bytes;
+            l->codes[k] = (int *)base;
+            l->in[k] = base + cap * sizeof(int);
+            l->out[k] = l->in[k] + cap * job->in_stride;
+        }
         l->cap = cap;
         l->gen = 0;
     }
