@@ -1,0 +1,312 @@
+/*
+ * proc_lane.c - how a crew member drives its lane: a task is sent to the
+ * lane's worker thread as pieces that fit a scratch slot; answers, deaths,
+ * timeouts and cancellation are handled here (the policy is described atop
+ * processes.c): the running item of a dead process is retried alone before it
+ * is marked PM_ECRASH.
+ */
+#include "processes.h"
+
+#if PM_HAVE_FORK
+#include <string.h>
+
+/* ---------------------------------------------------------------- pieces */
+
+enum { PIECE_OK, PIECE_DIED, PIECE_CANCELED, PIECE_NOPROC };
+
+typedef struct piece {
+    const unsigned char *in;
+    size_t count;
+    int inherited, exclusive, slot;
+    /* out */
+    size_t done;     /* items finished (their outputs and codes are in the scratch) */
+    int timed_out;   /* we killed the process: the item at `done` ran too long */
+    int signal;      /* what the process died of */
+    pid_t pid;       /* the process it ran in */
+} piece;
+
+/* Enter the lane's process for a piece: wait for exclusivity rules, spawn or
+ * adopt its process. Returns the generation talked to, or 0 when there is no
+ * process (canceled: p->dead, or fork failed). */
+static unsigned enter(procs_state *st, lane *l, int exclusive, pid_t *pid, int *dead)
+{
+    proc *p = l->proc;
+    pm__mutex_lock(&st->lock);
+    if (exclusive) {
+        p->want_exclusive++;
+        while (p->exclusive || p->active)
+            pm__cond_wait(&st->cv, &st->lock);
+        p->want_exclusive--;
+        p->exclusive = 1;
+    } else {
+        while (p->exclusive || p->want_exclusive)
+            pm__cond_wait(&st->cv, &st->lock);
+        p->active++;
+    }
+    if (p->pid == 0 && !p->dead)
+        pm__proc_spawn(st, p);
+    if (l->gen != p->gen && l->next_fd >= 0) {
+        pm__close(l->fd);
+        l->fd = l->next_fd;
+        l->next_fd = -1;
+        l->gen = p->gen;
+        pm__set_recv_timeout(l->fd, CHECK_S);
+    }
+    *dead = p->dead;
+    unsigned gen = p->dead || p->pid == 0 ? 0 : l->gen;
+    *pid = p->pid;
+    pm__mutex_unlock(&st->lock);
+    return gen;
+}
+
+static void leave(procs_state *st, lane *l, int exclusive)
+{
+    pm__mutex_lock(&st->lock);
+    if (exclusive)
+        l->proc->exclusive = 0;
+    else
+        l->proc->active--;
+    pm__cond_broadcast(&st->cv);
+    pm__mutex_unlock(&st->lock);
+}
+
+/* Wait for the worker's answer, watching cancellation and the item timeout. */
+static int await(procs_state *st, lane *l, pm__job *job, piece *pc)
+{
+    size_t last_pos = 0;
+    double last_change = pm__now();
+    for (;;) {
+        msg_done d;
+        int r = pm__recv_msg(l->fd, &d, sizeof d); /* gives up after CHECK_S */
+        if (r == 0 && d.ran <= pc->count) {
+            pc->done = d.ran;
+            return PIECE_OK;
+        }
+        if (r != 1)
+            return PIECE_DIED;
+        if (pm__canceled(job->cancel)) {
+            pm__mutex_lock(&st->lock);
+            l->proc->dead = 1;
+            if (l->proc->pid == pc->pid)
+                pm__kill(pc->pid);
+            pm__mutex_unlock(&st->lock);
+            return PIECE_CANCELED;
+        }
+        size_t pos = atomic_load_explicit(&l->shm->pos[pc->slot], memory_order_acquire);
+        double now = pm__now();
+        if (pos != last_pos) {
+            last_pos = pos;
+            last_change = now;
+        } else if (job->timeout_s > 0 && now - last_change > job->timeout_s && !pc->timed_out) {
+            pc->timed_out = 1;
+            pm__kill(pc->pid); /* not reaped before we say so: the pid is still ours */
+        }
+        if (pm__has_exited(pc->pid))
+            return PIECE_DIED; /* no EOF if some other process holds our socket */
+    }
+}
+
+/* Queue a piece to the lane's worker (we are inside its process). */
+static int send_piece(lane *l, const pm__job *job, piece *pc)
+{
+    pc->done = 0;
+    pc->timed_out = 0;
+    pc->signal = 0;
+    if (!pc->inherited)
+        memcpy(l->in[pc->slot], pc->in, pc->count * job->in_stride);
+    atomic_store_explicit(&l->shm->pos[pc->slot], 0, memory_order_relaxed);
+    msg_run m = {pc->inherited ? pc->in : NULL, pc->count, pc->slot};
+    return pm__send_all(l->fd, &m, sizeof m) == 0 ? PIECE_OK : PIECE_DIED;
+}
+
+/* Wait for a sent piece (the oldest one sent); on death, replace the process. */
+static int end_piece(procs_state *st, lane *l, pm__job *job, piece *pc, int sent, unsigned gen)
+{
+    int r = sent == PIECE_OK ? await(st, l, job, pc) : PIECE_DIED;
+    if (r != PIECE_OK)
+        pc->done = atomic_load_explicit(&l->shm->pos[pc->slot], memory_order_acquire);
+    if (r == PIECE_DIED) {
+        pm__mutex_lock(&st->lock);
+        pm__proc_replace(st, l->proc, gen);
+        pc->signal = l->proc->last_signal;
+        pm__mutex_unlock(&st->lock);
+    }
+    return r;
+}
+
+static int run_piece(procs_state *st, lane *l, pm__job *job, piece *pc)
+{
+    int canceled;
+    unsigned gen = enter(st, l, pc->exclusive, &pc->pid, &canceled);
+    if (!gen) {
+        leave(st, l, pc->exclusive);
+        return canceled ? PIECE_CANCELED : PIECE_NOPROC;
+    }
+    int r = end_piece(st, l, job, pc, send_piece(l, job, pc), gen);
+    leave(st, l, pc->exclusive);
+    return r;
+}
+
+/* Take a finished piece's results into the task, items [k, k + n). Outputs
+ * of failed items are not copied: the caller's memory keeps what it had. */
+static void collect(const lane *l, int slot, const pm__job *job, pm__task *t, size_t k, size_t n)
+{
+    const int *codes = l->codes[slot];
+    const unsigned char *out = l->out[slot];
+    size_t os = job->out_stride, run = 0;
+    for (size_t j = 0; j <= n; j++) {
+        if (j < n && codes[j] == 0) {
+            pm__task_record(job, t, k + j, 0);
+            run++;
+            continue;
+        }
+        if (t->out && run)
+            memcpy(t->out + (k + j - run) * os, out + (j - run) * os, run * os);
+        run = 0;
+        if (j < n)
+            pm__task_record(job, t, k + j, codes[j]);
+    }
+}
+
+static void task_reset(pm__task *t)
+{
+    t->failed = 0;
+    t->first_failed = SIZE_MAX;
+    t->first_code = 0;
+    t->signal = 0;
+    t->signal_index = SIZE_MAX;
+    t->ran = 0;
+}
+
+/* Run a task remotely from item k on, piece by piece, one piece at a time,
+ * handling deaths as described above. `died`: the piece that was running at
+ * item k when its process died (its results are already collected). */
+static void run_task(procs_state *st, lane *l, pm__job *job, pm__task *t, size_t k,
+                     const piece *died)
+{
+    while (k < t->count) {
+        piece pc;
+        int r;
+        if (died) {
+            pc = *died;
+            died = NULL;
+            r = PIECE_DIED;
+        } else {
+            pc = (piece){.in = t->in + k * job->in_stride, .inherited = t->inherited};
+            pc.count = t->count - k < l->cap ? t->count - k : l->cap;
+            r = run_piece(st, l, job, &pc);
+            collect(l, 0, job, t, k, pc.done);
+            k += pc.done;
+        }
+        if (r == PIECE_CANCELED || (job->raise && t->failed))
+            break;
+        if (r == PIECE_OK || pc.done == pc.count)
+            continue;
+        if (r == PIECE_NOPROC) { /* fork failed: say so per item, go on */
+            pm__task_record(job, t, k++, PM_ESYS);
+            continue;
+        }
+        /* Died while running item k. */
+        int code = PM_ETIMEOUT, sig = pc.signal;
+        if (!pc.timed_out) {
+            piece again = {.in = t->in + k * job->in_stride, .count = 1,
+                           .inherited = t->inherited, .exclusive = 1};
+            r = run_piece(st, l, job, &again);
+            if (r == PIECE_CANCELED)
+                break;
+            if (r == PIECE_NOPROC) {
+                pm__task_record(job, t, k++, PM_ESYS);
+                continue;
+            }
+            if (r == PIECE_OK) {
+                collect(l, 0, job, t, k, 1); /* innocent: a sibling or a stray kill */
+                k++;
+                continue;
+            }
+            code = again.timed_out ? PM_ETIMEOUT : PM_ECRASH;
+            sig = again.signal;
+        }
+        pm__task_record(job, t, k, code);
+        if (!t->signal && sig) {
+            t->signal = sig;
+            t->signal_index = t->base + k;
+        }
+        k++;
+    }
+    t->ran = k;
+}
+
+/*
+ * A lane's step. The fast path keeps two one-piece tasks in flight: while the
+ * worker runs the head, the next task is already queued in the other slot, so
+ * the worker never sleeps between small chunks. Anything unusual (a task
+ * bigger than a slot, no process, a death, a cancellation) ends the fast path
+ * and the tasks still held go the careful way (run_task); a task queued behind
+ * a dead one never started and is simply run again.
+ */
+int pm__lane_step(void *owner, pm__job *job, int worker)
+{
+    procs_state *st = owner;
+    lane *l = &st->lanes[worker];
+    pm__task t[SLOTS];
+    piece pc[SLOTS];
+    int sent[SLOTS];
+    int r = job->take(job, worker, l->cap, &t[0]);
+    if (r != PM__STEP_RAN)
+        return r;
+    task_reset(&t[0]);
+    int head = 0, held = 1, more = 1, canceled = 0, entered = 0;
+    pid_t pid = 0;
+    unsigned gen = 0;
+    r = PIECE_OK;
+    if (t[0].count <= l->cap) {
+        gen = enter(st, l, 0, &pid, &canceled);
+        entered = 1;
+    }
+    sent[0] = 0;
+    if (gen) {
+        pc[0] = (piece){.in = t[0].in, .count = t[0].count, .inherited = t[0].inherited, .pid = pid};
+        sent[0] = send_piece(l, job, &pc[0]) == PIECE_OK;
+    }
+    while (held > 0 && sent[head]) {
+        int next = (head + 1) % SLOTS;
+        if (held < SLOTS && more) {
+            if (job->take(job, worker, l->cap, &t[next]) == PM__STEP_RAN) {
+                task_reset(&t[next]);
+                held++;
+                sent[next] = 0;
+                if (t[next].count <= l->cap) {
+                    pc[next] = (piece){.in = t[next].in, .count = t[next].count,
+                                       .inherited = t[next].inherited, .slot = next, .pid = pid};
+                    sent[next] = send_piece(l, job, &pc[next]) == PIECE_OK;
+                }
+            } else {
+                more = 0;
+            }
+        }
+        r = end_piece(st, l, job, &pc[head], PIECE_OK, gen);
+        collect(l, head, job, &t[head], 0, pc[head].done);
+        t[head].ran = pc[head].done;
+        if (r != PIECE_OK)
+            break; /* the head goes the careful way below */
+        job->finish(job, worker, &t[head]);
+        head = next;
+        held--;
+    }
+    if (entered)
+        leave(st, l, 0);
+    /* The careful way for what is still held, oldest first. */
+    for (int i = 0; i < held; i++) {
+        int s = (head + i) % SLOTS;
+        if (i == 0 && r == PIECE_DIED)
+            run_task(st, l, job, &t[s], pc[s].done, &pc[s]);
+        else if (i == 0 && r == PIECE_CANCELED)
+            ; /* keep what it ran */
+        else
+            run_task(st, l, job, &t[s], 0, NULL);
+        job->finish(job, worker, &t[s]);
+    }
+    return PM__STEP_RAN;
+}
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * proc_worker.c - the worker processes: what a forked child runs (one thread
+ * per lane, each answering "run n items" with "ran k" and publishing its
+ * progress in the shared scratch), and forking / replacing them. See the
+ * post-fork rules atop processes.c: the child never takes a parmap lock.
+ */
+#include "processes.h"
+
+#if PM_HAVE_FORK
+#include <stdlib.h>
+
+/* ------------------------------------------------------------ child side */
+
+static void *child_lane(void *arg)
+{
+    lane *l = arg;
+    pm__job *job = l->st->job;
+    msg_run m;
+    while (pm__recv_all(l->child_fd, &m, sizeof m) == 0) {
+        if (m.slot < 0 || m.slot >= SLOTS || m.count > l->cap)
+            break;
+        const unsigned char *in = m.in ? m.in : l->in[m.slot];
+        unsigned char *out = l->out[m.slot];
+        int *codes = l->codes[m.slot];
+        size_t k;
+        for (k = 0; k < m.count; k++) {
+            int code = job->fn(job->user, in + k * job->in_stride,
+                               job->out_stride ? out + k * job->out_stride : NULL);
+            codes[k] = code;
+            atomic_store_explicit(&l->shm->pos[m.slot], k + 1, memory_order_release);
+            if (code && job->raise) {
+                k++;
+                break;
+            }
+        }
+        msg_done d = {k};
+        if (pm__send_all(l->child_fd, &d, sizeof d) != 0)
+            break;
+    }
+    return NULL;
+}
+
+static void child_main(procs_state *st, proc *p)
+{
+    pm__child_setup(st->parent);
+    /* Keep only this process's sockets: a sibling's socket held open here
+     * would hide that sibling's death (no EOF) from the parent. */
+    for (int i = 0; i < st->nprocs * st->nthreads; i++) {
+        lane *l = &st->lanes[i];
+        pm__close(l->fd);
+        pm__close(l->next_fd);
+        if (l->proc != p)
+            pm__close(l->child_fd);
+    }
+    pm__thread threads[PM_MAX_THREADS];
+    int started = 0;
+    for (int t = 1; t < st->nthreads; t++) {
+        if (pm__thread_start(&threads[t], child_lane, &p->lanes[t]) != PM_OK)
+            pm__child_exit(70); /* seen by the parent as a crash */
+        started = t;
+    }
+    child_lane(&p->lanes[0]);
+    for (int t = 1; t <= started; t++)
+        pm__thread_join(threads[t]);
+    pm__child_exit(0);
+}
+
+/* ------------------------------------------------------------ processes */
+
+int pm__proc_spawn(procs_state *st, proc *p)
+{
+    int rc = PM_OK;
+    for (int t = 0; t < st->nthreads && rc == PM_OK; t++) {
+        int fds[2];
+        if (pm__socket_pair(fds) != 0) {
+            rc = PM_ESYS;
+            break;
+        }
+        pm__close(p->lanes[t].next_fd);
+        p->lanes[t].next_fd = fds[0];
+        p->lanes[t].child_fd = fds[1];
+    }
+    pid_t pid = rc == PM_OK ? pm__fork() : -1;
+    if (pid == 0)
+        child_main(st, p); /* never returns */
+    for (int t = 0; t < st->nthreads; t++) {
+        pm__close(p->lanes[t].child_fd);
+        p->lanes[t].child_fd = -1;
+    }
+    if (pid < 0) {
+        p->pid = 0;
+        return rc == PM_OK ? PM_ESYS : rc;
+    }
+    p->pid = pid;
+    p->gen++;
+    return PM_OK;
+}
+
+void pm__proc_replace(procs_state *st, proc *p, unsigned gen)
+{
+    if (p->gen != gen || p->pid == 0)
+        return;
+    int sig, status;
+    pm__reap(p->pid, &sig, &status);
+    p->last_signal = sig;
+    p->pid = 0;
+    if (!p->dead)
+        pm__proc_spawn(st, p);
+}
+
+#endif

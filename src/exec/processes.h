@@ -1,0 +1,86 @@
+/*
+ * processes.h - what the processes executor's files share: lanes (one worker
+ * thread of a worker process, driven by one crew member), processes, the
+ * shared scratch layout and the messages. The design is described atop
+ * processes.c.
+ */
+#ifndef PM_PROCESSES_H
+#define PM_PROCESSES_H
+
+#include "crew.h"
+
+#if PM_HAVE_FORK
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Shared scratch per lane: enough for ~4 MB of records per piece. */
+#define SCRATCH_BYTES ((size_t)4 << 20)
+/* How often a waiting member checks cancellation, timeouts, liveness. */
+#define CHECK_S 0.05
+
+/* Two scratch slots per lane, so that the next piece is already queued when
+ * the worker finishes one (the worker never waits for the parent between
+ * small chunks). */
+#define SLOTS 2
+
+typedef struct lane_shm {
+    atomic_size_t pos[SLOTS]; /* items of the slot's piece finished (child writes) */
+} lane_shm;
+
+typedef struct msg_run {   /* parent -> worker thread */
+    const void *in;        /* inherited input, or NULL: read the scratch */
+    size_t count;
+    int slot;
+} msg_run;
+
+typedef struct msg_done {  /* worker thread -> parent */
+    size_t ran;
+} msg_done;
+
+typedef struct proc proc;
+typedef struct procs_state procs_state;
+
+typedef struct lane {
+    procs_state *st;
+    proc *proc;
+    int fd, next_fd, child_fd;  /* ours, a respawn's not yet adopted, the child's */
+    unsigned gen;               /* generation of the process `fd` talks to */
+    void *map;
+    size_t map_size, cap;
+    lane_shm *shm;
+    int *codes[SLOTS];
+    unsigned char *in[SLOTS], *out[SLOTS];
+} lane;
+
+struct proc {
+    pid_t pid;                 /* 0: not running */
+    unsigned gen;              /* bumped at every (re)spawn */
+    int dead;                  /* killed for cancellation: do not respawn */
+    int last_signal;
+    int active, exclusive, want_exclusive;
+    lane *lanes;               /* `threads` of them */
+};
+
+struct procs_state {
+    pm__crew crew;             /* first: member w drives lanes[w] */
+    int nprocs, nthreads, ready;
+    pid_t parent;
+    pm__mutex lock;
+    pm__cond cv;               /* exclusivity changes, the job slot frees */
+    pm__job *job;              /* the job the processes belong to */
+    proc *procs;
+    lane *lanes;
+};
+
+/* proc_worker.c: the worker processes. Both with st->lock held. */
+/* Fork a (new) process for p; its lanes adopt the sockets at their next piece. */
+int  pm__proc_spawn(procs_state *st, proc *p);
+/* The process behind generation `gen` died: reap it and start another,
+ * unless someone already did or the job is being canceled. */
+void pm__proc_replace(procs_state *st, proc *p, unsigned gen);
+
+/* proc_lane.c: a crew member's step: take a task, run it in the lane's worker. */
+int  pm__lane_step(void *owner, pm__job *job, int worker);
+
+#endif
+#endif
