@@ -235,7 +235,8 @@ PM_API pm_iter *pm_imap(pm_fn fn, void *user, pm_source_fn next, void *src,
  * to *item_code (both optional). Results come in stream order unless
  * opts.unordered. Returns 1 (a result), 0 (the stream ended), or a negative
  * status that ends the iterator: PM_EITEM (PM_RAISE mode; *index and
- * *item_code name the failing item), PM_ECANCELED, the source's own error, or
+ * *item_code name the failing item; PM_ECRASH / PM_ETIMEOUT instead when that
+ * item crashed or timed out its worker process), PM_ECANCELED, the source's own error, or
  * PM_EINVAL (bad arguments, or an iterator already freed). In PM_RETURN mode a
  * failed item is returned with 1 and a nonzero *item_code. After the end, every
  * call returns the same value again. One thread at a time.

@@ -180,7 +180,9 @@ typedef struct pm_parse_error {
  * NUL-terminated (free with free()); *len (optional) gets its length.
  * Dicts keep their order. Non-JSON types map to tagged objects:
  *   bytes   -> {"$bytes":"0aff"}                      (lowercase hex)
- *   error   -> {"$error":{"index":3,"code":1,"message":"..."}}
+ *   error   -> {"$error":{"index":3,"code":1,"message":"..."}} (an index
+ *              above INT64_MAX, such as (size_t)-1, reads back as a double,
+ *              so such an error reads back as a dict)
  *   doubles -> shortest text that reads back to the same double, always with
  *              a '.' or an exponent (1.0, not 1) so the type survives;
  *              NaN and +-Infinity have no JSON form and become null.
@@ -332,7 +334,8 @@ typedef struct pm_vopts {
     int kwstar;              /* nonzero: items carry keywords (see the table) */
     const pm_value *args;    /* a list appended to every call's positional arguments, or NULL */
     const pm_value *kwargs;  /* a dict of keywords for every call, or NULL */
-    pm_report *report;       /* optional, out: filled as pm_map fills its report */
+    pm_report *report;       /* pm_vmap only, optional, out: filled as pm_map fills its
+                                report (pm_viter_report for iterators) */
 } pm_vopts;
 
 /*
@@ -365,10 +368,12 @@ typedef struct pm_viter pm_viter;
 
 /*
  * pm_vimap: pm_imap for values (semi-lazy, bounded window, ordered unless
- * opts->base.unordered). Calls are built from each item as in pm_vmap;
- * opts (and its args / kwargs, which are NOT copied) and src must stay valid
- * until pm_viter_free. Never returns NULL except when out of memory; bad
- * arguments give an iterator whose first pm_viter_next returns PM_EINVAL.
+ * opts->base.unordered). Calls are built from each item as in pm_vmap. The
+ * options are copied, but not the values opts->args and opts->kwargs point
+ * to: those and src must stay valid until pm_viter_free. opts->report is
+ * not used (see pm_viter_report). Never returns NULL except when out of
+ * memory; bad arguments give an iterator whose first pm_viter_next returns
+ * PM_EINVAL (PM_ENOTSUP for PM_PROCESSES).
  */
 PM_API pm_viter *pm_vimap(pm_vfn fn, void *user, pm_vsource_fn next, void *src,
                           const pm_vopts *opts);

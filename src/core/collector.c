@@ -67,7 +67,7 @@ int pm__stream_next(pm__stream *s, void *out, size_t *index, int *item_code, siz
             if (code && s->job.raise) {
                 *err_index = c->base + k;
                 *err_code = code;
-                return PM_EITEM;
+                return pm__item_status(code);
             }
             if (out && s->job.out_stride)
                 memcpy(out, c->out + k * s->job.out_stride, s->job.out_stride);

@@ -253,8 +253,7 @@ static void stream_finish(pm__job *job, int worker, pm__task *t)
         s->first_code = t->first_code;
     }
     if (t->failed && job->raise)
-        pm__stream_stop(s, t->first_code == PM_ECRASH || t->first_code == PM_ETIMEOUT
-                               ? t->first_code : PM_EITEM);
+        pm__stream_stop(s, pm__item_status(t->first_code));
     if (t->t0 > 0 && t->ran > 0) {
         /* Smoothed so one odd chunk does not swing the next sizes. */
         double spi = spent / (double)t->ran;

@@ -72,6 +72,13 @@ struct pm__job {
     int exec_ended;      /* a worker saw PM__STEP_END */
 };
 
+/* The status a PM_RAISE call stops with when an item failed with `code`:
+ * PM_ECRASH or PM_ETIMEOUT for those marks, else PM_EITEM. */
+static inline int pm__item_status(int code)
+{
+    return code == PM_ECRASH || code == PM_ETIMEOUT ? code : PM_EITEM;
+}
+
 /* Run the task's items on this thread: codes, ran, failed, first_failed. */
 void pm__task_run(const pm__job *job, pm__task *task);
 /* Record one item's code in a task's results (for runners). */

@@ -103,7 +103,7 @@ int pm_iter_next(pm_iter *it, void *out, size_t *index, int *item_code)
         it->final_code = err_code;
         pm__stream_finish_progress(it->stream);
     }
-    if (it->final == PM_EITEM) {
+    if (it->final == PM_EITEM || it->final == PM_ECRASH || it->final == PM_ETIMEOUT) {
         if (index)
             *index = it->final_index;
         if (item_code)

@@ -68,7 +68,7 @@ static void record_error(map_job *m, size_t index, int code, int signal, size_t 
     pm__mutex_unlock(&m->err_lock);
     /* A crash or timeout stops a PM_RAISE map with its own status. */
     if (m->job.raise)
-        set_stop(m, code == PM_ECRASH || code == PM_ETIMEOUT ? code : PM_EITEM);
+        set_stop(m, pm__item_status(code));
 }
 
 static int map_take(pm__job *job, int worker, size_t max_items, pm__task *t)

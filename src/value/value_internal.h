@@ -69,6 +69,10 @@ pm_value *pm__str_trusted(const char *s, size_t len);
 /* An error value whose message is msg[0..len) (invalid UTF-8 repaired). */
 pm_value *pm__error_n(size_t index, int code, const char *msg, size_t len);
 
+/* The locale's decimal point (one char; '.' in the C locale): JSON numbers
+ * go through printf and strtod (json.c, json_parse.c). */
+char pm__decimal_point(void);
+
 /* ------------------------------------------------------------------ dict */
 
 uint64_t pm__hash(const char *key, size_t len);
