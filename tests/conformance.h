@@ -65,6 +65,30 @@ static inline int pmt_thread_count(void)
     return n;
 }
 
+#if PMT_HAVE_THREADS
+static inline void *pmt_nothing(void *arg) { return arg; }
+#endif
+
+/* The thread count to come back to. Starts and joins one thread first:
+ * sanitizers (TSan) start a helper thread of their own at the first
+ * pthread_create, which is no leak of ours. */
+static inline int pmt_thread_baseline(void)
+{
+#if PMT_HAVE_THREADS
+    pthread_t t;
+    if (pthread_create(&t, NULL, pmt_nothing, NULL) == 0)
+        pthread_join(t, NULL);
+#endif
+    int n = pmt_thread_count();
+    for (int i = 0; i < 10; i++) { /* the joined thread leaving /proc */
+        pmt_sleep(0.005);
+        int m = pmt_thread_count();
+        if (m < n)
+            n = m;
+    }
+    return n;
+}
+
 /* No leaked threads: the count comes back to `base` (a joined thread may
  * take a moment to leave /proc, so wait up to 2 s). Checks nothing where
  * threads cannot be counted. */

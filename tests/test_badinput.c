@@ -226,7 +226,7 @@ static void test_null_handles(void)
 
 int main(void)
 {
-    int base = pmt_thread_count();
+    int base = pmt_thread_baseline();
     PMT_RUN(test_bad_opts());
     PMT_RUN(test_bad_args());
     PMT_RUN(test_iter_handles());

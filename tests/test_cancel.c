@@ -453,7 +453,7 @@ static void test_imap_midway(int by_signal)
 
 int main(void)
 {
-    base_threads = pmt_thread_count();
+    base_threads = pmt_thread_baseline();
 #if PMT_HAVE_THREADS && defined(SIGALRM)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -237,7 +237,8 @@ static void test_table(void)
         for (size_t k = 0; k < 3; k++)
             for (int u = 0; u < 2; u++)
                 for (size_t i = 0; i < NNS; i++)
-                    run_case(&pmt_execs[e], cs[k], 0, u, ns[i]);
+                    run_case(&pmt_execs[e], cs[k], 0, u,
+                             ns[i] > 1000 && PMT_SANITIZED ? 2003 : ns[i]);
     CHECK_NO_THREAD_LEAK(base_threads);
 }
 
@@ -287,8 +288,8 @@ static void test_backpressure(void)
 }
 
 #if PMT_HAVE_THREADS
-/* Ordered: item 5 takes 300 ms. Meanwhile the consumer gets items 0-4 and the
- * feeder keeps going, but stays within the window of the consumer. */
+/* Ordered: item 5 takes 300 ms. Meanwhile the feeder keeps going, but stays
+ * within the window of what the consumer has taken. */
 static void test_slow_item(void)
 {
     static const int threads[] = {2, 4};
@@ -316,12 +317,12 @@ static void test_slow_item(void)
             size_t pulled = atomic_load(&c.pulled_at_slow_end);
             size_t consumed = atomic_load(&c.consumed_at_slow_end);
             CHECK_OP_SIZE(pulled, <=, consumed + W);
-            if (W >= 6) {
-                /* Items 0-4 reached the consumer while 5 ran... */
-                CHECK_EQ_SIZE(consumed, 5);
-                /* ...and the feeder went on past item 5. */
+            /* Ordered: nothing after item 5 was consumed before it ended. */
+            CHECK_OP_SIZE(consumed, <=, 5);
+            /* The feeder went on past item 5 in the background (consumed
+             * is not asserted: the consumer may be the thread running 5). */
+            if (W >= 6)
                 CHECK_OP_SIZE(pulled, >=, 7);
-            }
             end_and_free(d.it, PM_OK);
         }
     CHECK_NO_THREAD_LEAK(base_threads);
@@ -469,7 +470,8 @@ static void test_free_early(void)
                 uint64_t y;
                 size_t idx;
                 CHECK_STATUS(1, pm_iter_next(it, &y, &idx, NULL));
-                CHECK_EQ_SIZE(idx, i);
+                if (!o.unordered)
+                    CHECK_EQ_SIZE(idx, i);
             }
             CHECK_STATUS(PM_OK, pm_iter_free(it));
             CHECK_EQ_INT(atomic_load(&s.inside), 0); /* no pull after free */
@@ -506,11 +508,11 @@ static void test_slow_source(void)
             for (int i = 0; i < 10; i++)
                 CHECK_STATUS(1, pm_iter_next(it, &y, &idx, NULL));
             double tenth = pmt_now() - t0; /* the source made 10 in 25 ms */
-            CHECK_OP_DBL(tenth, <, 0.3);
+            CHECK_OP_DBL(tenth, <, PMT_SANITIZED ? 0.6 : 0.3);
             CHECK_OP_SIZE(atomic_load(&s.pulled), <, 400);
             double t1 = pmt_now();
             CHECK_STATUS(PM_OK, pm_iter_free(it));
-            CHECK_OP_DBL(pmt_now() - t1, <, 0.1);
+            CHECK_OP_DBL(pmt_now() - t1, <, PMT_SANITIZED ? 0.25 : 0.1);
 
             CHECK_CTX("slow source, freed while feeding: %s %s",
                       pmt_execs[e].name, unordered ? "unordered" : "ordered");
@@ -522,7 +524,7 @@ static void test_slow_source(void)
             pmt_sleep(0.05);
             t1 = pmt_now();
             CHECK_STATUS(PM_OK, pm_iter_free(it));
-            CHECK_OP_DBL(pmt_now() - t1, <, 0.1);
+            CHECK_OP_DBL(pmt_now() - t1, <, PMT_SANITIZED ? 0.25 : 0.1);
             CHECK_OP_SIZE(atomic_load(&s.pulled), <, 400);
             CHECK_EQ_INT(atomic_load(&s.inside), 0);
         }
@@ -798,7 +800,7 @@ static void test_report_progress(void)
 
 int main(void)
 {
-    base_threads = pmt_thread_count();
+    base_threads = pmt_thread_baseline();
     PMT_RUN(test_table());
     PMT_RUN(test_small_windows());
     PMT_RUN(test_backpressure());

@@ -229,6 +229,33 @@ static void *run_stream(void *arg)
     return NULL;
 }
 
+/* A 1 s stream reports along the way, about 10 times a second at most. */
+static void test_stream_throttle(void)
+{
+    static const pmt_exec execs[] = {{"serial", PM_SERIAL, 0},
+#if PMT_HAVE_THREADS
+                                     {"threads2", PM_THREADS, 2},
+#endif
+    };
+    for (size_t e = 0; e < sizeof execs / sizeof execs[0]; e++) {
+        CHECK_CTX("stream throttle %s", execs[e].name);
+        stream_job j;
+        memset(&j, 0, sizeof j);
+        j.e = execs[e];
+        j.n = (size_t)(500 * pmt_workers(&execs[e]));
+        j.total = j.n;
+        j.c.sleep_s = 0.002;
+        double t0 = pmt_now();
+        run_stream(&j);
+        double took = pmt_now() - t0;
+        CHECK_STATUS(0, j.end);
+        check_seen(&j.s, j.n, 0);
+        CHECK_OP_DBL(took, >=, 0.9);
+        CHECK_OP_SIZE(j.s.calls, <=, (size_t)(took * 12) + 3);
+        CHECK_OP_SIZE(j.s.calls, >=, 3);
+    }
+}
+
 static void test_streams(void)
 {
     for (size_t e = 0; e < PMT_NEXECS; e++)
@@ -280,6 +307,7 @@ int main(void)
     PMT_RUN(test_chunked());
     PMT_RUN(test_throttle());
     PMT_RUN(test_streams());
+    PMT_RUN(test_stream_throttle());
     PMT_RUN(test_bar());
     return pmt_done("test_progress_e2e");
 }

@@ -332,6 +332,10 @@ static void test_json_write(void)
     check_json(pm_value_error(4, -1, "no \"x\""),
                "{\"$error\":{\"index\":4,\"code\":-1,\"message\":\"no \\\"x\\\"\"}}");
     check_json(J(" [ 1 , { \"a\" : [ ] , \"b\" : { } } ] "), "[1,{\"a\":[],\"b\":{}}]");
+    /* The longest error head (a fuzzer find: it once overflowed a buffer). */
+    check_json(pm_value_error(SIZE_MAX, INT32_MIN, "m"),
+               "{\"$error\":{\"index\":18446744073709551615,\"code\":-2147483648,"
+               "\"message\":\"m\"}}");
     char *s = (char *)1;
     CHECK_STATUS(PM_EINVAL, pm_value_to_json(NULL, &s, NULL));
     CHECK(s == NULL);
@@ -422,10 +426,42 @@ static void test_json_reject(void)
         CHECK_STATUS(extra ? PM_EINVAL : PM_OK, rc);
         if (extra) {
             CHECK_EQ_STR(e.reason, "nesting deeper than 64");
-            CHECK_EQ_SIZE(e.offset, PM_VALUE_MAX_DEPTH);
+            CHECK_EQ_SIZE(e.offset, 0); /* the container that would be too deep */
         }
         pm_value_free(v);
     }
+    /* Far deeper: refused on the way down, without recursing further. */
+    char *far = malloc(200001);
+    memset(far, '[', 100000);
+    memset(far + 100000, ']', 100000);
+    CHECK_STATUS(PM_EINVAL, pm_value_from_json(far, 200000, &v, NULL));
+    memset(far, '{', 100000);
+    CHECK_STATUS(PM_EINVAL, pm_value_from_json(far, 200000, &v, NULL));
+    free(far);
+    /* Tags are leaves: a value at the limit holding bytes and errors is
+     * written deeper than it is and must read back (a fuzzer find). */
+    pm_value *leafy = pm_value_list();
+    pm_list_push(leafy, pm_value_bytes("\1", 1));
+    pm_list_push(leafy, pm_value_error(1, 2, "e"));
+    for (int i = 1; i < PM_VALUE_MAX_DEPTH; i++) {
+        pm_value *l = pm_value_list();
+        CHECK_STATUS(PM_OK, pm_list_push(l, leafy));
+        leafy = l;
+    }
+    char *s = NULL;
+    CHECK_STATUS(PM_OK, pm_value_to_json(leafy, &s, NULL));
+    pm_value *back = J(s);
+    CHECK(pm_value_equal(back, leafy));
+    pm_value_free(back);
+    pm_value_free(leafy);
+    free(s);
+    /* ... but a plain dict in the tags' place is too deep. */
+    char tagdeep[2 * PM_VALUE_MAX_DEPTH + 64];
+    memset(tagdeep, '[', PM_VALUE_MAX_DEPTH);
+    strcpy(tagdeep + PM_VALUE_MAX_DEPTH, "{\"x\":{}}");
+    memset(tagdeep + strlen(tagdeep), ']', PM_VALUE_MAX_DEPTH);
+    tagdeep[2 * PM_VALUE_MAX_DEPTH + 8] = '\0';
+    CHECK_STATUS(PM_EINVAL, pm_value_from_json(tagdeep, strlen(tagdeep), &v, NULL));
 }
 
 /* JSON must not change with the program's locale (decimal comma). */
