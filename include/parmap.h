@@ -80,7 +80,7 @@ typedef enum pm_backend {
     PM_AUTO = 0,   /* threads where the build has them, else serial */
     PM_SERIAL,     /* the calling thread runs every item, in order */
     PM_THREADS,    /* a pool of pthreads */
-    PM_PROCESSES   /* forked worker processes: not in this release (PM_ENOTSUP) */
+    PM_PROCESSES   /* forked worker processes (PM_ENOTSUP where fork does not exist) */
 } pm_backend;
 
 typedef enum pm_on_error {
@@ -113,12 +113,14 @@ typedef struct pm_opts {
     pm_backend backend;        /* PM_AUTO: threads (serial on targets without threads) */
     int threads;               /* 0: CPU count (threads backend); 1..PM_MAX_THREADS. The
                                   calling thread is one of them (threads - 1 are started) */
-    int procs;                 /* processes backend only; 0: CPU count */
+    int procs;                 /* processes backend: worker processes; 0: CPU count. There
+                                  `threads` is per process and 0 means 1 */
     long chunksize;            /* 0: auto (see "Chunking" below); >0: fixed items per chunk */
     int unordered;             /* iterators only: yield results as they complete */
     pm_on_error on_error;      /* PM_RAISE (default) or PM_RETURN */
-    int *codes;                /* pm_map only, optional: n ints, each item's code (0 = ok;
-                                  items never run in PM_RAISE mode are left untouched) */
+    int *codes;                /* pm_map only (pm_imap: PM_EINVAL), optional: n ints, each
+                                  item's code (0 = ok; items never run in PM_RAISE mode are
+                                  left untouched) */
     pm_progress_fn on_progress;/* optional progress callback */
     void *progress_user;       /* passed to on_progress */
     int progress_bar;          /* nonzero: draw a text bar on stderr (redrawn in place on a
@@ -126,7 +128,9 @@ typedef struct pm_opts {
     const char *label;         /* optional prefix of the bar */
     size_t total;              /* iterators: expected item count for progress (0: unknown) */
     size_t window;             /* iterators: max items fed but not yet consumed (0: auto) */
-    double timeout_s;          /* per item, processes backend only; 0: none */
+    double timeout_s;          /* per item, processes backend only (else PM_ENOTSUP); 0: none.
+                                  An item running longer gets its worker process killed and
+                                  is marked PM_ETIMEOUT */
     pm_cancel *cancel;         /* optional cancellation token */
     pm_pool *pool;             /* optional warm pool; then backend/threads come from the pool */
 } pm_opts;
@@ -144,6 +148,29 @@ typedef struct pm_opts {
  *    slow items at the end cannot leave one worker running alone for long.
  * Iterators size chunks the same way from the measured time per item, also
  * bounded by window / (2 x workers) so that every worker has work.
+ */
+
+/*
+ * The processes backend (PM_PROCESSES). Items run in `procs` worker processes
+ * (x `threads` threads each), forked at each call, so they see the caller's
+ * memory as of the call: `in`, `user` and anything the function reads. What
+ * they write goes nowhere except `out` (copied back) and the item's code: a
+ * function must not count on side effects in the caller's memory. In exchange
+ * nothing an item does can take the caller down:
+ *  - an item that crashes its process (a signal, abort(), exit()) is marked
+ *    PM_ECRASH, and only that item: the process is replaced, the item that was
+ *    running is retried alone to tell it from a bystander (a sibling thread's
+ *    crash, a stray kill), every other item keeps its result;
+ *    pm_report.signal tells the signal;
+ *  - with timeout_s, an item running longer is marked PM_ETIMEOUT (its process
+ *    is killed and replaced);
+ *  - workers die with the caller (even on SIGKILL), ignore SIGINT (the caller
+ *    decides: pm_cancel_request in a SIGINT handler kills them promptly), and
+ *    are all reaped before the call returns; no file descriptor is left open.
+ * The item function must not wait for a lock that another thread of the
+ * caller may hold at the time of the call (the rule of every fork-based pool).
+ * A pm_pool with this backend keeps its settings and crew, but forks workers
+ * per call (one call at a time per pool) for the reason above.
  */
 
 /* ------------------------------------------------------------- reporting */
@@ -201,7 +228,9 @@ typedef int (*pm_source_fn)(void *src, void *item);
  * The result of in[i] always lands in out[i], whatever the order of execution.
  * Returns PM_OK; PM_EITEM (PM_RAISE mode: an item failed; the map stopped within
  * one chunk per worker, report has the lowest failing index seen and its code,
- * every item that completed has its output written); PM_ECANCELED; PM_EINVAL
+ * every item that completed has its output written); PM_ECRASH / PM_ETIMEOUT
+ * (the same, when that item crashed or timed out its worker process: processes
+ * backend, see below); PM_ECANCELED; PM_EINVAL
  * (bad arguments, nothing ran); PM_ENOMEM; PM_ESYS (threads could not start);
  * PM_ENOTSUP (backend not in this build). In PM_RETURN mode, item failures
  * return PM_OK with report->failed and opts.codes telling which.
@@ -220,10 +249,13 @@ typedef struct pm_iter pm_iter;
  * results with pm_iter_next. At most opts.window items are between the source
  * and you (fed, running, or done and waiting to be consumed), so memory stays
  * flat on endless streams and one slow item stalls the feeder rather than
- * letting ordered results pile up. With the serial backend nothing runs in the
- * background: each pm_iter_next pulls and maps what it needs.
+ * letting ordered results pile up. With the serial backend (or threads = 1)
+ * nothing runs in the background: each pm_iter_next pulls and maps what it
+ * needs. The consumer's thread runs ready chunks while it waits (it is one of
+ * the `threads`), except with the processes backend.
  * Never returns NULL except when out of memory; bad arguments give an iterator
- * whose first pm_iter_next (and pm_iter_free) returns PM_EINVAL.
+ * whose first pm_iter_next (and pm_iter_free) returns PM_EINVAL (PM_ENOTSUP for
+ * options this build cannot do).
  * The source and `src` must stay valid until pm_iter_free.
  */
 PM_API pm_iter *pm_imap(pm_fn fn, void *user, pm_source_fn next, void *src,
@@ -237,19 +269,22 @@ PM_API pm_iter *pm_imap(pm_fn fn, void *user, pm_source_fn next, void *src,
  * status that ends the iterator: PM_EITEM (PM_RAISE mode; *index and
  * *item_code name the failing item; PM_ECRASH / PM_ETIMEOUT instead when that
  * item crashed or timed out its worker process), PM_ECANCELED, the source's own error, or
- * PM_EINVAL (bad arguments, or an iterator already freed). In PM_RETURN mode a
- * failed item is returned with 1 and a nonzero *item_code. After the end, every
- * call returns the same value again. One thread at a time.
+ * PM_EINVAL (bad arguments, or an iterator already freed). In stream order,
+ * an error at item k comes after exactly the k results before it. In PM_RETURN
+ * mode a failed item is returned with 1 and a nonzero *item_code. After the
+ * end, every call returns the same value again. One thread at a time.
  */
 PM_API int pm_iter_next(pm_iter *it, void *out, size_t *index, int *item_code);
 
-/* Counts so far (done, failed, first error, status, elapsed). */
+/* Counts so far (done, failed, first error, status, elapsed) of a live
+ * iterator, ended or not: PM_OK; PM_EINVAL for NULL or a freed iterator. */
 PM_API int pm_iter_report(pm_iter *it, pm_report *report);
 
 /* Stop what is left (a source call in progress is waited for), join the
- * threads, free. Returns PM_OK, the status the iterator ended with, or
- * PM_EINVAL when `it` was already freed. NULL gives PM_OK. Free downstream
- * stages of a pipeline before their upstream. */
+ * threads, free. Returns the status the iterator ended with if it ended with
+ * an error, else PM_OK (also when you stop early), or PM_EINVAL when `it` was
+ * already freed. NULL gives PM_OK. Free downstream stages of a pipeline
+ * before their upstream. */
 PM_API int pm_iter_free(pm_iter *it);
 
 /*
