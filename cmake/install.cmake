@@ -19,7 +19,7 @@ include(CMakePackageConfigHelpers)
 set(PM_CMAKE_INSTALL_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/parmap")
 
 # Header and libraries --------------------------------------------------------
-install(FILES "${PROJECT_SOURCE_DIR}/include/parmap.h"
+install(FILES "${PROJECT_SOURCE_DIR}/include/parmap.h" "${PROJECT_SOURCE_DIR}/include/parmap_value.h"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 
 install(TARGETS ${PM_INSTALL_TARGETS}

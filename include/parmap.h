@@ -325,4 +325,8 @@ PM_API int pm_cpu_count(void);
 #ifdef __cplusplus
 }
 #endif
+
+/* The value layer: pm_value, MessagePack, args/kwargs/star/kwstar (pm_vmap). */
+#include "parmap_value.h"
+
 #endif /* PARMAP_H */

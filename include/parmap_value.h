@@ -114,7 +114,8 @@ PM_API pm_value *pm_value_error(size_t index, int code, const char *msg);
  * (also when item is NULL, so that a failed constructor passed straight in
  * is reported). */
 PM_API int pm_list_push(pm_value *list, pm_value *item);
-/* Make room for n elements in all (an optimisation only). */
+/* Make room for n elements in total (an optimisation only). PM_OK, PM_EINVAL
+ * (not a list), PM_ENOMEM. */
 PM_API int pm_list_reserve(pm_value *list, size_t n);
 /* dict[key] = value: copies the key, takes ownership of value (freed on
  * failure too). An existing key keeps its place and gets the new value (the

@@ -50,6 +50,18 @@ static int getters(void *user, pm_call *call, pm_value **result)
     return 0;
 }
 
+/* The merged keywords as JSON text: their order is part of the contract. */
+static int kw_json(void *user, pm_call *call, pm_value **result)
+{
+    (void)user;
+    char *s = NULL;
+    if (pm_value_to_json(call->kwargs, &s, NULL) != PM_OK)
+        return 1;
+    *result = pm_value_str(s);
+    free(s);
+    return 0;
+}
+
 /* Odd behaviours, chosen by the item: 0 ok; 1 fail with a message; 2 fail
  * with code 0 through pm_call_fail; 3 return 0 and no value; 4 fail but
  * leave a value behind; 5 fail without a message; 6 a long message; 7 fail
@@ -142,6 +154,58 @@ static void test_getters(const pmt_exec *e)
     pm_value_free(res);
     pm_value_free(items);
     pm_value_free(kw);
+}
+
+static void test_kwargs_order(const pmt_exec *e)
+{
+    /* kwargs + kwvals: kwargs' keys keep their places (with kwvals' values),
+     * new keys follow in kwvals' order; big dicts (hash index) too. */
+    pm_value *items = J("[[0, {\"c\": 3, \"b\": 20}], [0, {}], [0, {\"z\": 1}]]");
+    pm_value *kw = J("{\"a\": 1, \"b\": 2}"), *res = NULL;
+    pm_vopts o = {.base = pmt_opts(e), .kwstar = 1, .kwargs = kw};
+    CHECK_STATUS(PM_OK, pm_vmap(kw_json, NULL, items, &o, &res));
+    char *s = json_of(res);
+    CHECK_EQ_STR(s, "[\"{\\\"a\\\":1,\\\"b\\\":20,\\\"c\\\":3}\","
+                    "\"{\\\"a\\\":1,\\\"b\\\":2}\","
+                    "\"{\\\"a\\\":1,\\\"b\\\":2,\\\"z\\\":1}\"]");
+    free(s);
+    pm_value_free(res);
+    pm_value_free(items);
+    pm_value_free(kw);
+
+    pm_value *big = pm_value_dict(), *over = pm_value_dict(), *item = pm_value_list();
+    char key[16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        pm_dict_set(big, key, pm_value_int(i));
+        if (i % 3 == 0)
+            pm_dict_set(over, key, pm_value_int(-i));
+    }
+    pm_dict_set(over, "new", pm_value_null());
+    pm_list_push(item, pm_value_null());
+    pm_list_push(item, over);
+    items = pm_value_list();
+    pm_list_push(items, item);
+    o.kwargs = big;
+    CHECK_STATUS(PM_OK, pm_vmap(kw_json, NULL, items, &o, &res));
+    const char *text = NULL;
+    pm_value *merged = NULL;
+    CHECK_STATUS(PM_OK, pm_value_get_str(pm_list_get(res, 0), &text, NULL));
+    CHECK_STATUS(PM_OK, pm_value_from_json(text, strlen(text), &merged, NULL));
+    CHECK_EQ_SIZE(pm_value_len(merged), 41);
+    for (int i = 0; i < 40; i++) {
+        int64_t x = 99;
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK_EQ_STR(pm_dict_key(merged, (size_t)i, NULL), key);
+        pm_value_get_int(pm_dict_value(merged, (size_t)i), &x);
+        int want = i % 3 == 0 ? -i : i; /* (no '%' inside CHECK: it prints the text) */
+        CHECK_EQ_INT(x, want);
+    }
+    CHECK_EQ_STR(pm_dict_key(merged, 40, NULL), "new");
+    pm_value_free(merged);
+    pm_value_free(res);
+    pm_value_free(items);
+    pm_value_free(big);
 }
 
 static void test_odd_functions(const pmt_exec *e)
@@ -405,6 +469,7 @@ int main(void)
         const pmt_exec *e = &pmt_execs[k];
         CHECK_CTX("%s", e->name);
         test_getters(e);
+        test_kwargs_order(e);
         test_odd_functions(e);
         CHECK_CTX("%s: raise", e->name);
         test_raise(e);
