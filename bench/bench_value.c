@@ -34,10 +34,13 @@
 #endif
 
 #define GOAL_US 0.2
+/* pm_vmap on PM_PROCESSES (results travel back as MessagePack). */
+#define GOAL_PROCS_US 1.0
 
 typedef struct ctx {
     size_t n;
     pm_opts opts;
+    pm_opts popts; /* the same on PM_PROCESSES */
     /* pm_map */
     int64_t *in, *out;
     /* pm_vmap */
@@ -64,6 +67,20 @@ static int run_map(void *p)
     ctx *c = p;
     return pm_map(raw_plus_one, NULL, c->in, sizeof *c->in, c->out, sizeof *c->out, c->n,
                   &c->opts, NULL);
+}
+
+static int run_map_procs(void *p)
+{
+    ctx *c = p;
+    return pm_map(raw_plus_one, NULL, c->in, sizeof *c->in, c->out, sizeof *c->out, c->n,
+                  &c->popts, NULL);
+}
+
+static int run_vmap_procs(void *p)
+{
+    ctx *c = p;
+    pm_vopts o = {.base = c->popts};
+    return pm_vmap(value_plus_one, NULL, c->items, &o, &c->results);
 }
 
 static void prep_map(void *p)
@@ -172,6 +189,8 @@ int main(int argc, char **argv)
     ctx c = {.n = n};
     c.opts.backend = PM_THREADS;
     c.opts.threads = threads;
+    c.popts.backend = PM_PROCESSES;
+    c.popts.procs = threads;
     c.in = malloc(n * sizeof *c.in);
     c.out = malloc(n * sizeof *c.out);
     c.items = pm_value_list();
@@ -193,12 +212,17 @@ int main(int argc, char **argv)
          .available = 1},
         {.name = "pm_vmap", .run = run_vmap, .prep = prep_vmap, .check = check_vmap, .ctx = &c,
          .available = 1},
+        {.name = "pm_map_processes", .run = run_map_procs, .prep = prep_map, .check = check_map,
+         .ctx = &c, .available = 1},
+        {.name = "pm_vmap_processes", .run = run_vmap_procs, .prep = prep_vmap,
+         .check = check_vmap, .ctx = &c, .available = 1},
     };
     bu_cpu_snap a = bu_cpu_snapshot();
-    bu_run(im, 2, reps, 5);
+    bu_run(im, 4, reps, 5);
     double other = bu_other_load(a, bu_cpu_snapshot());
-    emit_impl(&im[0], &c, other);
-    emit_impl(&im[1], &c, other);
+    for (int i = 0; i < 4; i++)
+        emit_impl(&im[i], &c, other);
+    double pvmap_us = im[3].st.best / (double)n * 1e6;
 
     double map_us = im[0].st.best / (double)n * 1e6, vmap_us = im[1].st.best / (double)n * 1e6;
     bu_json j;
@@ -213,11 +237,15 @@ int main(int argc, char **argv)
     bu_json_num(&j, "vmap_over_map", bu_ratio(im[1].st.best, im[0].st.best));
     bu_json_num(&j, "goal_us_per_item", GOAL_US);
     bu_json_bool(&j, "goal_met", vmap_us <= GOAL_US);
-    bu_json_bool(&j, "ok", im[0].ok && im[1].ok);
+    bu_json_num(&j, "processes_map_us_per_item", im[2].st.best / (double)n * 1e6);
+    bu_json_num(&j, "processes_vmap_us_per_item", pvmap_us);
+    bu_json_num(&j, "processes_goal_us_per_item", GOAL_PROCS_US);
+    bu_json_bool(&j, "processes_goal_met", pvmap_us <= GOAL_PROCS_US);
+    bu_json_bool(&j, "ok", im[0].ok && im[1].ok && im[2].ok && im[3].ok);
     bu_json_obj_end(&j);
     bu_json_end(&j);
 
-    int ok = im[0].ok && im[1].ok;
+    int ok = im[0].ok && im[1].ok && im[2].ok && im[3].ok;
     prep_vmap(&c);
     pm_value_free(c.items);
     free(c.in);

@@ -350,11 +350,15 @@ typedef struct pm_vopts {
  *    {index, code, message} (report->failed counts them).
  *  - PM_EITEM (PM_RAISE mode, an item failed): the error value of the lowest
  *    failing index seen: like an exception, it replaces the results (the map
- *    stopped early, so there is no complete list to give).
+ *    stopped early, so there is no complete list to give). PM_ECRASH /
+ *    PM_ETIMEOUT the same, when that item crashed or timed out its worker.
  *  - PM_EINVAL (items not a list, args not a list, kwargs not a dict, a bad
- *    option; nothing ran), PM_ECANCELED, PM_ENOMEM, PM_ESYS, PM_ENOTSUP
- *    (PM_PROCESSES: values do not cross to worker processes yet; they will,
- *    as MessagePack): NULL.
+ *    option; nothing ran), PM_ECANCELED, PM_ENOMEM, PM_ESYS, PM_ENOTSUP: NULL.
+ * On PM_PROCESSES each result travels back from its worker process as
+ * MessagePack (a result over 2 MB encoded fails its item with PM_ENOMEM); an
+ * item that crashed or timed out its worker gets an error value with code
+ * PM_ECRASH / PM_ETIMEOUT. The function may run more than once for an item
+ * there (a retry after a crash), so it should not have side effects.
  * The caller frees *results with pm_value_free.
  */
 PM_API int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
@@ -374,7 +378,8 @@ typedef struct pm_viter pm_viter;
  * to: those and src must stay valid until pm_viter_free. opts->report is
  * not used (see pm_viter_report). Never returns NULL except when out of
  * memory; bad arguments give an iterator whose first pm_viter_next returns
- * PM_EINVAL (PM_ENOTSUP for PM_PROCESSES).
+ * PM_EINVAL (PM_ENOTSUP for PM_PROCESSES: its items would have to be shipped
+ * to the workers too, which this release does not do).
  */
 PM_API pm_viter *pm_vimap(pm_vfn fn, void *user, pm_vsource_fn next, void *src,
                           const pm_vopts *opts);

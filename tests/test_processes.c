@@ -146,6 +146,10 @@ int __lsan_is_turned_off(void)
 #define SENT_CODE INT_MIN
 #define SENT_OUT 0x5E5E5E5E5E5E5E5EULL
 #define FAIL_CODE 7
+/* Codes of items that got a record pointer less aligned than the caller's
+ * arrays give (a multiple of gcd(stride, 16)): the function casts it. */
+#define MISALIGNED_IN 95
+#define MISALIGNED_OUT 96
 /* Per-item timeout, and how soon a canceled call must return. */
 #define TIMEOUT_S (PMT_SANITIZED ? 1.0 : 0.3)
 #define PROMPT_S (PMT_SANITIZED ? 2.0 : 1.0)
@@ -248,10 +252,31 @@ static int do_action(const ctx *c, const rec *r)
     return 0;
 }
 
+static int aligned(const void *p, size_t stride)
+{
+    size_t a = 16;
+    while (stride % a)
+        a /= 2;
+    return (uintptr_t)p % a == 0;
+}
+
+/* Whether the record pointers are fit to be cast: 0 or a MISALIGNED code. */
+static int check_align(const void *in, size_t in_stride, const void *out, size_t out_stride)
+{
+    if (!aligned(in, in_stride))
+        return MISALIGNED_IN;
+    if (out && !aligned(out, out_stride))
+        return MISALIGNED_OUT;
+    return 0;
+}
+
 /* The item function: out = f(x), unless the action says otherwise. */
 static int item_fn(void *user, const void *in, void *out)
 {
     const ctx *c = user;
+    int bad = check_align(in, sizeof(rec), out, sizeof(uint64_t));
+    if (bad)
+        return bad;
     const rec *r = in;
     if (c && c->calls)
         atomic_fetch_add(c->calls, 1);
@@ -266,6 +291,9 @@ static int item_fn(void *user, const void *in, void *out)
 /* In place (in == out, records both ways): reads the whole record first. */
 static int inplace_fn(void *user, const void *in, void *out)
 {
+    int bad = check_align(in, sizeof(rec), out, sizeof(rec));
+    if (bad)
+        return bad;
     rec r = *(const rec *)in;
     int code = do_action(user, &r);
     if (code)
@@ -280,6 +308,9 @@ static size_t big_stride;
 
 static int big_fn(void *user, const void *in, void *out)
 {
+    int bad = check_align(in, big_stride, out, big_stride);
+    if (bad)
+        return bad;
     const rec *r = in;
     int code = do_action(user, r);
     if (code)
@@ -329,6 +360,13 @@ static size_t count_failures(const rec *r, size_t n)
     return k;
 }
 
+static const char *code_hint(int code)
+{
+    return code == MISALIGNED_IN    ? " = the input record pointer was misaligned"
+         : code == MISALIGNED_OUT   ? " = the output record pointer was misaligned"
+                                    : "";
+}
+
 /* PM_RETURN results against a serial loop: codes, outputs, sentinels. */
 static void check_results(const rec *r, size_t n, const uint64_t *out, const int *codes)
 {
@@ -336,7 +374,8 @@ static void check_results(const rec *r, size_t n, const uint64_t *out, const int
         int want = expected_code(r[i].action);
         uint64_t want_out = want ? SENT_OUT : f(r[i].x); /* the serial loop */
         if (codes[i] != want || (out && out[i] != want_out)) {
-            CHECK_CTX_ADD("; item %zu (%s)", i, action_name(r[i].action));
+            CHECK_CTX_ADD("; item %zu (%s) code %d%s", i, action_name(r[i].action), codes[i],
+                          code_hint(codes[i]));
             CHECK_STATUS(want, codes[i]);
             if (out)
                 CHECK_EQ_SIZE(out[i], want_out);
@@ -725,7 +764,7 @@ static void test_imap_mixed(const pcfg *c, int unordered)
     int code, rc;
     while ((rc = pm_iter_next(it, &y, &idx, &code)) == 1) {
         CHECK_OP_SIZE(idx, <, MIXED_N);
-        CHECK_CTX_ADD("; index %zu", idx);
+        CHECK_CTX_ADD("; index %zu code %d%s", idx, code, code_hint(code));
         if (!unordered)
             CHECK_EQ_SIZE(idx, got);
         CHECK_EQ_INT(seen[idx], 0);
@@ -819,14 +858,17 @@ static void test_inplace(const pcfg *c)
     ctx cx = {0};
     pm_report rep;
     CHECK_STATUS(PM_OK, pm_map(inplace_fn, &cx, r, sizeof *r, r, sizeof *r, n, &o, &rep));
-    CHECK_EQ_SIZE(rep.done, n);
-    CHECK_EQ_SIZE(rep.failed, 3);
     for (size_t i = 0; i < n; i++) {
         int want = expected_code(orig[i].action);
+        CHECK_CTX("in == out procs %d threads %d; item %zu code %d%s", c->procs, c->threads, i,
+                  codes[i], code_hint(codes[i]));
         CHECK_STATUS(want, codes[i]);
         CHECK_EQ_SIZE(r[i].i, i);
         CHECK_EQ_SIZE(r[i].x, want ? orig[i].x : f(orig[i].x)); /* failed: untouched */
     }
+    CHECK_CTX("in == out procs %d threads %d", c->procs, c->threads);
+    CHECK_EQ_SIZE(rep.done, n);
+    CHECK_EQ_SIZE(rep.failed, 3);
     snap_check(&base, 1);
     free(r);
     free(orig);
@@ -901,7 +943,7 @@ static unsigned char *make_big(size_t n, size_t stride, const plan *p, size_t np
 static void check_big(const unsigned char *in, const unsigned char *out, size_t i, int code)
 {
     const rec *h = (const rec *)in;
-    CHECK_CTX_ADD("; big item %zu", i);
+    CHECK_CTX_ADD("; big item %zu code %d%s", i, code, code_hint(code));
     CHECK_STATUS(expected_code(h->action), code);
     for (size_t j = 0; j < big_stride; j++) {
         unsigned char want = code ? 0xEE : j < sizeof(rec) ? in[j] : in[j] ^ (unsigned char)h->x;
@@ -960,8 +1002,77 @@ static void test_big(size_t stride, size_t n, const plan *p, size_t np)
     free(codes);
 }
 
+/* Plain 8-byte records (doubles, say): pointers fit for uint64_t. */
+static int u64_fn(void *user, const void *in, void *out)
+{
+    (void)user;
+    int bad = check_align(in, 8, out, 8);
+    if (bad)
+        return bad;
+    *(uint64_t *)out = f(*(const uint64_t *)in);
+    return 0;
+}
+
+static int src_u64(void *src, void *item)
+{
+    size_t *k = src;
+    if (*k >= 5000)
+        return 0;
+    uint64_t v = *k * 7919 + 13;
+    memcpy(item, &v, sizeof v);
+    ++*k;
+    return 1;
+}
+
+static void test_small_records(void)
+{
+    pcfg c = big_cfg();
+    CHECK_CTX("8-byte records, procs %d threads %d", c.procs, c.threads);
+    snap base = snap_take();
+    const size_t n = 5000;
+    uint64_t *in = malloc(n * sizeof *in), *out = make_out(n);
+    int *codes = make_codes(n);
+    CHECK(in != NULL);
+    for (size_t i = 0; i < n; i++)
+        in[i] = i * 7919 + 13;
+    pm_opts o = popts(&c);
+    o.on_error = PM_RETURN;
+    o.codes = codes;
+    CHECK_STATUS(PM_OK, pm_map(u64_fn, NULL, in, 8, out, 8, n, &o, NULL));
+    for (size_t i = 0; i < n; i++)
+        if (codes[i] || out[i] != f(in[i])) {
+            CHECK_CTX_ADD("; item %zu code %d%s", i, codes[i], code_hint(codes[i]));
+            CHECK_STATUS(0, codes[i]);
+            CHECK_EQ_SIZE(out[i], f(in[i]));
+        }
+    CHECK_CTX("imap of 8-byte records, procs %d threads %d", c.procs, c.threads);
+    o.codes = NULL;
+    size_t k = 0, got = 0, idx;
+    pm_iter *it = pm_imap(u64_fn, NULL, src_u64, &k, 8, 8, &o);
+    CHECK(it != NULL);
+    uint64_t y;
+    int code, rc;
+    while ((rc = pm_iter_next(it, &y, &idx, &code)) == 1) {
+        CHECK_EQ_SIZE(idx, got);
+        if (code || y != f(idx * 7919 + 13)) {
+            CHECK_CTX_ADD("; index %zu code %d%s", idx, code, code_hint(code));
+            CHECK_STATUS(0, code);
+            CHECK_EQ_SIZE(y, f(idx * 7919 + 13));
+        }
+        got++;
+    }
+    CHECK_STATUS(0, rc);
+    CHECK_EQ_SIZE(got, n);
+    CHECK_STATUS(PM_OK, pm_iter_free(it));
+    snap_check(&base, 1);
+    free(in);
+    free(out);
+    free(codes);
+}
+
 static void test_big_records(void)
 {
+    test_small_records();
     plan p[] = {{30, A_SEGV}, {41, A_FAIL}};
     test_big(100 * 1024, 64, p, 2);            /* ~20 items per 4 MB piece */
     plan q = {1, A_ABORT};
@@ -1512,6 +1623,7 @@ int main(void)
     /* First, while this process has no thread but the main one: a forked
      * sub-process that starts threads (TSan refuses it otherwise). */
     RUN(60, orphans_all());
+    pmt_thread_baseline(); /* (TSan starts a thread of its own at the first thread) */
     for (size_t i = 0; i < NCFGS; i++) {
         if (!cfg_runs(&cfgs[i]))
             continue;

@@ -359,6 +359,31 @@ static int run_case(vcase *c)
             }
         }
     }
+#if PMT_HAVE_FORK
+    /* Processes: results come back as MessagePack (pm_vmap only; pm_vimap
+     * on processes is PM_ENOTSUP in this release). */
+    static const struct { int procs, threads; } pe[] = {{2, 1}, {1, 2}};
+    for (size_t e = 0; e < sizeof pe / sizeof pe[0]; e++) {
+        for (long chunk = 0; chunk <= 1; chunk++) {
+            pm_opts base;
+            memset(&base, 0, sizeof base);
+            base.backend = PM_PROCESSES;
+            base.procs = pe[e].procs;
+            base.threads = pe[e].threads;
+            base.on_error = c->opts.base.on_error;
+            base.chunksize = chunk;
+            c->opts.base = base;
+            CHECK_CTX("case '%s' on processes %dx%d, chunksize %ld, vmap", c->name, pe[e].procs,
+                      pe[e].threads, chunk);
+            run_vmap(c, c->items, 1);
+            runs++;
+            if (big) {
+                run_vmap(c, big, SCALE_COPIES);
+                runs++;
+            }
+        }
+    }
+#endif
     pm_value_free(big);
     return runs;
 }

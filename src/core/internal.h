@@ -51,6 +51,19 @@ typedef struct pm__task {
     size_t signal_index;        /* that item's index */
 } pm__task;
 
+/* Output records that hold pointers (pm_value *) mean nothing in another
+ * process. A job with a codec has its outputs shipped back encoded: the
+ * worker encodes each output record and releases what it holds, the caller's
+ * side decodes into the real output record. Used by pm_vmap on processes. */
+typedef struct pm__out_codec {
+    void *ctx;
+    /* worker side: encode the record at `out` into a malloc'd buffer, and
+     * release the record's contents either way; 0 or an item code */
+    int (*encode)(void *ctx, void *out, unsigned char **buf, size_t *len);
+    /* caller side: decode into the record at `out`; 0 or an item code */
+    int (*decode)(void *ctx, const unsigned char *buf, size_t len, void *out);
+} pm__out_codec;
+
 typedef struct pm__job pm__job;
 struct pm__job {
     pm_fn fn;
@@ -59,6 +72,7 @@ struct pm__job {
     int raise;                      /* PM_RAISE: a task stops at its first failure */
     pm_cancel *cancel;              /* the call's token (NULL: none) */
     double timeout_s;               /* per item, for executors that can enforce it; 0: none */
+    const pm__out_codec *codec;     /* NULL: output records are plain bytes */
     /* Claim the next chunk for worker number `worker` (0 <= worker < the
      * executor's workers() for background workers, == workers() for the
      * calling thread), at most max_items items. Returns PM__STEP_RAN with
@@ -136,6 +150,11 @@ typedef struct pm__exec {
 /* Resolve a backend, allocate and open. Returns PM_OK or an error. */
 int  pm__exec_open(pm__exec *ex, pm_backend backend, const pm__exec_config *cfg);
 void pm__exec_close(pm__exec *ex);
+
+/* pm_map with an output codec (NULL: pm_map itself). */
+int pm__map_ex(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
+               size_t out_stride, size_t n, const pm_opts *opts, pm_report *report,
+               const pm__out_codec *codec);
 
 /* -------------------------------------------------------------- options */
 

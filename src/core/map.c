@@ -158,7 +158,8 @@ static int run(map_job *m, const pm__exec *ex, pm__progress *pr, int reporting)
 /* Everything between valid arguments and the report: open the executor
  * (unless a pool is given), build the job, run it, count. */
 static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
-                   size_t out_stride, size_t n, const pm__opts *o, pm_report *rep)
+                   size_t out_stride, size_t n, const pm__opts *o, pm_report *rep,
+                   const pm__out_codec *codec)
 {
     pm__exec own = {0}, *ex = NULL;
     int rc = PM_OK;
@@ -194,6 +195,7 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
     m->job.raise = o->user.on_error == PM_RAISE;
     m->job.cancel = o->user.cancel;
     m->job.timeout_s = o->user.timeout_s;
+    m->job.codec = codec;
     m->in = in;
     m->out = out;
     m->n = n;
@@ -227,6 +229,13 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
 int pm_map(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
            size_t out_stride, size_t n, const pm_opts *opts, pm_report *report)
 {
+    return pm__map_ex(fn, user, in, in_stride, out, out_stride, n, opts, report, NULL);
+}
+
+int pm__map_ex(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
+               size_t out_stride, size_t n, const pm_opts *opts, pm_report *report,
+               const pm__out_codec *codec)
+{
     double t0 = pm__now();
     pm_report rep = {.first_error_index = SIZE_MAX};
     pm__opts o;
@@ -234,7 +243,7 @@ int pm_map(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
     if (rc == PM_OK)
         rc = pm__opts_resolve(opts, &o);
     if (rc == PM_OK)
-        rc = map_run(fn, user, in, in_stride, out, out_stride, n, &o, &rep);
+        rc = map_run(fn, user, in, in_stride, out, out_stride, n, &o, &rep, codec);
     if (report) {
         *report = rep;
         report->status = rc;

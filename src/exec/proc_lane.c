@@ -149,8 +149,31 @@ static int run_piece(procs_state *st, lane *l, pm__job *job, piece *pc)
 
 /* Take a finished piece's results into the task, items [k, k + n). Outputs
  * of failed items are not copied: the caller's memory keeps what it had. */
+/* A codec job: decode each item's shipped output into the task's records
+ * (failed items too: their output may say why, e.g. an error value). */
+static void collect_encoded(const lane *l, int slot, const pm__job *job, pm__task *t, size_t k,
+                            size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        int code = l->codes[slot][j];
+        uint64_t span = l->spans[slot][j];
+        size_t off = (size_t)(span >> 32), len = (size_t)(span & 0xffffffffu);
+        if (t->out && len && off + len <= l->arena_size) {
+            int bad = job->codec->decode(job->codec->ctx, l->arena[slot] + off, len,
+                                         t->out + (k + j) * job->out_stride);
+            if (!code)
+                code = bad;
+        }
+        pm__task_record(job, t, k + j, code);
+    }
+}
+
 static void collect(const lane *l, int slot, const pm__job *job, pm__task *t, size_t k, size_t n)
 {
+    if (job->codec) {
+        collect_encoded(l, slot, job, t, k, n);
+        return;
+    }
     const int *codes = l->codes[slot];
     const unsigned char *out = l->out[slot];
     size_t os = job->out_stride, run = 0;
@@ -289,6 +312,8 @@ int pm__lane_step(void *owner, pm__job *job, int worker)
         t[head].ran = pc[head].done;
         if (r != PIECE_OK)
             break; /* the head goes the careful way below */
+        if (pc[head].done < pc[head].count && !(job->raise && t[head].failed))
+            break; /* ended early (encoded outputs filled the arena): the rest carefully */
         job->finish(job, worker, &t[head]);
         head = next;
         held--;
@@ -303,7 +328,7 @@ int pm__lane_step(void *owner, pm__job *job, int worker)
         else if (i == 0 && r == PIECE_CANCELED)
             ; /* keep what it ran */
         else
-            run_task(st, l, job, &t[s], 0, NULL);
+            run_task(st, l, job, &t[s], i == 0 ? t[s].ran : 0, NULL);
         job->finish(job, worker, &t[s]);
     }
     return PM__STEP_RAN;

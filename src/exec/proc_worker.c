@@ -8,24 +8,58 @@
 
 #if PM_HAVE_FORK
 #include <stdlib.h>
+#include <string.h>
 
 /* ------------------------------------------------------------ child side */
+
+/* A job with an output codec: encode item k's output into the slot's arena.
+ * Returns 0, an item code, or -1 when the arena is full (the piece ends
+ * before item k, which runs again in the next piece). */
+static int ship_output(lane *l, int slot, size_t k, size_t *used, void *out)
+{
+    const pm__out_codec *codec = l->st->job->codec;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int code = codec->encode(codec->ctx, out, &buf, &len);
+    l->spans[slot][k] = 0;
+    if (code == 0 && len > l->arena_size) {
+        code = PM_ENOMEM; /* could never fit: this item fails */
+    } else if (code == 0 && *used + len > l->arena_size) {
+        free(buf);
+        return -1;
+    } else if (code == 0) {
+        memcpy(l->arena[slot] + *used, buf, len);
+        l->spans[slot][k] = (uint64_t)*used << 32 | len;
+        *used += len;
+    }
+    free(buf);
+    return code;
+}
 
 static void *child_lane(void *arg)
 {
     lane *l = arg;
     pm__job *job = l->st->job;
+    /* With a codec the function writes a private record, shipped encoded. */
+    unsigned char *own = job->codec ? calloc(1, job->out_stride ? job->out_stride : 1) : NULL;
     msg_run m;
     while (pm__recv_all(l->child_fd, &m, sizeof m) == 0) {
-        if (m.slot < 0 || m.slot >= SLOTS || m.count > l->cap)
+        if (m.slot < 0 || m.slot >= SLOTS || m.count > l->cap || (job->codec && !own))
             break;
         const unsigned char *in = m.in ? m.in : l->in[m.slot];
         unsigned char *out = l->out[m.slot];
         int *codes = l->codes[m.slot];
-        size_t k;
+        size_t k, used = 0;
         for (k = 0; k < m.count; k++) {
-            int code = job->fn(job->user, in + k * job->in_stride,
-                               job->out_stride ? out + k * job->out_stride : NULL);
+            unsigned char *rec = own ? own : out + k * job->out_stride;
+            int code = job->fn(job->user, in + k * job->in_stride, job->out_stride ? rec : NULL);
+            if (own) {
+                int shipped = ship_output(l, m.slot, k, &used, own);
+                if (shipped < 0)
+                    break;
+                if (!code)
+                    code = shipped;
+            }
             codes[k] = code;
             atomic_store_explicit(&l->shm->pos[m.slot], k + 1, memory_order_release);
             if (code && job->raise) {
@@ -37,6 +71,7 @@ static void *child_lane(void *arg)
         if (pm__send_all(l->child_fd, &d, sizeof d) != 0)
             break;
     }
+    free(own);
     return NULL;
 }
 

@@ -88,11 +88,13 @@ static void shutdown_procs(procs_state *st)
 static int procs_submit(void *state, pm__job *job)
 {
     procs_state *st = state;
-    size_t per_item = job->in_stride + job->out_stride + sizeof(int);
+    size_t span = job->codec ? sizeof(uint64_t) : 0;
+    size_t per_item = span + sizeof(int) + job->in_stride + job->out_stride;
     size_t cap = SCRATCH_BYTES / SLOTS / per_item; /* items per slot */
     if (cap == 0)
         cap = 1;
-    size_t slot_bytes = cap * per_item;
+    size_t arena = job->codec ? ARENA_BYTES : 0;
+    size_t slot_bytes = (cap * per_item + arena + 63) / 64 * 64;
     pm__mutex_lock(&st->lock);
     while (st->job) /* one job at a time: its processes are forked for it */
         pm__cond_wait(&st->cv, &st->lock);
@@ -108,12 +110,15 @@ static int procs_submit(void *state, pm__job *job)
         }
         l->shm = l->map;
         for (int k = 0; k < SLOTS; k++) {
-            /* codes first: int alignment; records are copied with memcpy */
+            /* spans, then codes (alignment); records are copied with memcpy */
             unsigned char *base = (unsigned char *)l->map + 64 + (size_t)k * slot_bytes;
-            l->codes[k] = (int *)base;
-            l->in[k] = base + cap * sizeof(int);
+            l->spans[k] = (uint64_t *)base;
+            l->codes[k] = (int *)(base + cap * span);
+            l->in[k] = base + cap * (span + sizeof(int));
             l->out[k] = l->in[k] + cap * job->in_stride;
+            l->arena[k] = l->out[k] + cap * job->out_stride;
         }
+        l->arena_size = arena;
         l->cap = cap;
         l->gen = 0;
     }

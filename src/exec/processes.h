@@ -22,6 +22,8 @@
  * the worker finishes one (the worker never waits for the parent between
  * small chunks). */
 #define SLOTS 2
+/* Encoded outputs (jobs with a codec) per slot; one bigger output fails its item. */
+#define ARENA_BYTES ((size_t)2 << 20)
 
 typedef struct lane_shm {
     atomic_size_t pos[SLOTS]; /* items of the slot's piece finished (child writes) */
@@ -50,6 +52,11 @@ typedef struct lane {
     lane_shm *shm;
     int *codes[SLOTS];
     unsigned char *in[SLOTS], *out[SLOTS];
+    /* jobs with an output codec: each item's encoded output is spans[k]
+     * = (offset << 32 | length) into the slot's arena */
+    uint64_t *spans[SLOTS];
+    unsigned char *arena[SLOTS];
+    size_t arena_size;
 } lane;
 
 struct proc {

@@ -16,15 +16,14 @@
  *    and given back alone, the rest is freed;
  *  - anything else: everything is freed.
  *
- * Processes: the processes executor moves raw records through a shared
- * scratch buffer, and a pointer to a value made in a worker process means
- * nothing in the caller, so this zero-copy path is for the executors that
- * share memory (serial, threads), and PM_PROCESSES is refused with
- * PM_ENOTSUP for now. The road the code is laid out for: send each item to a
- * worker as pm_value_encode bytes, run pm__vcall_run there (it needs nothing
- * but the decoded item and the spec, which the fork inherits), send the
- * result back encoded and decode it into the item's slot. That hook belongs
- * here, in pm_vmap, where backend_of() says PM_PROCESSES (and in pm_vimap).
+ * Processes: a pointer to a value made in a worker process means nothing in
+ * the caller. The items need no shipping (the workers are forked at the call,
+ * so the item array is theirs too), but every result travels back as
+ * MessagePack: the map runs with an output codec (pm__out_codec) that
+ * encodes and frees the worker's result and decodes it into the caller's
+ * slot. Items that crashed or timed out their worker have no result: they get
+ * an error value here. (pm_vimap's items are fed after the fork, so it would
+ * also have to ship items: not built yet, PM_ENOTSUP.)
  */
 #include "value_internal.h"
 
@@ -58,6 +57,38 @@ static int run_record(void *user, const void *in, void *out)
     return code;
 }
 
+static int encode_result(void *ctx, void *out, unsigned char **buf, size_t *len)
+{
+    (void)ctx;
+    pm_value **slot = out;
+    int rc = pm_value_encode(*slot, buf, len);
+    pm_value_free(*slot);
+    *slot = NULL;
+    return rc == PM_OK ? 0 : PM_ENOMEM;
+}
+
+static int decode_result(void *ctx, const unsigned char *buf, size_t len, void *out)
+{
+    (void)ctx;
+    size_t used;
+    return pm_value_decode(buf, len, (pm_value **)out, &used) == PM_OK ? 0 : PM_EINVAL;
+}
+
+static const pm__out_codec result_codec = {NULL, encode_result, decode_result};
+
+/* Processes: an item that killed its worker has no result value; make one. */
+static void fill_crashed(pm_value *list, const int *codes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (list->u.l.v[i] || !codes[i])
+            continue;
+        const char *why = codes[i] == PM_ETIMEOUT ? "the item ran longer than timeout_s"
+                        : codes[i] == PM_ECRASH   ? "the item crashed its worker process"
+                                                  : pm_strerror(codes[i]);
+        list->u.l.v[i] = pm_value_error(i, codes[i], why);
+    }
+}
+
 /* Free every slot and the list. */
 static void drop(pm_value *list, size_t n)
 {
@@ -89,8 +120,6 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
     report->first_error_index = SIZE_MAX;
     if (!fn || pm_value_type(items) != PM_T_LIST || pm__vspec_init(&c.spec, o) != PM_OK)
         rc = PM_EINVAL;
-    else if (backend_of(&o->base) == PM_PROCESSES)
-        rc = PM_ENOTSUP; /* the MessagePack road (see above) is not built yet */
     else if (!(list = pm_value_list()))
         rc = PM_ENOMEM;
     if (rc != PM_OK) {
@@ -107,8 +136,22 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
     }
     list->u.l.cap = n;
     c.base = n ? items->u.l.v : &dummy;
-    rc = pm_map(run_record, &c, c.base, sizeof(pm_value *), n ? list->u.l.v : &dummy,
-                sizeof(pm_value *), n, &o->base, report);
+    int remote = backend_of(&o->base) == PM_PROCESSES;
+    int *codes = NULL;
+    pm_opts base = o->base;
+    if (remote && n && !o->base.codes) {
+        if (!(codes = calloc(n, sizeof *codes))) {
+            pm_value_free(list);
+            report->status = PM_ENOMEM;
+            return PM_ENOMEM;
+        }
+        base.codes = codes;
+    }
+    rc = pm__map_ex(run_record, &c, c.base, sizeof(pm_value *), n ? list->u.l.v : &dummy,
+                    sizeof(pm_value *), n, &base, report, remote ? &result_codec : NULL);
+    if (remote && n)
+        fill_crashed(list, base.codes, n);
+    free(codes);
 
     if (rc == PM_OK) {
         for (size_t i = 0; i < n && rc == PM_OK; i++) {
@@ -123,7 +166,8 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
             *results = list;
         else
             drop(list, n);
-    } else if (rc == PM_EITEM && report->first_error_index < n) {
+    } else if ((rc == PM_EITEM || rc == PM_ECRASH || rc == PM_ETIMEOUT) &&
+               report->first_error_index < n) {
         size_t i = report->first_error_index;
         pm_value *err = list->u.l.v[i];
         list->u.l.v[i] = NULL;
