@@ -85,6 +85,11 @@ static void shutdown_procs(procs_state *st)
     pm__mutex_unlock(&st->lock);
 }
 
+static size_t align64(size_t n)
+{
+    return (n + 63) / 64 * 64;
+}
+
 static int procs_submit(void *state, pm__job *job)
 {
     procs_state *st = state;
@@ -94,7 +99,11 @@ static int procs_submit(void *state, pm__job *job)
     if (cap == 0)
         cap = 1;
     size_t arena = job->codec ? ARENA_BYTES : 0;
-    size_t slot_bytes = (cap * per_item + arena + 63) / 64 * 64;
+    /* Every region starts on a 64-byte line, so records keep the alignment
+     * their stride gives them (an item function may store a double). */
+    size_t r_span = align64(cap * span), r_codes = align64(cap * sizeof(int));
+    size_t r_in = align64(cap * job->in_stride), r_out = align64(cap * job->out_stride);
+    size_t slot_bytes = r_span + r_codes + r_in + r_out + arena;
     pm__mutex_lock(&st->lock);
     while (st->job) /* one job at a time: its processes are forked for it */
         pm__cond_wait(&st->cv, &st->lock);
@@ -113,10 +122,10 @@ static int procs_submit(void *state, pm__job *job)
             /* spans, then codes (alignment); records are copied with memcpy */
             unsigned char *base = (unsigned char *)l->map + 64 + (size_t)k * slot_bytes;
             l->spans[k] = (uint64_t *)base;
-            l->codes[k] = (int *)(base + cap * span);
-            l->in[k] = base + cap * (span + sizeof(int));
-            l->out[k] = l->in[k] + cap * job->in_stride;
-            l->arena[k] = l->out[k] + cap * job->out_stride;
+            l->codes[k] = (int *)(base + r_span);
+            l->in[k] = base + r_span + r_codes;
+            l->out[k] = l->in[k] + r_in;
+            l->arena[k] = l->out[k] + r_out;
         }
         l->arena_size = arena;
         l->cap = cap;
