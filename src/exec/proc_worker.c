@@ -90,7 +90,7 @@ static void child_main(procs_state *st, proc *p)
     pm__thread threads[PM_MAX_THREADS];
     int started = 0;
     for (int t = 1; t < st->nthreads; t++) {
-        if (pm__thread_start(&threads[t], child_lane, &p->lanes[t]) != PM_OK)
+        if (pm__child_thread_start(&threads[t], child_lane, &p->lanes[t]) != PM_OK)
             pm__child_exit(70); /* seen by the parent as a crash */
         started = t;
     }

@@ -6,9 +6,11 @@
  * Shape: `procs` processes x `threads` threads each; every worker thread is a
  * *lane*, driven from the parent by one crew member (crew.c). Per job (one at
  * a time) the lanes get a shared scratch mapping; the processes are forked at
- * the job's start by the crew members (they live as long as the executor, so
- * PR_SET_PDEATHSIG never fires early), see the caller's memory as of the call,
- * and are replaced when they die. A lane's member takes a task (a chunk) from
+ * the job's start by the calling thread (while no other thread of ours runs),
+ * see the caller's memory as of the call, and are replaced by the crew
+ * members when they die. (PR_SET_PDEATHSIG follows the forking thread: a
+ * pm_imap's workers die if the thread that created it exits first; they are
+ * then replaced and their items retried, at a cost but without loss.) A lane's member takes a task (a chunk) from
  * the job and sends it as *pieces* that fit the scratch: the message carries
  * only a pointer and a count when the input existed before the fork (pm_map:
  * the array is already in the child), else the input is copied into the
@@ -136,6 +138,13 @@ static int procs_submit(void *state, pm__job *job)
         st->procs[i].dead = 0;
         st->procs[i].pid = 0;
     }
+    /* Fork the workers here, on the calling thread, while the crew sleeps:
+     * no thread of ours is inside malloc then. glibc's fork copes with that
+     * anyway, but a sanitizer's allocator does not (its lock held by another
+     * thread at the fork stays held in the child). A worker that fails to
+     * start here is started (or reported) at its lane's first piece. */
+    for (int i = 0; i < st->nprocs && rc == PM_OK; i++)
+        pm__proc_spawn(st, &st->procs[i]);
     if (rc != PM_OK) {
         lanes_release(st);
         st->job = NULL;

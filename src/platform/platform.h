@@ -89,6 +89,10 @@ pid_t pm__fork(void);
 /* In the child, first thing: die with the parent, leave SIGINT to the parent. */
 void  pm__child_setup(pid_t parent);
 void  pm__child_exit(int code);                     /* flush stdio, _exit */
+/* In a forked child: start a thread on a freshly mapped stack. (glibc would
+ * reuse the stack of a parent thread that does not exist in the child, and
+ * that memory is the caller's data as of the fork: item inputs may live there.) */
+int   pm__child_thread_start(pm__thread *t, void *(*fn)(void *), void *arg);
 int   pm__has_exited(pid_t pid);                    /* 1 when it is a zombie (not reaped) */
 /* Reap; *signal gets the killing signal (0 if it exited) and *status its exit code. */
 void  pm__reap(pid_t pid, int *signal, int *status);

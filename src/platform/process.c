@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE /* MAP_ANONYMOUS, waitid, flockfile under -std=c11 */
 #include "platform.h"
+#include "parmap.h"
 
 #if PM_HAVE_FORK
 #include <errno.h>
@@ -134,6 +135,27 @@ void pm__child_exit(int code)
 {
     fflush(NULL); /* output of item functions (the parent flushed before fork) */
     _exit(code);  /* never the parent's atexit handlers */
+}
+
+int pm__child_thread_start(pm__thread *t, void *(*fn)(void *), void *arg)
+{
+    size_t size = (size_t)8 << 20; /* glibc's usual default */
+    void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        return PM_ESYS;
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0)
+        rc = pthread_attr_setstack(&attr, stack, size);
+    if (rc == 0)
+        rc = pthread_create(t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        munmap(stack, size);
+        return PM_ESYS;
+    }
+    return PM_OK; /* the stack lives until the child exits */
 }
 
 int pm__has_exited(pid_t pid)
