@@ -46,6 +46,8 @@ static void *worker_main(void *arg)
     pm__crew_member *w = arg;
     pm__crew *s = w->crew;
     pm__mutex_lock(&s->lock);
+    s->settled++; /* started up: from now on it only runs jobs or sleeps */
+    pm__cond_broadcast(&s->done_cv);
     while (!s->quit) {
         unsigned long seen = s->epoch;
         if (run_jobs(s, w))
@@ -106,6 +108,14 @@ int pm__crew_open(pm__crew *s, int size, pm__crew_step step, void *owner)
         s->started++;
     }
     return PM_OK;
+}
+
+void pm__crew_settle(pm__crew *s)
+{
+    pm__mutex_lock(&s->lock);
+    while (s->settled < s->started)
+        pm__cond_wait(&s->done_cv, &s->lock);
+    pm__mutex_unlock(&s->lock);
 }
 
 void pm__crew_submit(pm__crew *s, pm__job *job)

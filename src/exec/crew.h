@@ -30,6 +30,7 @@ struct pm__crew {
     int quit;
     int size;              /* members requested */
     int started;           /* threads actually running (join these) */
+    int settled;           /* of those, how many finished starting up */
     pm__crew_member *members;
     pm__crew_step step;
     void *owner;
@@ -39,6 +40,10 @@ struct pm__crew {
  * pm__crew_close cleans it up. */
 int  pm__crew_open(pm__crew *c, int size, pm__crew_step step, void *owner);
 void pm__crew_close(pm__crew *c);
+/* Wait until every member has finished starting up (is running jobs or
+ * asleep): a fork then finds none of them inside thread start-up code, whose
+ * locks (a sanitizer allocator's, say) would stay held in the child. */
+void pm__crew_settle(pm__crew *c);
 void pm__crew_submit(pm__crew *c, pm__job *job);
 void pm__crew_notify(pm__crew *c);
 /* Wait up to `seconds` (< 0: forever) until the job ended and no member is

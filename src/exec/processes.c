@@ -75,10 +75,10 @@ static void shutdown_procs(procs_state *st)
     }
     for (int i = 0; i < st->nprocs; i++) {
         proc *p = &st->procs[i];
-        if (p->pid > 0) {
-            int sig, status;
-            pm__reap(p->pid, &sig, &status);
-        }
+        /* Idle workers exit at EOF at once; one that does not (stuck in
+         * its own exit path, say) is killed rather than hang the call. */
+        if (p->pid > 0)
+            pm__reap_within(p->pid, 2.0);
         p->pid = 0;
     }
     lanes_release(st);
@@ -106,6 +106,7 @@ static int procs_submit(void *state, pm__job *job)
     size_t r_span = align64(cap * span), r_codes = align64(cap * sizeof(int));
     size_t r_in = align64(cap * job->in_stride), r_out = align64(cap * job->out_stride);
     size_t slot_bytes = r_span + r_codes + r_in + r_out + arena;
+    pm__crew_settle(&st->crew); /* no member in start-up code at the fork below */
     pm__mutex_lock(&st->lock);
     while (st->job) /* one job at a time: its processes are forked for it */
         pm__cond_wait(&st->cv, &st->lock);

@@ -96,6 +96,8 @@ int   pm__child_thread_start(pm__thread *t, void *(*fn)(void *), void *arg);
 int   pm__has_exited(pid_t pid);                    /* 1 when it is a zombie (not reaped) */
 /* Reap; *signal gets the killing signal (0 if it exited) and *status its exit code. */
 void  pm__reap(pid_t pid, int *signal, int *status);
+/* Reap a process that should exit by itself; SIGKILL it after `seconds`. */
+void  pm__reap_within(pid_t pid, double seconds);
 void  pm__kill(pid_t pid);                          /* SIGKILL */
 #endif
 

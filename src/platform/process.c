@@ -16,6 +16,7 @@
 #if PM_HAVE_FORK
 #include <errno.h>
 #include <sys/time.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -176,6 +177,28 @@ void pm__reap(pid_t pid, int *signal_out, int *status_out)
     while (r < 0 && errno == EINTR);
     *signal_out = r == pid && WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     *status_out = r == pid && WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+}
+
+void pm__reap_within(pid_t pid, double seconds)
+{
+    struct timespec nap = {0, 1000000}; /* 1 ms, growing to 20 ms */
+    double waited = 0;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR))
+            return;
+        if (waited >= seconds) {
+            kill(pid, SIGKILL);
+            int sig, st;
+            pm__reap(pid, &sig, &st);
+            return;
+        }
+        nanosleep(&nap, NULL);
+        waited += (double)nap.tv_nsec * 1e-9;
+        if (nap.tv_nsec < 20000000)
+            nap.tv_nsec *= 2;
+    }
 }
 
 void pm__kill(pid_t pid)
