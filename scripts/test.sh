@@ -11,6 +11,7 @@
 #   c-asan   -DPM_SANITIZE=address,undefined, clang             build/asan
 #   c-tsan   -DPM_SANITIZE=thread, clang                        build/tsan
 #   wasi     clang --target=wasm32-wasi, run under node:wasi    build/wasi
+#   node     the npm package (wasm/): emcc builds, node --test   build/wasm
 # Environment: JOBS (build parallelism, default nproc), CTEST_JOBS (default 2),
 # PM_CC_PLAIN / PM_CC_ASAN / PM_CC_TSAN (compilers), PM_NO_INSTALL=1 (never
 # call apt-get: only report what is missing).
@@ -26,7 +27,7 @@ ROOT=$(pwd)
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 CTEST_JOBS=${CTEST_JOBS:-2}
 
-SUITES=(c-plain c-asan c-tsan wasi)
+SUITES=(c-plain c-asan c-tsan wasi node)
 
 # ------------------------------------------------------------ prerequisites
 # One line per need: "how to check it" and the Debian 12 package that gives
@@ -192,8 +193,18 @@ suite_wasi() {
     return $rc
 }
 
+# Node: the npm package parmap-wasm (wasm/), both WebAssembly builds under
+# node --test, including a headless-Chromium test (scripts/test_node.sh
+# installs emscripten, chromium and the npm dependencies, and builds).
+suite_node() {
+    bash "$ROOT/scripts/test_node.sh"
+    local rc=$?
+    # shellcheck disable=SC2046 # three numbers, split on purpose
+    count_results $(cat "$ROOT/build/node/results" 2>/dev/null || echo 0 1 0)
+    return $rc
+}
+
 # ------------------------------------------------------------- Later suites
-# suite_node()    { ...build wasm/, (cd wasm && node --test) ...; }
 # suite_browser() { ...headless Chromium e2e against a COOP/COEP server...; }
 
 # ------------------------------------------------------------------- main

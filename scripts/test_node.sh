@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# scripts/test_node.sh - the Node suite: build the npm package parmap-wasm
+# (wasm/: the C core compiled with Emscripten, threaded and single-thread) and
+# run its `node --test` suites (wasm/test/). Exits nonzero if a test failed.
+# Installs what is missing: Debian's emscripten (as root, or with sudo;
+# PM_NO_INSTALL=1 only reports it) and the package's npm dependencies.
+#
+#   bash scripts/test_node.sh
+#
+# Environment: JOBS (build parallelism), PARMAP_LONG_STREAM (items of the
+# flat-memory imap test, default 1e7).
+# Leaves build/node/test.log and build/node/results: one line "PASSED FAILED
+# SKIPPED" (test counts; "0 1 0" when setup or the build failed), which
+# scripts/test.sh adds to its totals.
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+ROOT=$(pwd)
+OUT="$ROOT/build/node"
+mkdir -p "$OUT"
+rm -f "$OUT/results"
+
+fail() { echo "0 1 0" >"$OUT/results"; exit 1; }
+
+installed() { [[ $(dpkg-query -W -f '${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
+
+ensure_packages() {
+    local missing=()
+    command -v emcc >/dev/null || missing+=(emscripten)
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
+    command -v cmake >/dev/null || missing+=(cmake)
+    command -v make >/dev/null || missing+=(make)
+    command -v chromium >/dev/null || missing+=(chromium)   # the browser test
+    ((${#missing[@]})) || return 0
+    echo "test_node.sh: missing: ${missing[*]}"
+    if [[ ${PM_NO_INSTALL:-} == 1 ]] || ! command -v apt-get >/dev/null; then
+        echo "test_node.sh: install them (apt-get install ${missing[*]}) and run again" >&2
+        return 1
+    fi
+    local sudo=()
+    if [[ $(id -u) != 0 ]]; then
+        command -v sudo >/dev/null || { echo "test_node.sh: not root and no sudo" >&2; return 1; }
+        sudo=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -q || echo "test_node.sh: apt-get update failed; trying the install anyway"
+    "${sudo[@]}" apt-get install -y -q "${missing[@]}"
+}
+
+ensure_packages || fail
+node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
+    || { echo "test_node.sh: Node 20 or later is needed (have $(node --version))" >&2; fail; }
+[[ -d /usr/share/nodejs ]] && export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}
+
+cd "$ROOT/wasm" || fail
+echo "--- npm dependencies (wasm/)"
+if [[ -f package-lock.json ]]; then
+    npm ci --no-audit --no-fund || npm install --no-audit --no-fund || fail
+else
+    npm install --no-audit --no-fund || fail
+fi
+
+echo "--- build wasm/dist (emcc $(emcc --version | head -n 1 | sed 's/.*) //'))"
+BUILD_DIR="$ROOT/build/wasm" bash scripts/build.sh || fail
+
+echo "--- node --test wasm/test (node $(node --version))"
+log="$OUT/test.log"
+rc=0
+# One file at a time: the suites measure timing (a non-blocking main thread,
+# cancellation) and each uses every core.
+node --test --test-concurrency=1 --test-reporter=spec test/ 2>&1 | tee "$log" || rc=1
+
+# The spec reporter's summary: "ℹ pass N", "ℹ fail N", "ℹ skipped N".
+passed=$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$log" | tail -n 1)
+failed=$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$log" | tail -n 1)
+skipped=$(sed -n 's/^ℹ skipped \([0-9]*\)$/\1/p' "$log" | tail -n 1)
+if [[ -z $passed || -z $failed ]]; then
+    echo "test_node.sh: no test summary in $log" >&2
+    fail
+fi
+[[ $failed == 0 ]] || rc=1
+echo "$passed $failed ${skipped:-0}" >"$OUT/results"
+echo "test_node.sh: $passed passed, $failed failed, ${skipped:-0} skipped"
+exit $rc

@@ -1,0 +1,52 @@
+// errors.js - the package's named errors.
+//
+// ParmapError: an item's function failed (or its value could not cross to a
+// worker). `index` is the item's position, `message` the original message,
+// `cause` the original error rebuilt on this side (same class for built-in
+// errors, same stack text), `code` 'EITEM'.
+// AbortError: the call was aborted through its AbortSignal (a DOMException
+// named 'AbortError', like fetch's, with the signal's reason as `cause`).
+
+export class ParmapError extends Error {
+  constructor(message, { index, cause, code = 'EITEM', itemCode = 1 } = {}) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'ParmapError';
+    this.index = index;
+    this.code = code;
+    // The item's numeric code, as in the C API: -1 (EINVAL) when the item
+    // does not fit its star/kwstar mode, the thrown error's numeric `code`
+    // when it has one, else 1.
+    this.itemCode = itemCode;
+  }
+}
+
+/** A ParmapError from the fields a worker encoded (runtime.js pmwItemError). */
+export function itemError(pmw, fields) {
+  const f = fields && fields.pmwFields ? fields.pmwFields : fields;
+  let cause = pmw.rebuildError({ ...f, message: f.cause ? f.cause.message : f.message });
+  if (f.cause) cause = pmw.rebuildError({ ...f, name: f.cause.name, message: f.cause.message });
+  delete cause.pmwFields;
+  const itemCode = f.shape ? -1 : typeof f.code === 'number' ? f.code : 1;
+  return new ParmapError(f.message, { index: f.index, cause, itemCode });
+}
+
+export function abortError(signal) {
+  const reason = signal ? signal.reason : undefined;
+  let e;
+  if (typeof DOMException === 'function') e = new DOMException('parmap: the operation was aborted', 'AbortError');
+  else { e = new Error('parmap: the operation was aborted'); e.name = 'AbortError'; }
+  if (reason !== undefined) {
+    try { Object.defineProperty(e, 'cause', { value: reason, configurable: true, writable: true }); } catch { /* frozen */ }
+  }
+  return e;
+}
+
+/** Error names of the C core's statuses (parmap.h PM_STATUS_MAP). */
+export const STATUS = { OK: 0, EINVAL: -1, ENOMEM: -2, EITEM: -3, ECRASH: -4, ETIMEOUT: -5, ECANCELED: -6, ESYS: -7, ENOTSUP: -8, ESOURCE: -100 };
+
+export function statusError(M, status, what) {
+  const name = Object.keys(STATUS).find((k) => STATUS[k] === status) || 'UNKNOWN';
+  const e = new Error(`parmap: ${what} failed: ${name} (${status})`);
+  e.code = name;
+  return e;
+}

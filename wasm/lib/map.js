@@ -1,0 +1,376 @@
+// map.js - parmap() and mapKernel(): a whole array at once.
+//
+// The main thread encodes the items into records in the heap (numbers as
+// doubles, anything else MessagePack in blocks; runtime.js), then:
+//  - threaded build: C starts a coordinator pthread running pm_map on the
+//    warm pool; progress and the end arrive as posts; the main thread only
+//    awaits;
+//  - single-thread build: the main thread runs the map in slices of a few
+//    milliseconds (pm_map over a range) and yields to the event loop between
+//    them.
+// Then it decodes the results in place and frees the job.
+
+import { checkOptions, toList } from './options.js';
+import { functionSource } from './source.js';
+import { runtime, begin, end, yieldToLoop } from './loader.js';
+import { ParmapError, itemError, abortError, statusError, STATUS } from './errors.js';
+
+const SLICE_MS = 8; // single-thread build: time between two yields
+
+/* ----------------------------------------------------------- job helpers */
+
+export function writeBytes(M, job, which, bytes) {
+  const p = M._pmw_job_bytes(job, which, bytes.length) >>> 0;
+  if (!p) throw new RangeError('parmap: out of WebAssembly memory');
+  M.pmw.heap().U8.set(bytes, p);
+}
+
+/** Encode {star, kwstar, args, kwargs} once per call. */
+export function encodeMeta(api, pmw, o) {
+  const enc = new pmw.Encoder();
+  for (const [name, v] of [['args', o.args], ['kwargs', o.kwargs]]) {
+    try {
+      enc.encode(v);
+    } catch (e) {
+      if (!(e instanceof pmw.EncodeError)) throw e;
+      throw new TypeError(`${api}: option ${name} cannot be sent to the workers: ${e.what}${e.path ? ` at ${name}${e.path}` : ''}`);
+    }
+  }
+  enc.pos = 0;
+  enc.encode({ star: o.star, kwstar: o.kwstar, args: o.args, kwargs: o.kwargs });
+  return enc.buf.slice(0, enc.pos);
+}
+
+/** A JS job with its function and meta; throws (and frees) on failure. */
+export function newJsJob(api, rt, src, o, threads) {
+  const { M, pmw } = rt;
+  const meta = encodeMeta(api, pmw, o);
+  const job = M._pmw_job_new(0, threads, o.chunksize, o.raise ? 1 : 0, o.ordered ? 0 : 1, o.onProgress ? 1 : 0) >>> 0;
+  if (!job) throw new RangeError(`${api}: out of WebAssembly memory`);
+  try {
+    writeBytes(M, job, 0, new TextEncoder().encode(src));
+    writeBytes(M, job, 1, meta);
+  } catch (e) {
+    M._pmw_job_free(job);
+    throw e;
+  }
+  return job;
+}
+
+export function itemEncodeError(api, pmw, e, index) {
+  if (!(e instanceof pmw.EncodeError)) return e;
+  const err = new TypeError(`${api}: item ${index} cannot be sent to a worker: ${e.what}${e.path ? ` at item${e.path}` : ''}`);
+  err.index = index;
+  return err;
+}
+
+/** Write items into records starting at record index r0 (8-byte units). */
+export function writeItems(api, rt, job, list, r0, w, base = 0) {
+  const { pmw } = rt;
+  let H = pmw.heap();
+  const n = list.length;
+  if (list instanceof Float64Array) {
+    H.F64.set(list, r0);
+    // A NaN with a payload could look like a reference: store them canonical.
+    const U = H.U32, hiNaN = pmw.NAN_HI;
+    for (let i = 0; i < n; i++) {
+      if (list[i] !== list[i]) { U[2 * (r0 + i)] = 0; U[2 * (r0 + i) + 1] = hiNaN; }
+    }
+    return;
+  }
+  let F = H.F64, U = H.U32;
+  const undefHi = (pmw.NAN_HI | (pmw.TAG_UNDEF << 17)) >>> 0;
+  for (let i = 0; i < n; i++) {
+    const v = list[i];
+    if (typeof v === 'number') {
+      if (v === v) F[r0 + i] = v; else { U[2 * (r0 + i)] = 0; U[2 * (r0 + i) + 1] = pmw.NAN_HI; }
+    } else if (v === undefined) {
+      U[2 * (r0 + i)] = 0; U[2 * (r0 + i) + 1] = undefHi;
+    } else {
+      try {
+        w.add(job, v, r0 + i, pmw.TAG_VALUE);
+      } catch (e) {
+        throw itemEncodeError(api, pmw, e, base + i);
+      }
+      if (F !== H.F64) { F = H.F64; U = H.U32; }
+    }
+  }
+  w.flush(job);
+}
+
+/** Decode result records [r0, r0+n) into out[at..] (ParmapError for failed
+ * items), releasing block references when `rel` is given (streams). */
+export function readResults(rt, r0, n, out, at, rel) {
+  const { pmw } = rt;
+  const H = pmw.heap();
+  const F = H.F64, U = H.U32;
+  for (let i = 0; i < n; i++) {
+    const r = r0 + i;
+    const x = F[r];
+    if (x === x) { out[at + i] = x; continue; }
+    const tag = pmw.tag(U, r);
+    if (tag === 0) out[at + i] = NaN;
+    else if (tag === pmw.TAG_UNDEF) out[at + i] = undefined;
+    else {
+      const block = U[2 * r];
+      const v = pmw.decodeRef(U, r);
+      out[at + i] = tag === pmw.TAG_ERROR ? itemError(pmw, v) : v;
+      if (rel) rel.add(block);
+    }
+  }
+}
+
+/** Wires a job to the main thread's post handlers; returns its promise of
+ * completion and an unregister function. */
+export function watchJob(rt, job, o, onCancel) {
+  const { M } = rt;
+  const id = M._pmw_job_get(job, 9);
+  let resolveDone;
+  const done = new Promise((r) => { resolveDone = r; });
+  let progressError = null;
+  const handler = {
+    progress: o.onProgress ? (p) => {
+      if (progressError) return;
+      try { o.onProgress(p); } catch (e) { progressError = e; M._pmw_cancel(job); }
+    } : null,
+    post: (what) => { if (what === 1) resolveDone(); if (handler.onPost) handler.onPost(what); },
+    cancel: () => { M._pmw_cancel(job); if (onCancel) onCancel(); },
+    onPost: null,
+  };
+  rt.jobs.set(id, handler);
+  let abortListener = null;
+  if (o.signal) {
+    abortListener = () => M._pmw_cancel(job);
+    o.signal.addEventListener('abort', abortListener, { once: true });
+  }
+  return {
+    done,
+    handler,
+    progressError: () => progressError,
+    unwatch: () => {
+      rt.jobs.delete(id);
+      if (abortListener) o.signal.removeEventListener('abort', abortListener);
+    },
+  };
+}
+
+/** The error that ends a failed call, or null. */
+export function endError(api, rt, job, status, o, w) {
+  const { M, pmw } = rt;
+  if (w && w.progressError()) return w.progressError();
+  if (status === STATUS.OK) return null;
+  if (status === STATUS.ECANCELED || (o.signal && o.signal.aborted)) return abortError(o.signal);
+  if (status === STATUS.EITEM) {
+    const index = M._pmw_job_get(job, 3);
+    const rec = M._malloc(8) >>> 0;
+    M._pmw_job_err_rec(job, rec);
+    const H = pmw.heap();
+    const tag = pmw.tag(H.U32, rec >>> 3);
+    let err;
+    if (tag === pmw.TAG_ERROR) err = itemError(pmw, pmw.decodeRef(H.U32, rec >>> 3));
+    else err = new ParmapError(`${api}: item ${index} failed (code ${M._pmw_job_get(job, 4)})`, { index, itemCode: M._pmw_job_get(job, 4) });
+    M._free(rec);
+    return err;
+  }
+  return statusError(M, status, api);
+}
+
+/* --------------------------------------------------------------- parmap */
+
+/**
+ * parmap(fn, items, opts) -> Promise of the results, in item order (or in
+ * completion order with ordered: false).
+ */
+export async function parmap(fn, items, opts) {
+  const o = checkOptions('parmap', opts);
+  const rt = await runtime();
+  const src = functionSource('parmap', fn, rt.pmw.compile);
+  const list = toList('parmap', items);
+  if (o.signal && o.signal.aborted) throw abortError(o.signal);
+  const threads = begin(rt, o.threads || rt.threads);
+  let job = 0;
+  try {
+    job = newJsJob('parmap', rt, src, o, threads);
+    const n = list.length;
+    const recs = rt.M._pmw_job_records(job, n) >>> 0;
+    if (!recs) throw new RangeError(`parmap: out of WebAssembly memory for ${n} items`);
+    writeItems('parmap', rt, job, list, recs >>> 3, new rt.pmw.BlockWriter());
+    const status = rt.build === 'threaded' ? await runThreaded(rt, job, o) : await runSlices(rt, job, o, n);
+    const w = status.watch;
+    const err = endError('parmap', rt, job, status.status, o, w);
+    if (err) throw err;
+    const out = new Array(n);
+    readResults(rt, recs >>> 3, n, out, 0, null);
+    if (!o.ordered && rt.build === 'threaded') return completionOrder(rt, job, out);
+    return out;
+  } finally {
+    if (job) rt.M._pmw_job_free(job);
+    end(rt);
+  }
+}
+
+function completionOrder(rt, job, out) {
+  const nlog = rt.M._pmw_job_get(job, 6);
+  const log = rt.M._pmw_job_log(job) >>> 2;
+  const U = rt.pmw.heap().U32;
+  const res = [];
+  for (let c = 0; c < nlog; c++) {
+    const base = U[log + 2 * c], count = U[log + 2 * c + 1];
+    for (let i = 0; i < count; i++) res.push(out[base + i]);
+  }
+  return res.length === out.length ? res : out;
+}
+
+/** Threaded: one coordinator runs it all; we await its posts. */
+export async function runThreaded(rt, job, o) {
+  const w = watchJob(rt, job, o);
+  try {
+    const rc = rt.M._pmw_map_start(job);
+    if (rc !== 0) throw statusError(rt.M, rc, 'starting the map');
+    await w.done;
+    return { status: rt.M._pmw_job_get(job, 0), watch: w };
+  } finally {
+    w.unwatch();
+  }
+}
+
+/** Single-thread: slices of ~SLICE_MS, progress from here. */
+export async function runSlices(rt, job, o, n, onSlice) {
+  const { M } = rt;
+  let start = 0, slice = 64, done = 0, failed = 0, status = 0, last = 0;
+  const t0 = performance.now();
+  let progressError = null;
+  const progress = (force) => {
+    if (!o.onProgress || progressError) return;
+    const now = performance.now();
+    if (!force && now - last < 100) return;
+    last = now;
+    const elapsed = (now - t0) / 1000, rate = elapsed > 0 ? done / elapsed : 0;
+    try {
+      o.onProgress({ done, total: n, failed, elapsed, rate, eta: rate > 0 ? (n - done) / rate : null });
+    } catch (e) { progressError = e; }
+  };
+  let lastYield = performance.now();
+  while (start < n) {
+    if (o.signal && o.signal.aborted) { status = STATUS.ECANCELED; break; }
+    if (progressError) break;
+    const count = Math.min(slice, n - start);
+    const ts = performance.now();
+    status = M._pmw_map_slice(job, start, count);
+    const dt = performance.now() - ts;
+    const ran = M._pmw_job_get(job, 1);
+    done += ran;
+    failed += M._pmw_job_get(job, 2);
+    if (onSlice) onSlice(start, ran);
+    start += count;
+    if (status !== 0) break;
+    // Aim for SLICE_MS per slice.
+    slice = Math.max(1, Math.min(1 << 20, Math.round(count * Math.min(4, SLICE_MS / Math.max(dt, 0.05)))));
+    progress(false);
+    if (performance.now() - lastYield > SLICE_MS) { await yieldToLoop(); lastYield = performance.now(); }
+  }
+  progress(true);
+  return { status, watch: { progressError: () => progressError } };
+}
+
+/* ------------------------------------------------------------ mapKernel */
+
+const KTYPES = [null, Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array];
+
+let kernelList = null;
+
+/** The kernels compiled into the module: [{ name, input, output, params:
+ * {name: default}, doc }]. */
+export async function listKernels() {
+  const rt = await runtime();
+  return kernels(rt).map((k) => ({
+    name: k.name, input: KTYPES[k.in].name, output: KTYPES[k.out].name,
+    params: Object.fromEntries(k.paramNames.map((p, i) => [p, k.defaults[i]])), doc: k.doc,
+  }));
+}
+
+function kernels(rt) {
+  if (!kernelList) {
+    kernelList = JSON.parse(rt.M.UTF8ToString(rt.M._pmw_kernels_json())).map((k) => ({
+      ...k, paramNames: k.params ? k.params.split(',') : [],
+    }));
+  }
+  return kernelList;
+}
+
+/**
+ * mapKernel(name, input, opts) -> Promise of a typed array: the C kernel
+ * `name` over every element of `input`, on the worker threads, without any
+ * JavaScript per item. opts: threads, chunksize, exception, onProgress,
+ * signal, and the kernel's parameters by name.
+ */
+export async function mapKernel(name, input, opts) {
+  if (typeof name !== 'string') throw new TypeError(`mapKernel: name must be a string, got ${typeof name}`);
+  const rt = await runtime();
+  const k = kernels(rt).find((x) => x.name === name);
+  if (!k) throw new RangeError(`mapKernel: no kernel named '${name}' (have: ${kernels(rt).map((x) => x.name).join(', ')})`);
+  const o = checkOptions('mapKernel', opts, new Set(k.paramNames));
+  for (const opt of ['star', 'kwstar', 'args', 'kwargs', 'total', 'ordered'])
+    if (opts && opts[opt] !== undefined) throw new RangeError(`mapKernel: option ${opt} does not apply to kernels`);
+  const InType = KTYPES[k.in], OutType = KTYPES[k.out];
+  if (!(ArrayBuffer.isView(input) && !(input instanceof DataView)) && !Array.isArray(input))
+    throw new TypeError(`mapKernel: input must be a typed array (${InType.name}) or an array of numbers`);
+  const data = input instanceof InType ? input : InType.from(input);
+  const params = k.paramNames.map((p, i) => {
+    const v = opts ? opts[p] : undefined;
+    if (v === undefined) return k.defaults[i];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`mapKernel: parameter ${p} must be a finite number, got ${typeof v === 'number' ? v : typeof v}`);
+    return v;
+  });
+  if (o.signal && o.signal.aborted) throw abortError(o.signal);
+  const { M } = rt;
+  const threads = begin(rt, o.threads || rt.threads);
+  let job = 0;
+  try {
+    job = M._pmw_job_new(1, threads, o.chunksize, o.raise ? 1 : 0, 0, o.onProgress ? 1 : 0) >>> 0;
+    if (!job) throw new RangeError('mapKernel: out of WebAssembly memory');
+    const pp = M._pmw_job_params(job) >>> 3;
+    rt.pmw.heap().F64.set(params, pp);
+    const nameBytes = new TextEncoder().encode(name + '\0');
+    const namePtr = M._malloc(nameBytes.length) >>> 0;
+    rt.pmw.heap().U8.set(nameBytes, namePtr);
+    const kin = M._pmw_job_kernel(job, namePtr, data.length) >>> 0;
+    M._free(namePtr);
+    if (!kin) throw new RangeError(`mapKernel: ${name}: bad parameters (output size) or out of memory for ${data.length} items`);
+    rt.pmw.heap().U8.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), kin);
+    const n = data.length;
+    const status = rt.build === 'threaded' ? await runThreaded(rt, job, o) : await runSlices(rt, job, o, n);
+    const err = kernelError(rt, job, status, o, name);
+    if (err) throw err;
+    const stride = M._pmw_job_kernel_stride(job);
+    const kout = M._pmw_job_kernel_out(job) >>> 0;
+    const bytes = rt.pmw.heap().U8.slice(kout, kout + n * stride);
+    const out = new OutType(bytes.buffer);
+    if (!o.raise) {
+      const codes = M._pmw_job_codes(job) >>> 2;
+      const I = rt.pmw.heap().I32;
+      const failures = [];
+      for (let i = 0; i < n; i++) if (I[codes + i]) failures.push({ index: i, code: I[codes + i] });
+      if (failures.length) Object.defineProperty(out, 'failures', { value: failures });
+    }
+    return out;
+  } finally {
+    if (job) M._pmw_job_free(job);
+    end(rt);
+  }
+}
+
+function kernelError(rt, job, status, o, name) {
+  const { M } = rt;
+  if (status.watch && status.watch.progressError()) return status.watch.progressError();
+  if (status.status === STATUS.OK) return null;
+  if (status.status === STATUS.ECANCELED || (o.signal && o.signal.aborted)) return abortError(o.signal);
+  if (status.status === STATUS.EITEM) {
+    let index = M._pmw_job_get(job, 3);
+    let code = M._pmw_job_get(job, 4);
+    if (index < 0) { index = M._pmw_job_get(job, 7); code = M._pmw_job_get(job, 8); }
+    return new ParmapError(`mapKernel: ${name} failed on item ${index} (code ${code})`, { index, itemCode: code });
+  }
+  return statusError(M, status.status, 'mapKernel');
+}

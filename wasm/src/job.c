@@ -1,0 +1,435 @@
+/*
+ * job.c - one call of the JavaScript API as C sees it (pmw_job), and the
+ * functions the main thread calls to build, start, watch and free it.
+ *
+ * Threaded build: pmw_map_start() starts a detached coordinator pthread that
+ * runs pm_map on the warm pool (it is one of the call's threads) and posts
+ * progress and completion to the main thread (MAIN_THREAD_ASYNC_EM_ASM), so
+ * the main thread never blocks. Single-thread build: the main thread runs
+ * pmw_map_slice() over consecutive ranges, a few milliseconds each, and
+ * yields to its event loop between them.
+ *
+ * Ownership: the main thread creates and frees a job; the coordinator only
+ * uses it between start and its "done" post, after which it never touches it.
+ */
+#include "pmw.h"
+
+#include <emscripten.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef __EMSCRIPTEN_PTHREADS__
+#include <emscripten/threading.h>
+#include <pthread.h>
+#endif
+
+_Static_assert(offsetof(pmw_job, id) == 0, "runtime.js JOB_ID");
+_Static_assert(offsetof(pmw_job, raise) == 4, "runtime.js JOB_RAISE");
+_Static_assert(offsetof(pmw_job, src) == 8, "runtime.js JOB_SRC");
+_Static_assert(offsetof(pmw_job, src_len) == 12, "runtime.js JOB_SRC_LEN");
+_Static_assert(offsetof(pmw_job, meta) == 16, "runtime.js JOB_META");
+_Static_assert(offsetof(pmw_job, meta_len) == 20, "runtime.js JOB_META_LEN");
+_Static_assert(sizeof(pmw_block) == 16, "runtime.js BLOCK_HDR");
+
+static pm_pool *pool;   /* the warm pool: main thread only */
+static int pool_threads;
+
+/* ------------------------------------------------------------ the pool */
+
+/* Make the pool have at least `threads` crew members. Main thread, with no
+ * call running (the JS side guarantees it). Returns the crew size or 0. */
+EMSCRIPTEN_KEEPALIVE int pmw_pool_ensure(int threads)
+{
+    if (pool && pool_threads >= threads)
+        return pool_threads;
+    pm_pool_free(pool);
+    pool = pmw__pool_new(threads);
+    pool_threads = pool ? threads : 0;
+    return pool_threads;
+}
+
+EMSCRIPTEN_KEEPALIVE void pmw_pool_free(void)
+{
+    pm_pool_free(pool);
+    pool = NULL;
+    pool_threads = 0;
+}
+
+EMSCRIPTEN_KEEPALIVE int pmw_threaded(void)
+{
+    return PMW_THREADED;
+}
+
+/* ------------------------------------------------------------- blocks */
+
+EMSCRIPTEN_KEEPALIVE pmw_block *pmw_block_new(pmw_job *j, uint32_t size, int refs)
+{
+    pmw_block *b = malloc(sizeof *b + size);
+    if (!b)
+        return NULL;
+    atomic_init(&b->refs, refs);
+    b->size = size;
+    b->pad = 0;
+    pmw_block *head = atomic_load_explicit(&j->blocks, memory_order_relaxed);
+    do
+        b->next = head;
+    while (!atomic_compare_exchange_weak_explicit(&j->blocks, &head, b, memory_order_release,
+                                                  memory_order_relaxed));
+    return b;
+}
+
+static void free_chain(pmw_block *b)
+{
+    while (b) {
+        pmw_block *next = b->next;
+        free(b);
+        b = next;
+    }
+}
+
+/* Free the blocks nothing points to any more. One sweeper per job (its
+ * coordinator), so `kept` needs no lock; pushers only touch `blocks`. */
+void pmw__sweep(pmw_job *j)
+{
+    pmw_block *fresh = atomic_exchange_explicit(&j->blocks, NULL, memory_order_acquire);
+    pmw_block *keep = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        pmw_block *b = pass ? fresh : j->kept;
+        while (b) {
+            pmw_block *next = b->next;
+            if (atomic_load_explicit(&b->refs, memory_order_acquire) <= 0) {
+                free(b);
+            } else {
+                b->next = keep;
+                keep = b;
+            }
+            b = next;
+        }
+    }
+    j->kept = keep;
+}
+
+/* --------------------------------------------------------------- jobs */
+
+static int next_id = 1;
+
+EMSCRIPTEN_KEEPALIVE pmw_job *pmw_job_new(int kind, int threads, double chunksize, int raise,
+                                          int unordered, int progress)
+{
+    pmw_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->id = next_id++;
+    if (next_id > 0x3fffffff)
+        next_id = 1;
+    j->kind = kind;
+    j->raise = raise;
+    j->threads = threads > 0 ? threads : 1;
+    j->chunksize = (long)chunksize;
+    j->unordered = unordered;
+    j->progress = progress;
+    j->err_index = SIZE_MAX;
+    if (!(j->cancel = pm_cancel_new()) || pm__mutex_init(&j->err_lock) != PM_OK) {
+        pm_cancel_free(j->cancel);
+        free(j);
+        return NULL;
+    }
+    return j;
+}
+
+EMSCRIPTEN_KEEPALIVE void pmw_job_free(pmw_job *j)
+{
+    if (!j)
+        return;
+    free_chain(atomic_load(&j->blocks));
+    free_chain(j->kept);
+    free(j->recs);
+    free(j->codes);
+    free(j->src);
+    free(j->meta);
+    free(j->log);
+    free(j->kin);
+    free(j->kout);
+    free(j->in.val);
+    free(j->out.val);
+    free(j->out.idx);
+    free(j->out.code);
+    pm__mutex_destroy(&j->err_lock);
+    pm_cancel_free(j->cancel);
+    free(j);
+}
+
+/* Room for the function's source (which 0) or the meta bytes (1); the main
+ * thread writes them. Returns the address or 0. */
+EMSCRIPTEN_KEEPALIVE void *pmw_job_bytes(pmw_job *j, int which, int len)
+{
+    void *p = malloc((size_t)len + 1);
+    if (!p)
+        return NULL;
+    if (which == 0) {
+        free(j->src);
+        j->src = p;
+        j->src_len = len;
+    } else {
+        free(j->meta);
+        j->meta = p;
+        j->meta_len = len;
+    }
+    return p;
+}
+
+/* A map over n records (in place). Returns the records' address or 0. */
+EMSCRIPTEN_KEEPALIVE double *pmw_job_records(pmw_job *j, double n)
+{
+    size_t count = (size_t)n;
+    j->n = count;
+    j->recs = malloc((count ? count : 1) * sizeof *j->recs);
+    j->codes = calloc(count ? count : 1, sizeof *j->codes);
+    if (j->unordered)
+        j->log = malloc((count ? count : 1) * 2 * sizeof *j->log);
+    if (!j->recs || !j->codes || (j->unordered && !j->log))
+        return NULL;
+    return j->recs;
+}
+
+EMSCRIPTEN_KEEPALIVE int *pmw_job_codes(pmw_job *j)
+{
+    return j->codes;
+}
+
+EMSCRIPTEN_KEEPALIVE uint32_t *pmw_job_log(pmw_job *j)
+{
+    return j->log;
+}
+
+/* A kernel map: finds the kernel, sets its parameters (params[] in its
+ * order, already filled by the caller at pmw_job_params()), allocates the
+ * input and output arrays. Returns the input's address or 0 (unknown
+ * kernel, bad output length, out of memory). */
+EMSCRIPTEN_KEEPALIVE double *pmw_job_params(pmw_job *j)
+{
+    return j->params;
+}
+
+static size_t ktype_size(pm_ktype t)
+{
+    switch (t) {
+    case PM_K_I8: case PM_K_U8: case PM_K_U8C: return 1;
+    case PM_K_I16: case PM_K_U16: return 2;
+    case PM_K_I32: case PM_K_U32: case PM_K_F32: return 4;
+    case PM_K_F64: return 8;
+    }
+    return 0;
+}
+
+EMSCRIPTEN_KEEPALIVE void *pmw_job_kernel(pmw_job *j, const char *name, double n)
+{
+    const pm_kernel *k = pm_kernel_find(name);
+    if (!k)
+        return NULL;
+    int len = pm_kernel_out_len(k, j->params);
+    if (len <= 0)
+        return NULL;
+    j->kernel = k;
+    j->n = (size_t)n;
+    j->in_stride = ktype_size(k->in_type);
+    j->out_stride = ktype_size(k->out_type) * (size_t)len;
+    j->kin = malloc(j->n ? j->n * j->in_stride : 1);
+    j->kout = calloc(j->n ? j->n : 1, j->out_stride);
+    j->codes = calloc(j->n ? j->n : 1, sizeof *j->codes);
+    if (!j->kin || !j->kout || !j->codes)
+        return NULL;
+    return j->kin;
+}
+
+EMSCRIPTEN_KEEPALIVE void *pmw_job_kernel_out(pmw_job *j)
+{
+    return j->kout;
+}
+
+EMSCRIPTEN_KEEPALIVE double pmw_job_kernel_stride(pmw_job *j)
+{
+    return (double)j->out_stride;
+}
+
+/* Everything the main thread reads back after a call, by number. */
+EMSCRIPTEN_KEEPALIVE double pmw_job_get(pmw_job *j, int what)
+{
+    switch (what) {
+    case 0: return j->status;
+    case 1: return (double)j->report.done;
+    case 2: return (double)j->report.failed;
+    case 3: return j->err_index == SIZE_MAX ? -1 : (double)j->err_index;
+    case 4: return j->err_code;
+    case 5: return j->report.elapsed_s;
+    case 6: return (double)atomic_load(&j->log_n);
+    case 7: return j->report.first_error_index == SIZE_MAX ? -1 : (double)j->report.first_error_index;
+    case 8: return j->report.first_error_code;
+    case 9: return j->id;
+    }
+    return 0;
+}
+
+/* The record of the first failing item (raise mode), written at *rec. */
+EMSCRIPTEN_KEEPALIVE void pmw_job_err_rec(pmw_job *j, double *rec)
+{
+    *rec = j->err_rec;
+}
+
+EMSCRIPTEN_KEEPALIVE void pmw_cancel(pmw_job *j)
+{
+    pm_cancel_request(j->cancel);
+    atomic_store(&j->closing, 1);
+#ifdef __EMSCRIPTEN_PTHREADS__
+    emscripten_futex_wake(&j->in.tail, INT32_MAX);
+    emscripten_futex_wake(&j->out.head, INT32_MAX);
+#endif
+}
+
+void pmw__note_error(pmw_job *j, size_t index, int code, double rec)
+{
+    pm__mutex_lock(&j->err_lock);
+    if (index < j->err_index) {
+        j->err_index = index;
+        j->err_code = code;
+        j->err_rec = rec;
+    }
+    pm__mutex_unlock(&j->err_lock);
+}
+
+/* ----------------------------------------------------- main-thread posts */
+
+void pmw__post_progress(void *user, const pm_progress *p)
+{
+    pmw_job *j = user;
+    MAIN_THREAD_ASYNC_EM_ASM({ Module["pmwProgress"]($0, $1, $2, $3, $4, $5, $6); }, j->id,
+                             (double)p->done, (double)p->total, (double)p->failed, p->elapsed_s,
+                             p->rate, p->eta_s);
+}
+
+void pmw__post(pmw_job *j, int what)
+{
+    MAIN_THREAD_ASYNC_EM_ASM({ Module["pmwPost"]($0, $1); }, j->id, what);
+}
+
+/* --------------------------------------------------------------- maps */
+
+static int run_map(pmw_job *j, size_t start, size_t count, int reporting)
+{
+    pm_opts o = {
+        .pool = pool,
+        .chunksize = j->chunksize,
+        .on_error = j->raise ? PM_RAISE : PM_RETURN,
+        .codes = j->codes + start,
+        .on_progress = reporting ? pmw__post_progress : NULL,
+        .progress_user = j,
+        .cancel = j->cancel,
+    };
+    j->offset = start;
+    if (j->kind == PMW_KERNEL) {
+        j->crew_limit = j->threads - 1;
+        return pm_map(pmw__kernel_fn, j, j->kin + start * j->in_stride, j->in_stride,
+                      j->kout + start * j->out_stride, j->out_stride, count, &o, &j->report);
+    }
+    j->crew_limit = j->threads - 1; /* the coordinator is the last of them */
+    return pm_map(pmw__item_fn, j, j->recs + start, sizeof(double), j->recs + start,
+                  sizeof(double), count, &o, &j->report);
+}
+
+#ifdef __EMSCRIPTEN_PTHREADS__
+static void *map_main(void *arg)
+{
+    pmw_job *j = arg;
+    j->status = run_map(j, 0, j->n, j->progress);
+    if (j->status == PM_EITEM && j->err_index == SIZE_MAX) {
+        /* a kernel or a failure noted nowhere else: take the core's word */
+        j->err_index = j->report.first_error_index;
+        j->err_code = j->report.first_error_code;
+    }
+    pmw__post(j, PMW_POST_DONE); /* last touch of j on this thread */
+    return NULL;
+}
+
+static int start_detached(void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    return rc == 0 ? PM_OK : PM_ESYS;
+}
+#endif
+
+/* Threaded build: start the whole map on a coordinator and return at once.
+ * Returns PM_OK (then a PMW_POST_DONE post follows) or an error. */
+EMSCRIPTEN_KEEPALIVE int pmw_map_start(pmw_job *j)
+{
+#ifdef __EMSCRIPTEN_PTHREADS__
+    j->pool = pool;
+    return pool ? start_detached(map_main, j) : PM_ENOMEM;
+#else
+    (void)j;
+    return PM_ENOTSUP;
+#endif
+}
+
+/* Single-thread build (works in both): run items [start, start + count) here
+ * and now. Returns the status; the report describes this slice. */
+EMSCRIPTEN_KEEPALIVE int pmw_map_slice(pmw_job *j, double start, double count)
+{
+    j->pool = pool;
+    if (!pool)
+        return PM_ENOMEM;
+    j->status = run_map(j, (size_t)start, (size_t)count, 0);
+    if (j->status == PM_EITEM && j->err_index == SIZE_MAX) {
+        j->err_index = (size_t)start + j->report.first_error_index;
+        j->err_code = j->report.first_error_code;
+    }
+    return j->status;
+}
+
+/* ------------------------------------------------------------ kernels */
+
+/* JSON describing every kernel, for listKernels(): built once. */
+EMSCRIPTEN_KEEPALIVE const char *pmw_kernels_json(void)
+{
+    static char *json;
+    if (json)
+        return json;
+    size_t cap = 256, len = 0;
+    for (const pm_kernel *k = pm_kernel_first(); k; k = k->next)
+        cap += 256 + strlen(k->name) + strlen(k->params) + (k->doc ? strlen(k->doc) : 0) +
+               32 * PM_KERNEL_MAX_PARAMS;
+    char *s = malloc(cap);
+    if (!s)
+        return "[]";
+    len += (size_t)snprintf(s + len, cap - len, "[");
+    for (const pm_kernel *k = pm_kernel_first(); k; k = k->next) {
+        int nparams = *k->params ? 1 : 0;
+        for (const char *p = k->params; *p; p++)
+            nparams += *p == ',';
+        len += (size_t)snprintf(s + len, cap - len,
+                                "%s{\"name\":\"%s\",\"in\":%d,\"out\":%d,\"params\":\"%s\","
+                                "\"doc\":\"%s\",\"defaults\":[",
+                                k == pm_kernel_first() ? "" : ",", k->name, (int)k->in_type,
+                                (int)k->out_type, k->params, k->doc ? k->doc : "");
+        for (int i = 0; i < nparams && i < PM_KERNEL_MAX_PARAMS; i++)
+            len += (size_t)snprintf(s + len, cap - len, "%s%.17g", i ? "," : "", k->defaults[i]);
+        len += (size_t)snprintf(s + len, cap - len, "]}");
+    }
+    snprintf(s + len, cap - len, "]");
+    json = s;
+    return json;
+}
+
+EMSCRIPTEN_KEEPALIVE const char *pmw_strerror(int status)
+{
+    return pm_err_name(status);
+}
+
+pm_pool *pmw__current_pool(void)
+{
+    return pool;
+}

@@ -1,0 +1,3 @@
+// The API suite on the single-thread build.
+process.env.PARMAP_WASM_BUILD = 'single';
+await import('./api.test.mjs');

@@ -1,0 +1,71 @@
+// The package in a real browser (headless Chromium, when installed): the
+// threaded build on a cross-origin isolated page (COOP/COEP headers), the
+// single-thread build without them. Skipped where there is no Chromium; the
+// browser demo's own end-to-end tests go further.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { spawn, execFileSync } from 'node:child_process';
+import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const chromium = ['chromium', 'chromium-browser', 'google-chrome'].map((c) => {
+  try { return execFileSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' }).trim(); } catch { return null; }
+}).find(Boolean);
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
+
+async function run(isolated) {
+  let resolveResult;
+  const result = new Promise((r) => { resolveResult = r; });
+  const server = http.createServer(async (req, res) => {
+    const headers = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
+    if (req.method === 'POST' && req.url === '/result') {
+      let body = '';
+      for await (const c of req) body += c;
+      res.writeHead(204, headers).end();
+      resolveResult(JSON.parse(body));
+      return;
+    }
+    const file = path.join(root, decodeURIComponent(new URL(req.url, 'http://x').pathname));
+    try {
+      const data = await readFile(file);
+      res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', ...headers }).end(data);
+    } catch { res.writeHead(404, headers).end(); }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}/test/browser/smoke.html`;
+  const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
+  const browser = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
+    `--user-data-dir=${profile}`, url], { stdio: 'ignore' });
+  const timeout = new Promise((_, rej) => setTimeout(() => rej(new Error('no result from the page in 60 s')), 60000));
+  try {
+    return await Promise.race([result, timeout]);
+  } finally {
+    browser.kill('SIGKILL');
+    server.close();
+    await rm(profile, { recursive: true, force: true });
+  }
+}
+
+for (const isolated of [true, false]) {
+  test(`browser: ${isolated ? 'cross-origin isolated page -> threaded' : 'plain page -> single-thread'} build`,
+    // Skipped only when asked to (PARMAP_NO_BROWSER=1); a missing Chromium
+    // otherwise fails the test (scripts/test_node.sh installs it).
+    { skip: process.env.PARMAP_NO_BROWSER === '1' ? 'PARMAP_NO_BROWSER=1' : false, timeout: 90000 }, async () => {
+    assert.ok(chromium, 'no chromium installed (apt-get install chromium)');
+      const r = await run(isolated);
+      assert.ok(r.ok, r.error);
+      assert.equal(r.crossOriginIsolated, isolated);
+      assert.equal(r.info.build, isolated ? 'threaded' : 'single');
+      assert.equal(r.info.environment, 'browser');
+      assert.deepEqual(r.sq, [1, 4, 9]);
+      assert.equal(r.bigLast, 1);
+      assert.deepEqual(r.st, ['A', 'B']);
+      assert.deepEqual(r.img, [64, 48, 255]);
+      assert.match(r.closure, /the function uses `k`/);
+      assert.ok(r.ticks >= 5, `the page's timer ticked ${r.ticks} times during a map`);
+    });
+}

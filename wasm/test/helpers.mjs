@@ -1,0 +1,22 @@
+// Shared by the test files. PARMAP_WASM_BUILD=single|threaded picks the
+// build (the *.single.test.mjs files set it, then import the suite).
+import assert from 'node:assert/strict';
+import { info } from '../index.js';
+
+export const BUILD = process.env.PARMAP_WASM_BUILD || 'threaded';
+
+export async function checkBuild() {
+  const i = await info();
+  assert.equal(i.build, BUILD, `expected the ${BUILD} build, got ${i.build}`);
+  return i;
+}
+
+/** Deep equality where numbers compare as numbers and key order is free. */
+export function same(a, b) {
+  if (typeof a === 'number' && typeof b === 'number') return Object.is(a, b) || a === b;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return a === b;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) return a.length === b.length && a.every((x, i) => same(x, b[i]));
+  const ka = Object.keys(a), kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && same(a[k], b[k]));
+}

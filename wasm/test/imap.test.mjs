@@ -1,0 +1,104 @@
+// imap: async and sync sources, both orders, errors, abort, early exit,
+// chained stages (parmapper's "concurrency + parallel"), and a long stream
+// in flat memory. imap.single.test.mjs runs it on the single-thread build.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { imap, ParmapError } from '../index.js';
+import { BUILD, checkBuild } from './helpers.mjs';
+
+async function* count(n, f = (i) => i) { for (let i = 0; i < n; i++) yield f(i); }
+async function collect(it) { const out = []; for await (const x of it) out.push(x); return out; }
+
+test('imap: ordered results from async and sync iterables', async () => {
+  await checkBuild();
+  assert.deepEqual(await collect(imap((x) => x * 2, count(1000))), Array.from({ length: 1000 }, (_, i) => 2 * i));
+  assert.deepEqual(await collect(imap((x) => x.v, [{ v: 'a' }, { v: 'b' }])), ['a', 'b']);
+  assert.deepEqual(await collect(imap((x) => x, [])), []);
+});
+
+test('imap: ordered: false yields every result', async () => {
+  const r = await collect(imap((x) => x + 1, count(5000), { ordered: false }));
+  assert.equal(r.length, 5000);
+  assert.deepEqual(r.sort((a, b) => a - b), Array.from({ length: 5000 }, (_, i) => i + 1));
+});
+
+test('imap: raise stops with the ParmapError after the earlier results', async () => {
+  const got = [];
+  await assert.rejects((async () => {
+    for await (const x of imap((v) => { if (v === 300) throw new Error('bad 300'); return v; }, count(10000))) got.push(x);
+  })(), (e) => e instanceof ParmapError && e.index === 300 && e.message === 'bad 300');
+  assert.deepEqual(got, Array.from({ length: 300 }, (_, i) => i));
+});
+
+test("imap: exception 'return' yields errors in place", async () => {
+  const r = await collect(imap((v) => { if (v % 100 === 7) throw new TypeError('t' + v); return v; }, count(1000), { exception: 'return' }));
+  assert.equal(r.length, 1000);
+  assert.ok(r[7] instanceof ParmapError && r[7].index === 7 && r[7].cause instanceof TypeError);
+  assert.equal(r[8], 8);
+});
+
+test('imap: break closes the source and the workers', async () => {
+  let closed = false;
+  async function* endless() { try { for (let i = 0; ; i++) yield i; } finally { closed = true; } }
+  let k = 0;
+  for await (const x of imap((v) => v, endless())) { assert.equal(x, k); if (++k === 2000) break; }
+  assert.ok(closed, 'the source generator was closed');
+});
+
+test('imap: abort rejects with an AbortError', async () => {
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 100);
+  const t0 = performance.now();
+  await assert.rejects(collect(imap((v) => { const t = Date.now() + 2; while (Date.now() < t); return v; }, count(1e6), { signal: ac.signal })),
+    { name: 'AbortError' });
+  assert.ok(performance.now() - t0 < 3000);
+});
+
+test('imap: a source that throws rejects with its error; a bad item with its index', async () => {
+  async function* broken() { yield 1; yield 2; throw new Error('source broke'); }
+  await assert.rejects(collect(imap((v) => v, broken())), { message: 'source broke' });
+  await assert.rejects(collect(imap((v) => v, count(10, (i) => (i === 4 ? () => 1 : i)))), (e) => e instanceof TypeError && /item 4/.test(e.message));
+  assert.throws(() => imap((v) => v, 42), TypeError);
+  assert.throws(() => imap('f', []), TypeError);
+  assert.throws(() => imap((v) => v, [], { threads: -1 }), RangeError);
+});
+
+test('imap: progress with a total', async () => {
+  const seen = [];
+  await collect(imap((v) => { const t = Date.now() + 1; while (Date.now() < t); return v; }, count(400), { total: 400, onProgress: (p) => seen.push(p) }));
+  assert.ok(seen.length >= 1);
+  const last = seen[seen.length - 1];
+  assert.equal(last.done, 400);
+  assert.equal(last.total, 400);
+});
+
+test('imap: stages chain (load -> parse -> score), every stage running at once', async () => {
+  const lines = count(20000, (i) => `${i},${i % 13}`);
+  const parsed = imap((line) => { const [a, b] = line.split(','); return { a: +a, b: +b }; }, lines);
+  const scored = imap(({ a, b }) => a * b, parsed, { ordered: true });
+  let sum = 0, n = 0;
+  for await (const s of scored) { sum += s; n++; }
+  let want = 0;
+  for (let i = 0; i < 20000; i++) want += i * (i % 13);
+  assert.equal(n, 20000);
+  assert.equal(sum, want);
+});
+
+// 1e7 items through an async generator: RSS must stay flat. (1e8 takes
+// about 10x longer, see bench/imap_1e8.mjs.)
+const LONG = Number(process.env.PARMAP_LONG_STREAM || 1e7);
+test(`imap: ${LONG.toExponential(0)} items from an async generator in flat memory`, { timeout: 600000 }, async () => {
+  let n = 0, sum = 0;
+  const rss0 = process.memoryUsage().rss;
+  let rssMid = 0;
+  for await (const x of imap((v) => v & 7, count(LONG))) {
+    sum += x;
+    if (++n === LONG / 10) rssMid = process.memoryUsage().rss;
+  }
+  const rss1 = process.memoryUsage().rss;
+  assert.equal(n, LONG);
+  assert.equal(sum, (LONG / 8) * 28);
+  const growth = (rss1 - rssMid) / 2 ** 20;
+  console.log(`# ${BUILD}: ${LONG} items, rss ${(rss0 / 2 ** 20).toFixed(0)} -> ${(rssMid / 2 ** 20).toFixed(0)} (at 10%) -> ${(rss1 / 2 ** 20).toFixed(0)} MB`);
+  assert.ok(growth < 64, `rss grew by ${growth.toFixed(0)} MB between 10% and the end`);
+});
