@@ -57,6 +57,28 @@
 #endif
 #define PMT_SCALE (PMT_SANITIZED ? 8 : 1)
 
+/* Which sanitizer, for the few cases one of them cannot run. */
+#if defined(__SANITIZE_THREAD__)
+#define PMT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PMT_TSAN 1
+#endif
+#endif
+#ifndef PMT_TSAN
+#define PMT_TSAN 0
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define PMT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PMT_ASAN 1
+#endif
+#endif
+#ifndef PMT_ASAN
+#define PMT_ASAN 0
+#endif
+
 static atomic_long pmt_checks;
 static _Thread_local char pmt_ctx[160];
 

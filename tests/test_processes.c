@@ -112,26 +112,7 @@ int main(void)
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_THREAD__)
-#define PMT_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define PMT_TSAN 1
-#endif
-#endif
-#ifndef PMT_TSAN
-#define PMT_TSAN 0
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define PMT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PMT_ASAN 1
-#endif
-#endif
-#ifndef PMT_ASAN
-#define PMT_ASAN 0
-#endif
+/* PMT_TSAN, PMT_ASAN: check.h */
 /* Worker processes may start threads (see the top). */
 #define PMT_WORKER_THREADS_OK (!PMT_TSAN && !PMT_ASAN)
 

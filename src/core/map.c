@@ -81,14 +81,23 @@ static int map_take(pm__job *job, int worker, size_t max_items, pm__task *t)
         set_stop(m, PM_ECANCELED);
         return PM__STEP_END;
     }
-    size_t next = atomic_load_explicit(&m->next, memory_order_relaxed);
-    if (next >= m->n)
-        return PM__STEP_END;
-    size_t size = pm__chunker_next(&s->chunker, m->n - next, m->workers);
+    size_t size;
+    if (s->chunker.fixed) {
+        /* No look at `next` first: on the hot counter's cache line a read
+         * before the fetch-add costs a second coherence round trip. */
+        size = s->chunker.fixed;
+    } else {
+        size_t next = atomic_load_explicit(&m->next, memory_order_relaxed);
+        if (next >= m->n)
+            return PM__STEP_END;
+        size = pm__chunker_next(&s->chunker, m->n - next, m->workers);
+        if (size > m->n - next)
+            size = m->n - next;
+    }
     if (size > max_items)
         size = max_items;
-    if (size > m->n - next)
-        size = m->n - next;
+    if (size > m->n)
+        size = m->n; /* a huge fixed chunksize cannot wrap the counter */
     size_t start = atomic_fetch_add_explicit(&m->next, size, memory_order_relaxed);
     if (start >= m->n)
         return PM__STEP_END;
