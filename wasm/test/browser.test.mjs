@@ -38,15 +38,24 @@ async function run(isolated) {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${server.address().port}/test/browser/smoke.html`;
   const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
+  // Its own process group, so that the renderer and zygote processes go too.
   const browser = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    `--user-data-dir=${profile}`, url], { stdio: 'ignore' });
-  const timeout = new Promise((_, rej) => setTimeout(() => rej(new Error('no result from the page in 60 s')), 60000));
+    '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    `--user-data-dir=${profile}`, url], { stdio: 'ignore', detached: true });
+  const exited = new Promise((r) => browser.once('exit', r));
+  let timer;
+  const timeout = new Promise((_, rej) => {
+    timer = setTimeout(() => rej(new Error('no result from the page in 60 s')), 60000);
+  });
   try {
     return await Promise.race([result, timeout]);
   } finally {
-    browser.kill('SIGKILL');
+    clearTimeout(timer);
+    try { process.kill(-browser.pid, 'SIGKILL'); } catch { browser.kill('SIGKILL'); }
+    await exited;
     server.close();
-    await rm(profile, { recursive: true, force: true });
+    // Chromium's helpers may still be letting go of the profile for a moment.
+    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }
 
