@@ -16,6 +16,10 @@ static void recycle_current(pm__stream *s)
 {
     chunk *c = s->cur;
     s->cur = NULL;
+    /* A chunk cut short without a failing item (a remote worker stopped by
+     * cancellation): the stream ends here, nothing after it may follow. */
+    if (c->ran < c->count)
+        s->cut = 1;
     pm__mutex_lock(&s->lock);
     s->inflight -= c->count;
     s->live_chunks--;
@@ -60,6 +64,14 @@ int pm__stream_next(pm__stream *s, void *out, size_t *index, int *item_code, siz
                     int *err_code)
 {
     for (;;) {
+        if (s->cut) {
+            pm__mutex_lock(&s->lock);
+            int status = s->stop ? s->stop : PM_ECANCELED;
+            *err_index = s->first_index;
+            *err_code = s->first_code;
+            pm__mutex_unlock(&s->lock);
+            return status;
+        }
         chunk *c = s->cur;
         if (c && s->cur_pos < c->ran) {
             size_t k = s->cur_pos++;

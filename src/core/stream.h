@@ -56,6 +56,7 @@ struct pm__stream {
     /* --- consumer only --- */
     chunk *cur;
     size_t cur_pos;
+    int cut;                    /* drained a chunk that stopped short: the end */
     pm__progress progress;
     int reporting;
     double t0;
