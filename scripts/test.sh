@@ -12,6 +12,7 @@
 #   c-tsan   -DPM_SANITIZE=thread, clang                        build/tsan
 #   wasi     clang --target=wasm32-wasi, run under node:wasi    build/wasi
 #   node     the npm package (wasm/): emcc builds, node --test   build/wasm
+#   browser  the demo page (web/) in headless Chromium, + bench  build/browser
 # Environment: JOBS (build parallelism, default nproc), CTEST_JOBS (default 2),
 # PM_CC_PLAIN / PM_CC_ASAN / PM_CC_TSAN (compilers), PM_NO_INSTALL=1 (never
 # call apt-get: only report what is missing).
@@ -27,7 +28,7 @@ ROOT=$(pwd)
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 CTEST_JOBS=${CTEST_JOBS:-2}
 
-SUITES=(c-plain c-asan c-tsan wasi node)
+SUITES=(c-plain c-asan c-tsan wasi node browser)
 
 # ------------------------------------------------------------ prerequisites
 # One line per need: "how to check it" and the Debian 12 package that gives
@@ -204,8 +205,16 @@ suite_node() {
     return $rc
 }
 
-# ------------------------------------------------------------- Later suites
-# suite_browser() { ...headless Chromium e2e against a COOP/COEP server...; }
+# Browser: the demo page (web/) in headless Chromium through playwright-core,
+# served with and without COOP/COEP, then web/bench.mjs (scripts/test_browser.sh
+# installs chromium and web/'s npm dependencies, and builds wasm/dist if missing).
+suite_browser() {
+    bash "$ROOT/scripts/test_browser.sh"
+    local rc=$?
+    # shellcheck disable=SC2046 # three numbers, split on purpose
+    count_results $(cat "$ROOT/build/browser/results" 2>/dev/null || echo 0 1 0)
+    return $rc
+}
 
 # ------------------------------------------------------------------- main
 main() {

@@ -22,10 +22,10 @@ const els = {
   example: $('example'), fn: $('fn'), from: $('from'), to: $('to'),
   canvas: $('canvas'), mandelbrotView: $('mandelbrot-view'), functionView: $('function-view'),
   mandelbrotOptions: $('mandelbrot-options'), functionOptions: $('function-options'),
-  resultSummary: $('result-summary'), resultList: $('result-list'), speedup: $('stat-speedup'),
+  progressBox: $('progress-box'), resultSummary: $('result-summary'), resultList: $('result-list'), speedup: $('stat-speedup'),
 };
 const tracker = new Tracker({
-  progress: $('progress'), done: $('stat-done'), rate: $('stat-rate'), eta: $('stat-eta'), elapsed: $('stat-elapsed'),
+  progress: $('progress'), done: $('stat-done'), unit: $('stat-unit'), rate: $('stat-rate'), eta: $('stat-eta'), elapsed: $('stat-elapsed'),
 });
 const baselines = new Baselines();
 let running = null; // { controller } while a run is on
@@ -103,7 +103,7 @@ function setRunning(controller) {
   els.cancel.disabled = false;
   for (const f of els.form.querySelectorAll('fieldset')) f.disabled = true;
   // The focused button is now disabled: keep the keyboard on the form.
-  if (hadFocus) els.cancel.focus();
+  if (hadFocus) els.cancel.focus({ preventScroll: true });
 }
 
 /** The work a run does, without how (threads, chunks): the key of its 1-thread time. */
@@ -121,7 +121,7 @@ async function runMandelbrot(threads, chunksize, signal) {
     canvas.width = width;
     canvas.height = height;
   }
-  const ctx = canvas.getContext('2d');
+  const ctx = canvas.getContext('2d', { alpha: false }); // opaque: cheaper to composite
   ctx.fillStyle = getComputedStyle(canvas).getPropertyValue('--canvas-bg') || '#111';
   ctx.fillRect(0, 0, width, height);
   tracker.start(height, 'rows');
@@ -148,6 +148,11 @@ async function runFunction(threads, chunksize, signal) {
   return `${items.length.toLocaleString('en-US')} items`;
 }
 
+function showNoResults(why) {
+  els.resultSummary.textContent = why;
+  els.resultList.textContent = '';
+}
+
 /** One run with `threads` threads; resolves with its seconds, or null when it
  * did not finish. */
 async function run(threads) {
@@ -157,6 +162,9 @@ async function run(threads) {
   const key = workKey();
   const m = mode();
   setRunning(controller);
+  // One column (phones): bring the progress and the picture into view.
+  const box = els.progressBox.getBoundingClientRect();
+  if (box.top < 0 || box.top > innerHeight * 0.6) els.progressBox.scrollIntoView({ block: 'start', behavior: 'smooth' });
   setState('running', `Running with ${threads} thread${threads > 1 ? 's' : ''}…`);
   els.speedup.textContent = '–';
   let seconds = null;
@@ -170,24 +178,26 @@ async function run(threads) {
     tracker.stop();
     baselines.record(key, threads, seconds);
     const s = baselines.speedup(key, seconds);
-    els.speedup.textContent = threads === 1 ? '1.00× (this is the 1-thread run)'
-      : s ? `${s.toFixed(2)}× (1 thread: ${formatDuration(seconds * s)})` : 'run with 1 thread to compare';
+    els.speedup.textContent = build !== 'threaded' ? '– (single-thread build)'
+      : threads === 1 ? '1.00× (this is the 1-thread run)'
+      : s ? `${s.toFixed(2)}× (1 thread: ${formatDuration(seconds * s)})` : 'no 1-thread run yet';
     document.body.dataset.seconds = seconds.toFixed(4);
     setState('done', `Done in ${formatDuration(seconds)} with ${threads} thread${threads > 1 ? 's' : ''} (${what}).`);
   } catch (e) {
     tracker.stop();
     if (e && e.name === 'AbortError') {
+      const drawn = typeof e.rowsDrawn === 'number' ? `, ${e.rowsDrawn.toLocaleString('en-US')} drawn` : '';
       setState('cancelled', `Cancelled after ${formatDuration(tracker.elapsed())}: ` +
-        `${tracker.done.toLocaleString('en-US')} of ${tracker.total.toLocaleString('en-US')} ${tracker.unit} were done.`);
-      if (m === 'function') els.resultSummary.textContent = 'Cancelled: no results.';
+        `${tracker.done.toLocaleString('en-US')} of ${tracker.total.toLocaleString('en-US')} ${tracker.unit} were done${drawn}.`);
+      if (m === 'function') showNoResults('Cancelled: no results.');
     } else {
       setState('error', `Error: ${e && e.message ? e.message : e}`);
-      if (m === 'function') els.resultSummary.textContent = 'No results.';
+      if (m === 'function') showNoResults('No results.');
     }
   } finally {
     const focusRun = document.activeElement === els.cancel || document.activeElement === document.body;
     setIdle();
-    if (focusRun) els.run.focus();
+    if (focusRun) els.run.focus({ preventScroll: true }); // the picture stays in view
   }
   return seconds;
 }

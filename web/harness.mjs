@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
-export const webDir = fileURLToPath(new URL('..', import.meta.url));
+export const webDir = fileURLToPath(new URL('.', import.meta.url));
 
 /** Chromium's path: $CHROMIUM, else the first of the usual names on PATH. */
 export function findChromium() {
@@ -34,10 +34,14 @@ export async function startServer({ isolation = true } = {}) {
     lines.once('line', (line) => { clearTimeout(timer); resolve(line.trim()); });
   });
   lines.on('line', () => {}); // keep draining
+  // A test that dies must not leave the server running.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
   return {
     url,
     close: () => new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      process.off('exit', reap);
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
     }),

@@ -6,6 +6,8 @@
 // than taken from one call's report, because a Mandelbrot run is a sequence
 // of calls (one per block of rows) and the page shows the run, not the call.
 
+const RENDER_MS = 100;
+
 export function formatDuration(s) {
   if (!Number.isFinite(s) || s < 0) return '–';
   if (s < 10) return `${s.toFixed(2)} s`;
@@ -33,12 +35,14 @@ export function formatSI(x) {
  */
 export class Tracker {
   constructor(els) {
-    this.els = els; // { progress, done, rate, eta, elapsed }
+    this.els = els; // { progress, done, unit, rate, eta, elapsed }
     this.timer = 0;
     this.total = 0;
     this.done = 0;
     this.unit = 'items';
     this.t0 = 0;
+    this.rendered = 0;
+    this.pending = 0;
   }
 
   start(total, unit) {
@@ -57,19 +61,28 @@ export class Tracker {
     return (performance.now() - this.t0) / 1000;
   }
 
-  /** A progress report: `done` items of the run finished. */
+  /** A progress report: `done` items of the run finished. The page is
+   * redrawn at most every RENDER_MS (reports of a Mandelbrot run come from
+   * many calls; on a machine with as many cores as threads, every repaint
+   * takes time from a worker), and at once for the last one. */
   update(done) {
     if (done < this.done) return; // reports of one call can arrive late
     this.done = Math.min(done, this.total);
-    this.render();
+    const wait = RENDER_MS - (performance.now() - this.rendered);
+    if (wait <= 0 || this.done === this.total) this.render();
+    else if (!this.pending) this.pending = setTimeout(() => this.render(), wait);
   }
 
   render() {
     const { els } = this;
+    if (this.pending) clearTimeout(this.pending);
+    this.pending = 0;
+    this.rendered = performance.now();
     const frac = this.total > 0 ? this.done / this.total : 0;
     els.progress.value = frac;
     els.progress.textContent = `${Math.round(frac * 100)}%`;
-    els.done.textContent = `${formatCount(this.done)} / ${formatCount(this.total)} ${this.unit}`;
+    els.done.textContent = `${formatCount(this.done)} / ${formatCount(this.total)}`;
+    els.unit.textContent = this.unit;
     const t = this.elapsed();
     const rate = t > 0 ? this.done / t : NaN;
     els.rate.textContent = this.done > 0 ? `${formatSI(rate)} ${this.unit}/s` : '–';
@@ -82,10 +95,13 @@ export class Tracker {
     this.els.elapsed.textContent = formatDuration(this.elapsed());
   }
 
-  /** The run ended (done, cancelled or failed): freeze the numbers. */
+  /** The run ended (done, cancelled or failed): show the last report, then
+   * freeze the numbers. */
   stop() {
+    if (this.pending) this.render();
     if (this.timer) clearInterval(this.timer);
     this.timer = 0;
+    if (this.done < this.total) this.els.eta.textContent = '–'; // it will not finish
   }
 }
 

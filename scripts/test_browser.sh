@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# scripts/test_browser.sh - the browser suite: the demo page (web/) in headless
+# Chromium, driven by playwright-core (web/test/e2e.test.mjs under node
+# --test): cross-origin isolated -> threaded build, a 2-thread render with
+# rising progress, Cancel, the JavaScript-function mode, keyboard and phone
+# layout; without COOP/COEP -> the single-thread build. Then the benchmark
+# (web/bench.mjs: mapKernel 1 vs 2 threads, x => x * 2 over 10^6 numbers).
+# Exits nonzero if a test failed.
+#
+#   bash scripts/test_browser.sh
+#
+# Installs what is missing: Debian's chromium, nodejs and npm (as root, or
+# with sudo; PM_NO_INSTALL=1 only reports them) and web/'s npm dependencies
+# (playwright-core, which never downloads a browser: it drives
+# /usr/bin/chromium); builds wasm/dist (scripts/demo_web.sh --build-only)
+# when it is missing.
+#
+# Environment: CHROMIUM (the browser to drive, default: chromium on PATH),
+# PARMAP_NO_BENCH=1 (skip the benchmark), BENCH_REPS (default 5).
+# Leaves build/browser/test.log, build/browser/bench.jsonl (the benchmark's
+# JSON lines), build/web/screenshots/*.png, and build/browser/results: one
+# line "PASSED FAILED SKIPPED" (test counts, the benchmark counting as one
+# test; "0 1 0" when setup failed), which scripts/test.sh adds to its totals.
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+ROOT=$(pwd)
+OUT="$ROOT/build/browser"
+SHOTS="$ROOT/build/web/screenshots"
+mkdir -p "$OUT"
+rm -f "$OUT/results"
+
+fail() { echo "0 1 0" >"$OUT/results"; exit 1; }
+
+ensure_packages() {
+    local missing=()
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
+    [[ -n ${CHROMIUM:-} ]] || command -v chromium >/dev/null || missing+=(chromium)
+    ((${#missing[@]})) || return 0
+    echo "test_browser.sh: missing: ${missing[*]}"
+    if [[ ${PM_NO_INSTALL:-} == 1 ]] || ! command -v apt-get >/dev/null; then
+        echo "test_browser.sh: install them (apt-get install ${missing[*]}) and run again" >&2
+        return 1
+    fi
+    local sudo=()
+    if [[ $(id -u) != 0 ]]; then
+        command -v sudo >/dev/null || { echo "test_browser.sh: not root and no sudo" >&2; return 1; }
+        sudo=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -q || echo "test_browser.sh: apt-get update failed; trying the install anyway"
+    "${sudo[@]}" apt-get install -y -q "${missing[@]}"
+}
+
+ensure_packages || fail
+node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
+    || { echo "test_browser.sh: Node 20 or later is needed (have $(node --version))" >&2; fail; }
+
+echo "--- npm dependencies (web/: playwright-core; no browser download)"
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+(cd "$ROOT/web" && { npm ci --no-audit --no-fund || npm install --no-audit --no-fund; }) || fail
+
+if [[ ! -f $ROOT/wasm/dist/web/parmap-mt.wasm || ! -f $ROOT/wasm/dist/web/parmap-st.wasm ||
+      ! -f $ROOT/wasm/dist/vendor/acorn.mjs ]]; then
+    echo "--- wasm/dist is missing: building it (scripts/demo_web.sh --build-only)"
+    bash "$ROOT/scripts/demo_web.sh" --build-only || fail
+fi
+
+echo "--- node --test web/test ($("${CHROMIUM:-chromium}" --version 2>/dev/null | head -n 1), node $(node --version))"
+rm -rf "$SHOTS"
+mkdir -p "$SHOTS"
+log="$OUT/test.log"
+rc=0
+(cd "$ROOT/web" && PARMAP_SCREENSHOTS="$SHOTS" node --test --test-concurrency=1 --test-reporter=spec test/) 2>&1 \
+    | tee "$log" || rc=1
+
+# The spec reporter's summary: "ℹ pass N", "ℹ fail N", "ℹ skipped N".
+passed=$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$log" | tail -n 1)
+failed=$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$log" | tail -n 1)
+skipped=$(sed -n 's/^ℹ skipped \([0-9]*\)$/\1/p' "$log" | tail -n 1)
+if [[ -z $passed || -z $failed ]]; then
+    echo "test_browser.sh: no test summary in $log" >&2
+    fail
+fi
+skipped=${skipped:-0}
+[[ $failed == 0 ]] || rc=1
+shots=("$SHOTS"/*.png)
+echo "test_browser.sh: ${#shots[@]} screenshots in ${SHOTS#"$ROOT"/}/"
+
+# The benchmark: measurements, not pass/fail on a shared machine; it counts
+# as a failed test only when it cannot run.
+if [[ ${PARMAP_NO_BENCH:-} == 1 ]]; then
+    skipped=$((skipped + 1))
+else
+    echo "--- node web/bench.mjs (JSON lines, also in build/browser/bench.jsonl)"
+    if (cd "$ROOT/web" && node bench.mjs --reps "${BENCH_REPS:-5}" --out "$OUT/bench.jsonl"); then
+        passed=$((passed + 1))
+    else
+        echo "test_browser.sh: the benchmark failed" >&2
+        failed=$((failed + 1))
+        rc=1
+    fi
+fi
+
+echo "$passed $failed $skipped" >"$OUT/results"
+echo "test_browser.sh: $passed passed, $failed failed, $skipped skipped"
+exit $rc

@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// bench.mjs - parmap-wasm measured in headless Chromium (Debian's, through
+// playwright-core), on the demo page served by serve.mjs. Prints one JSON
+// line per measurement:
+//   mandelbrot_row  mapKernel over a whole 1200x900 image (maxIter 500, the
+//                   package's own benchmark case), 1 thread vs 2: the speedup
+//   mandelbrot_page the demo's progressive render (row blocks, drawn as they
+//                   come; the mini-Mandelbrot view, maxIter 1000), 1 thread
+//                   vs 2, as a user of the page sees it
+//   double          parmap(x => x * 2) over 10^6 numbers, Float64Array and
+//                   Array, 1 and 2 threads
+// and the same in the single-thread build (a page without COOP/COEP).
+// Times are medians of REPS runs after a warm-up (wasm tier-up), with the
+// best of them beside (speedup_best: the least disturbed by other jobs).
+//
+//   node web/bench.mjs [--reps 5] [--out FILE]
+import { writeFileSync, appendFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { startServer, launchBrowser } from './harness.mjs';
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
+};
+const REPS = Number(opt('--reps', 5));
+const OUT = opt('--out', null);
+if (OUT) writeFileSync(OUT, '');
+
+function emit(o) {
+  const line = JSON.stringify(o);
+  console.log(line);
+  if (OUT) appendFileSync(OUT, line + '\n');
+}
+
+/** Runs in the page: all measurements of one build. */
+async function measure({ reps, threaded }) {
+  const { mapKernel, parmap, info } = await import('parmap-wasm');
+  const { renderMandelbrot } = await import('/render.js');
+  const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };
+  const time = async (f) => { const t0 = performance.now(); await f(); return performance.now() - t0; };
+  const threadCounts = threaded ? [1, 2] : [1];
+  const res = { info: await info(), results: [] };
+
+  // mapKernel over the whole image, one call.
+  const width = 1200, height = 900, maxIter = 500;
+  const rows = Int32Array.from({ length: height }, (_, y) => y);
+  const kernel = (threads) => mapKernel('mandelbrot_row', rows, { width, height, maxIter, threads });
+  for (const t of threadCounts) await kernel(t); // warm-up
+  const km = Object.fromEntries(threadCounts.map((t) => [t, []]));
+  for (let r = 0; r < reps; r++) for (const t of threadCounts) km[t].push(await time(() => kernel(t)));
+  res.results.push({ bench: 'mandelbrot_row', width, height, maxIter, ms: Object.fromEntries(threadCounts.map((t) => [t, median(km[t])])),
+    all: km });
+
+  // The page's progressive render: blocks of rows, drawn into the canvas, the
+  // progress bar moving; a view with ~1 s of work on 1 thread.
+  const canvas = document.getElementById('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext('2d', { alpha: false });
+  const bar = document.getElementById('progress');
+  const view = 'minibrot', pageIter = 1000;
+  const page = (threads) => renderMandelbrot({ mapKernel, ctx, width, height, maxIter: pageIter, view, threads, chunksize: 0,
+    onRows: (d) => { bar.value = d / height; } });
+  for (const t of threadCounts) await page(t);
+  const pm = Object.fromEntries(threadCounts.map((t) => [t, []]));
+  for (let r = 0; r < reps; r++) for (const t of threadCounts) pm[t].push(await time(() => page(t)));
+  res.results.push({ bench: 'mandelbrot_page', view, width, height, maxIter: pageIter,
+    ms: Object.fromEntries(threadCounts.map((t) => [t, median(pm[t])])), all: pm });
+
+  // The cheapest function: what the pool costs per item.
+  const n = 1e6;
+  const f64 = new Float64Array(n);
+  for (let i = 0; i < n; i++) f64[i] = i;
+  const arr = Array.from(f64);
+  for (const [kind, items] of [['Float64Array', f64], ['Array', arr]]) {
+    for (const t of threadCounts) {
+      const check = await parmap((x) => x * 2, items, { threads: t });
+      if (check.length !== n || check[n - 1] !== 2 * (n - 1)) throw new Error('x => x * 2 gave wrong results');
+      const xs = [];
+      for (let r = 0; r < reps; r++) xs.push(await time(() => parmap((x) => x * 2, items, { threads: t })));
+      const ms = median(xs);
+      res.results.push({ bench: 'double', items: n, input: kind, threads: t, ms, us_per_item: (1000 * ms) / n, all: xs });
+    }
+  }
+  return res;
+}
+
+const browser = await launchBrowser();
+let failed = false;
+try {
+  for (const isolation of [true, false]) {
+    const server = await startServer({ isolation });
+    const page = await browser.newPage();
+    try {
+      await page.goto(server.url);
+      await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state), null, { timeout: 30000 });
+      const ua = await page.evaluate(() => navigator.userAgent);
+      const chromium = (ua.match(/HeadlessChrome\/([\d.]+)|Chrome\/([\d.]+)/) || []).slice(1).find(Boolean) || ua;
+      const r = await page.evaluate(measure, { reps: REPS, threaded: isolation });
+      // The machine's load average while it ran: on a shared 2-core machine a
+      // busy neighbour takes the second core, and the speedup with it.
+      const base = { where: 'chromium', chromium, build: r.info.build, crossOriginIsolated: r.info.crossOriginIsolated,
+        cpus: r.info.cpuCount, loadavg: Math.round(loadavg()[0] * 100) / 100 };
+      for (const x of r.results) {
+        const round = (v) => Math.round(v * 100) / 100;
+        const o = { ...x, ...base };
+        if (x.bench !== 'double') {
+          o.ms = Object.fromEntries(Object.entries(x.ms).map(([k, v]) => [k, round(v)]));
+          o.best_ms = Object.fromEntries(Object.entries(x.all).map(([k, v]) => [k, round(Math.min(...v))]));
+          if (x.ms[2]) {
+            o.speedup = round(x.ms[1] / x.ms[2]);
+            o.speedup_best = round(o.best_ms[1] / o.best_ms[2]);
+            if (x.bench === 'mandelbrot_row') o.goal = 1.8;
+          }
+        } else {
+          o.ms = round(x.ms);
+          o.us_per_item = Math.round(x.us_per_item * 10000) / 10000;
+        }
+        o.all = Array.isArray(x.all) ? x.all.map(round)
+          : Object.fromEntries(Object.entries(x.all).map(([k, v]) => [k, v.map(round)]));
+        emit(o);
+      }
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  }
+} catch (e) {
+  console.error(`bench.mjs: ${e.stack || e}`);
+  failed = true;
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
