@@ -58,6 +58,16 @@ void bco_emit_goal(bu_json *j, int met, int met_within_tolerance);
 void bco_fail_alloc(const char *bench);
 
 /* Cases 1-3 (bench_core_array.c): chunksize 0 or 1; skewed 0 or 1. */
+/* The timed work (bench_work.c). out = 2 * in on doubles: */
+int bco_twice(void *user, const void *in, void *out);
+/* ~`iters` steps of busy, non-vectorisable arithmetic; deterministic. */
+typedef struct bco_spin_item {
+    uint64_t seed, iters;
+} bco_spin_item;
+uint64_t bco_spin(uint64_t seed, uint64_t iters);
+int bco_spin_fn(void *user, const void *in, void *out);   /* in: bco_spin_item */
+double bco_calibrate_spin(void);                           /* bco_spin iterations per us */
+
 void bco_case_trivial(const char *bench, long chunksize, size_t n);
 void bco_case_spin(const char *bench, int skewed, size_t n);
 

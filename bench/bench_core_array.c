@@ -24,67 +24,6 @@
 
 #include <stdint.h>
 
-/* ------------------------------------------------------------ the work */
-
-static int twice(void *user, const void *in, void *out)
-{
-    (void)user;
-    *(double *)out = 2 * *(const double *)in;
-    return 0;
-}
-
-/* The calibrated item: a dependent chain of xorshift steps feeding a
- * floating-point sum. Its iteration count comes from the input at run time, so
- * the compiler can neither vectorise it nor precompute it, and its result is
- * stored, so it cannot be dropped. Deterministic, so any scheduling gives the
- * serial loop's bits. */
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((noinline))
-#endif
-static uint64_t spin(uint64_t seed, uint64_t iters)
-{
-    uint64_t x = seed * 0x9E3779B97F4A7C15u + 1;
-    double acc = 0;
-    uint64_t k;
-    for (k = 0; k < iters; k++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        acc += (double)(x >> 11) * 0x1p-53;
-    }
-    return x ^ (uint64_t)(acc * 1024.0);
-}
-
-typedef struct spin_item {
-    uint64_t seed, iters;
-} spin_item;
-
-static int spin_fn(void *user, const void *in, void *out)
-{
-    const spin_item *it = in;
-    (void)user;
-    *(uint64_t *)out = spin(it->seed, it->iters);
-    return 0;
-}
-
-/* Iterations of spin() per microsecond on one idle core: best of 7 runs of
- * ~2^21 iterations (a few ms each). */
-static double calibrate_spin(void)
-{
-    volatile uint64_t sink = 0;
-    double best = 1e30;
-    int r;
-    const uint64_t k = (uint64_t)1 << 21;
-    for (r = 0; r < 7; r++) {
-        double t0 = bu_now(), t;
-        sink ^= spin((uint64_t)r, k);
-        t = bu_now() - t0;
-        if (t < best) best = t;
-    }
-    (void)sink;
-    return (double)k / (best * 1e6);
-}
-
 /* ------------------------------------------------------- array cases */
 
 /* One array map: n records in, n records out, a reference output to compare
@@ -198,7 +137,7 @@ void bco_case_trivial(const char *bench, long chunksize, size_t n)
 {
     double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
     double *ref = malloc(n * sizeof *ref);
-    arr_ctx c = { twice, x, sizeof *x, y, sizeof *y, n, ref, chunksize };
+    arr_ctx c = { bco_twice, x, sizeof *x, y, sizeof *y, n, ref, chunksize };
     int omp = bco_omp_available();
     int dyn = chunksize == 1;
     const char *omp_ref = dyn ? "omp_dynamic1" : "omp_static";
@@ -253,9 +192,9 @@ done:
  * same total), so that static scheduling is handed an unbalanced split. */
 void bco_case_spin(const char *bench, int skewed, size_t n)
 {
-    spin_item *in = malloc(n * sizeof *in);
+    bco_spin_item *in = malloc(n * sizeof *in);
     uint64_t *out = malloc(n * sizeof *out), *ref = malloc(n * sizeof *ref);
-    arr_ctx c = { spin_fn, in, sizeof *in, out, sizeof *out, n, ref, 0 };
+    arr_ctx c = { bco_spin_fn, in, sizeof *in, out, sizeof *out, n, ref, 0 };
     int omp = bco_omp_available();
     double ipu, per_item;
     bu_impl im[4], *serial, *dynamic1;
@@ -266,7 +205,7 @@ void bco_case_spin(const char *bench, int skewed, size_t n)
         bco_fail_alloc(bench);
         goto done;
     }
-    ipu = calibrate_spin();
+    ipu = bco_calibrate_spin();
     per_item = ipu * bco_cfg.spin_us;
     for (k = 0; k < n; k++) {
         double w = skewed ? 2.0 * ((double)k + 0.5) / (double)n : 1.0;

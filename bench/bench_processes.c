@@ -18,35 +18,6 @@
 
 #include <stdint.h>
 
-static int twice(void *user, const void *in, void *out)
-{
-    (void)user;
-    *(double *)out = 2 * *(const double *)in;
-    return 0;
-}
-
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((noinline))
-#endif
-static uint64_t spin(uint64_t seed, uint64_t iters)
-{
-    uint64_t x = seed * 0x9E3779B97F4A7C15u + 1;
-    for (uint64_t k = 0; k < iters; k++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-    }
-    return x;
-}
-
-static int spin_fn(void *user, const void *in, void *out)
-{
-    (void)user;
-    const uint64_t *it = in; /* {seed, iters} */
-    *(uint64_t *)out = spin(it[0], it[1]);
-    return 0;
-}
-
 typedef struct job {
     pm_fn fn;
     const void *in;
@@ -186,7 +157,7 @@ static int trivial(const char *bench, size_t n, long chunksize, int procs, int r
         x[k] = 0.5 * (double)k + 1;
         ref[k] = 2 * x[k];
     }
-    job j = {twice, x, sizeof *x, y, sizeof *y, n, ref, {.chunksize = chunksize}, procs};
+    job j = {bco_twice, x, sizeof *x, y, sizeof *y, n, ref, {.chunksize = chunksize}, procs};
     int omp = bco_omp_available();
     bu_impl im[4] = {
         impl("serial", run_serial, &j, 1),
@@ -204,28 +175,17 @@ static int trivial(const char *bench, size_t n, long chunksize, int procs, int r
 
 static int spinning(const char *bench, size_t n, int procs, int reps)
 {
-    /* Calibrate: iterations per microsecond on this core. */
-    double best = 1e30;
-    volatile uint64_t sink = 0;
-    for (int r = 0; r < 5; r++) {
-        double t0 = bu_now();
-        sink ^= spin((uint64_t)r, 1u << 20);
-        double t = bu_now() - t0;
-        if (t < best)
-            best = t;
-    }
-    (void)sink;
-    double per_us = (double)(1u << 20) / (best * 1e6);
-    uint64_t *in = malloc(2 * n * sizeof *in), *out = malloc(n * sizeof *out);
-    uint64_t *ref = malloc(n * sizeof *ref);
+    double per_us = bco_calibrate_spin();
+    bco_spin_item *in = malloc(n * sizeof *in);
+    uint64_t *out = malloc(n * sizeof *out), *ref = malloc(n * sizeof *ref);
     if (!in || !out || !ref)
         return 0;
     for (size_t k = 0; k < n; k++) {
-        in[2 * k] = k;
-        in[2 * k + 1] = (uint64_t)(per_us * 100 + 0.5);
-        ref[k] = spin(k, in[2 * k + 1]);
+        in[k].seed = k;
+        in[k].iters = (uint64_t)(per_us * 100 + 0.5);
+        ref[k] = bco_spin(k, in[k].iters);
     }
-    job j = {spin_fn, in, 2 * sizeof *in, out, sizeof *out, n, ref, {0}, procs};
+    job j = {bco_spin_fn, in, sizeof *in, out, sizeof *out, n, ref, {0}, procs};
     bu_impl im[4] = {
         impl("serial", run_serial, &j, 1),
         impl("omp_dynamic1", run_omp_dynamic1, &j, bco_omp_available()),
