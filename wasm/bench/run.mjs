@@ -38,8 +38,8 @@ function buildNative() {
   const dir = path.join(here, 'native');
   mkdirSync(dir, { recursive: true });
   const exe = path.join(dir, 'native_mandelbrot');
-  // The library's sources, as the top-level CMakeLists.txt lists them.
-  const top = readFileSync(path.join(root, 'CMakeLists.txt'), 'utf8');
+  // The library's portable sources, as cmake/sources.cmake lists them.
+  const top = readFileSync(path.join(root, 'cmake/sources.cmake'), 'utf8');
   const core = /set\(PM_SOURCES([^)]*)\)/.exec(top)[1].split(/\s+/).filter(Boolean).map((f) => path.join(root, f));
   execFileSync('gcc', ['-O2', '-std=gnu11', '-pthread', `-I${root}/include`, `-I${root}/src`, `-I${here}/../include`,
     ...core, path.join(here, '../src/kernel_registry.c'), path.join(here, '../kernels/mandelbrot.c'),
