@@ -38,6 +38,12 @@ else()
   set(PM_CONFIG_NEEDS_THREADS 0)
 endif()
 
+if(PM_HAVE_MPI)
+  set(PM_CONFIG_NEEDS_MPI 1)
+else()
+  set(PM_CONFIG_NEEDS_MPI 0)
+endif()
+
 install(EXPORT parmapTargets
         NAMESPACE parmap::
         FILE parmapTargets.cmake
@@ -93,6 +99,14 @@ if(Threads_FOUND)
 endif()
 if(NOT WIN32 AND NOT EMSCRIPTEN AND NOT CMAKE_SYSTEM_NAME STREQUAL "WASI")
   string(APPEND PM_PC_LIBS_PRIVATE " -lm")
+endif()
+if(PM_HAVE_MPI)
+  # Debian's Open MPI: -lmpi; other MPIs: build downstream with mpicc instead.
+  foreach(lib IN LISTS MPI_C_LIBRARIES)
+    get_filename_component(libname "${lib}" NAME_WE)
+    string(REGEX REPLACE "^lib" "" libname "${libname}")
+    string(APPEND PM_PC_LIBS_PRIVATE " -l${libname}")
+  endforeach()
 endif()
 string(STRIP "${PM_PC_LIBS_PRIVATE}" PM_PC_LIBS_PRIVATE)
 

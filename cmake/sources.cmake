@@ -1,7 +1,7 @@
 # The library's portable sources: every target (native, Emscripten, WASI)
 # builds these. Other builds (wasm/CMakeLists.txt, wasm/bench) include this file
-# rather than keeping their own list. Optional parts (the MPI executor) are
-# added by the top-level CMakeLists.txt.
+# rather than keeping their own list. Optional parts compile to stubs unless the
+# build defines them (PM_HAVE_MPI: src/exec/mpi.c).
 set(PM_SOURCES
   src/core/status.c
   src/core/opts.c
@@ -21,6 +21,7 @@ set(PM_SOURCES
   src/exec/processes.c
   src/exec/proc_worker.c
   src/exec/proc_lane.c
+  src/exec/mpi.c
   src/value/value.c
   src/value/dict.c
   src/value/json.c

@@ -60,7 +60,8 @@ PM_API const char *pm_version(void);
     X(ETIMEOUT, -5, "an item ran longer than its timeout")                   \
     X(ECANCELED, -6, "canceled")                                             \
     X(ESYS, -7, "a system call failed")                                      \
-    X(ENOTSUP, -8, "not supported by this build or target")
+    X(ENOTSUP, -8, "not supported by this build or target")                  \
+    X(ENOMPI, -9, "MPI is not running: start with mpirun and call pm_mpi_init")
 
 enum {
 #define PM_STATUS_ENUM(name, value, text) PM_##name = value,
@@ -80,7 +81,8 @@ typedef enum pm_backend {
     PM_AUTO = 0,   /* threads where the build has them, else serial */
     PM_SERIAL,     /* the calling thread runs every item, in order */
     PM_THREADS,    /* a pool of pthreads */
-    PM_PROCESSES   /* forked worker processes (PM_ENOTSUP where fork does not exist) */
+    PM_PROCESSES,  /* forked worker processes (PM_ENOTSUP where fork does not exist) */
+    PM_MPI         /* MPI ranks x threads (PM_ENOTSUP in builds without MPI); see "MPI" */
 } pm_backend;
 
 typedef enum pm_on_error {
@@ -133,6 +135,8 @@ typedef struct pm_opts {
                                   is marked PM_ETIMEOUT */
     pm_cancel *cancel;         /* optional cancellation token */
     pm_pool *pool;             /* optional warm pool; then backend/threads come from the pool */
+    int results_everywhere;    /* PM_MPI, pm_map: every rank gets out[] and codes[] (which
+                                  must then be as big as on rank 0), not only rank 0 */
 } pm_opts;
 
 #define PM_MAX_THREADS 1024
@@ -172,6 +176,44 @@ typedef struct pm_opts {
  * A pm_pool with this backend keeps its settings and crew, but forks workers
  * per call (one call at a time per pool) for the reason above.
  */
+
+/*
+ * MPI (PM_MPI): the same calls across machines, on the MPI engine the cluster
+ * runs (Open MPI, MPICH). SPMD: every rank runs the same program and makes the
+ * same parmap calls in the same order. Rank 0 owns the call: its `in` (or
+ * source, or items) is the input, its `out` gets the results. The other ranks
+ * pull chunks from rank 0 and run them on `threads` threads each (default 1);
+ * on them `in`, `out`, `n` and a source are not read (pass NULL / 0, or the
+ * same as rank 0), and the call returns once rank 0's call is over, with rank
+ * 0's status and report (iterators: they yield nothing and end with rank 0's
+ * status). Rank 0 runs chunks on its own `threads` as well: ranks x threads
+ * workers in all. Records travel as bytes (they must not hold pointers);
+ * pm_vmap's values travel as MessagePack. opts.results_everywhere copies
+ * pm_map's results to every rank. Not available with PM_MPI: timeout_s,
+ * pm_vimap, several calls at once on one pool (PM_ENOTSUP / PM_EINVAL).
+ *
+ *     int main(int argc, char **argv) {
+ *         if (pm_mpi_init(&argc, &argv) != PM_OK) return 1;
+ *         pm_map(fn, NULL, in, 8, out, 8, n, &(pm_opts){.backend = PM_MPI}, NULL);
+ *         if (pm_mpi_rank() == 0) use(out);
+ *         pm_mpi_finalize();
+ *     }
+ *
+ * pm_mpi_init initialises MPI (thread level MPI_THREAD_MULTIPLE) unless the
+ * program did already; calling MPI_Init_thread yourself with
+ * MPI_THREAD_MULTIPLE works too. Outside mpirun (no MPI launcher in the
+ * environment) it returns PM_ENOMPI, and so does a PM_MPI call made before MPI
+ * is initialised; PM_ENOTSUP when the build has no MPI or MPI gives less than
+ * MPI_THREAD_MULTIPLE. If a rank dies, MPI's default error handler aborts the
+ * whole job (mpirun kills every rank): a lost rank cannot lose results
+ * silently.
+ */
+PM_API int pm_mpi_init(int *argc, char ***argv);
+/* Finalizes MPI if pm_mpi_init initialised it. PM_OK. */
+PM_API int pm_mpi_finalize(void);
+/* This process's rank (0 without MPI) and the number of ranks (1 without MPI). */
+PM_API int pm_mpi_rank(void);
+PM_API int pm_mpi_size(void);
 
 /* ------------------------------------------------------------- reporting */
 

@@ -249,6 +249,16 @@ static void run_vmap(const vcase *c, const pm_value *items, int copies)
     o.report = &rep;
     int rc = pm_vmap(c->fn, NULL, items, &o, &res);
     CHECK_EQ_INT(rep.status, rc);
+#ifdef PMT_MPI
+    if (pm_mpi_rank() > 0) {
+        /* Other ranks: rank 0's status and report, no results. */
+        CHECK_STATUS(c->want_results ? PM_OK : PM_EITEM, rc);
+        CHECK(res == NULL);
+        if (c->want_results)
+            CHECK_EQ_SIZE(rep.done, pm_value_len(items));
+        return;
+    }
+#endif
     if (c->want_results) {
         CHECK_STATUS(PM_OK, rc);
         check_results(c, res, copies);
@@ -335,6 +345,30 @@ static int run_case(vcase *c)
     int scalable = c->want_results && pm_value_len(c->items) > 0;
     pm_value *big = scalable ? repeat(c->items, SCALE_COPIES) : NULL;
     int runs = 0;
+#ifdef PMT_MPI
+    /* tests/mpi: pm_vmap on PM_MPI only (every rank runs this, in step). */
+    for (int threads = 1; threads <= 2; threads++) {
+        for (long chunk = 0; chunk <= 1; chunk++) {
+            pm_opts base;
+            memset(&base, 0, sizeof base);
+            base.backend = PM_MPI;
+            base.threads = threads;
+            base.on_error = c->opts.base.on_error;
+            base.chunksize = chunk;
+            c->opts.base = base;
+            CHECK_CTX("case '%s' on mpi x %d threads (rank %d), chunksize %ld", c->name, threads,
+                      pm_mpi_rank(), chunk);
+            run_vmap(c, c->items, 1);
+            runs++;
+            if (big) {
+                run_vmap(c, big, SCALE_COPIES);
+                runs++;
+            }
+        }
+    }
+    pm_value_free(big);
+    return runs;
+#endif
     for (size_t e = 0; e < PMT_NEXECS; e++) {
         for (long chunk = 0; chunk <= 1; chunk++) {
             pm_opts base = pmt_opts(&pmt_execs[e]);
@@ -398,6 +432,9 @@ static int run_case(vcase *c)
 
 int main(int argc, char **argv)
 {
+#ifdef PMT_MPI
+    CHECK_STATUS(PM_OK, pm_mpi_init(&argc, &argv));
+#endif
     char where[4096];
     size_t len = 0;
     char *text = find_vectors(argc, argv, &len, where, sizeof where);
@@ -427,5 +464,8 @@ int main(int argc, char **argv)
     }
     printf("%zu vectors from %s, %d runs\n", pm_value_len(cases), where, runs);
     pm_value_free(doc);
+#ifdef PMT_MPI
+    pm_mpi_finalize();
+#endif
     return pmt_done("test_vectors");
 }

@@ -63,6 +63,13 @@ static int finished(pm__stream *s, int *status)
 int pm__stream_next(pm__stream *s, void *out, size_t *index, int *item_code, size_t *err_index,
                     int *err_code)
 {
+    if (s->follower) {
+        /* Results stay with the owner: wait for its end and its status. */
+        int status = pm__stream_conclude(s, PM_OK);
+        *err_index = s->first_index;
+        *err_code = s->first_code;
+        return status;
+    }
     for (;;) {
         if (s->cut) {
             pm__mutex_lock(&s->lock);

@@ -292,10 +292,12 @@ void pm__stream_finish_progress(pm__stream *s)
     }
 }
 
-void pm__stream_free(pm__stream *s)
+/* Stop filling, join the feeder and wait for the executor to leave the job. */
+static void quiesce(pm__stream *s)
 {
-    if (!s)
+    if (s->quiesced)
         return;
+    s->quiesced = 1;
     if (s->has_lock) {
         pm__mutex_lock(&s->lock);
         s->closing = 1;
@@ -305,10 +307,42 @@ void pm__stream_free(pm__stream *s)
     }
     if (s->has_feeder)
         pm__thread_join(s->feeder); /* waits for a source call in progress */
-    if (s->ex && s->ex->m->workers(s->ex->state) > 0 && s->job.take) {
+    if (s->submitted) {
         s->ex->m->notify(s->ex->state);
         s->ex->m->wait(s->ex->state, &s->job, -1.0);
     }
+}
+
+int pm__stream_conclude(pm__stream *s, int status)
+{
+    if (!s || !s->submitted || s->shared || s->ex->m->version < 2 || !s->ex->m->share)
+        return status;
+    quiesce(s);
+    s->shared = 1;
+    struct {
+        pm_report rep;
+        int status;
+    } oc = {.status = status};
+    pm__stream_counts(s, &oc.rep);
+    if (s->ex->m->share(s->ex->state, &oc, sizeof oc) != PM_OK)
+        return s->follower ? PM_ESYS : status;
+    if (!s->follower)
+        return status;
+    pm__mutex_lock(&s->lock);
+    s->done_items = oc.rep.done;
+    s->failed_items = oc.rep.failed;
+    s->first_index = oc.rep.first_error_index;
+    s->first_code = oc.rep.first_error_code;
+    s->signal = oc.rep.signal;
+    pm__mutex_unlock(&s->lock);
+    return oc.status;
+}
+
+void pm__stream_free(pm__stream *s)
+{
+    if (!s)
+        return;
+    quiesce(s);
     pm__exec_close(&s->own);
     /* Who owns a chunk now that nobody runs: ordered, every fed chunk is on
      * the order list; unordered, on the ready or the done list. */
@@ -389,14 +423,16 @@ int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, 
         return rc;
     }
     s->has_lock = 1;
-    s->reporting = pm__progress_init(&s->progress, &o->user, o->user.total);
+    s->follower = pm__exec_follower(s->ex);
+    s->reporting = !s->follower && pm__progress_init(&s->progress, &o->user, o->user.total);
     s->job.take = stream_take;
     s->job.finish = stream_finish;
     if (workers > 0) {
-        if ((rc = s->ex->m->submit(s->ex->state, &s->job)) != PM_OK) {
-            s->job.take = NULL; /* never submitted: nothing to wait for */
+        if ((rc = s->ex->m->submit(s->ex->state, &s->job)) != PM_OK)
             return rc;
-        }
+        s->submitted = 1;
+        if (s->follower)
+            return PM_OK; /* the owner's stream comes through the executor */
         s->has_feeder = 1;
         if ((rc = pm__thread_start(&s->feeder, feeder_main, s)) != PM_OK) {
             s->has_feeder = 0;

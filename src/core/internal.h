@@ -51,18 +51,26 @@ typedef struct pm__task {
     size_t signal_index;        /* that item's index */
 } pm__task;
 
-/* Output records that hold pointers (pm_value *) mean nothing in another
- * process. A job with a codec has its outputs shipped back encoded: the
- * worker encodes each output record and releases what it holds, the caller's
- * side decodes into the real output record. Used by pm_vmap on processes. */
-typedef struct pm__out_codec {
+/* Records that hold pointers (pm_value *) mean nothing in another process.
+ * A job with a codec has its outputs shipped back encoded: the worker encodes
+ * each output record and releases what it holds, the caller's side decodes
+ * into the real output record. Used by pm_vmap on processes and MPI. MPI also
+ * ships the inputs (other ranks never saw them): the *_in methods, NULL where
+ * an executor does not need them. */
+typedef struct pm__codec {
     void *ctx;
     /* worker side: encode the record at `out` into a malloc'd buffer, and
      * release the record's contents either way; 0 or an item code */
     int (*encode)(void *ctx, void *out, unsigned char **buf, size_t *len);
     /* caller side: decode into the record at `out`; 0 or an item code */
     int (*decode)(void *ctx, const unsigned char *buf, size_t len, void *out);
-} pm__out_codec;
+    /* caller side: encode the input record at `in` (left as is); 0 or a code */
+    int (*encode_in)(void *ctx, const void *in, unsigned char **buf, size_t *len);
+    /* worker side: decode into the input record at `in`; 0 or an item code */
+    int (*decode_in)(void *ctx, const unsigned char *buf, size_t len, void *in);
+    /* worker side: release what a decoded input record holds */
+    void (*release_in)(void *ctx, void *in);
+} pm__codec;
 
 typedef struct pm__job pm__job;
 struct pm__job {
@@ -72,7 +80,7 @@ struct pm__job {
     int raise;                      /* PM_RAISE: a task stops at its first failure */
     pm_cancel *cancel;              /* the call's token (NULL: none) */
     double timeout_s;               /* per item, for executors that can enforce it; 0: none */
-    const pm__out_codec *codec;     /* NULL: output records are plain bytes */
+    const pm__codec *codec;     /* NULL: output records are plain bytes */
     /* Claim the next chunk for worker number `worker` (0 <= worker < the
      * executor's workers() for background workers, == workers() for the
      * calling thread), at most max_items items. Returns PM__STEP_RAN with
@@ -135,11 +143,20 @@ typedef struct pm__exec_methods {
      * timeout (call again to go on). */
     int  (*wait)(void *state, pm__job *job, double seconds);
     void (*close)(void *state);    /* join workers; state may be half-opened */
+    /* Version 2: SPMD executors (MPI), where every process makes the same
+     * call and one of them (the owner) holds the input. NULL elsewhere. */
+    /* 1: this process only serves the owner's jobs. The core then reads no
+     * input and no source; the executor runs what the owner sends. */
+    int  (*follower)(const void *state);
+    /* After a job, the same call in every process: the owner sends `len`
+     * bytes at `buf`, the followers receive them into `buf`. PM_OK or error. */
+    int  (*share)(void *state, void *buf, size_t len);
 } pm__exec_methods;
 
 extern const pm__exec_methods pm__exec_serial;
 extern const pm__exec_methods pm__exec_threads;
 extern const pm__exec_methods pm__exec_processes; /* where fork exists (PM_HAVE_FORK) */
+extern const pm__exec_methods pm__exec_mpi;       /* builds with MPI (PM_HAVE_MPI) */
 
 /* An opened executor (what a pm_pool wraps; pm_map without a pool makes one). */
 typedef struct pm__exec {
@@ -150,11 +167,16 @@ typedef struct pm__exec {
 /* Resolve a backend, allocate and open. Returns PM_OK or an error. */
 int  pm__exec_open(pm__exec *ex, pm_backend backend, const pm__exec_config *cfg);
 void pm__exec_close(pm__exec *ex);
+/* 1 when the backend is SPMD (every process makes the call: open it even
+ * for an empty input). */
+int  pm__backend_spmd(pm_backend backend);
+/* 1 when `ex` only serves another process's jobs (an MPI rank other than 0). */
+int  pm__exec_follower(const pm__exec *ex);
 
 /* pm_map with an output codec (NULL: pm_map itself). */
 int pm__map_ex(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
                size_t out_stride, size_t n, const pm_opts *opts, pm_report *report,
-               const pm__out_codec *codec);
+               const pm__codec *codec);
 
 /* -------------------------------------------------------------- options */
 

@@ -133,6 +133,8 @@ int pm_iter_free(pm_iter *it)
     int rc = it->ended && it->final < 0 ? it->final : PM_OK;
     if (it->stream)
         pm__stream_finish_progress(it->stream); /* the promised final report */
+    /* SPMD (MPI): every process ends with the owner's status. */
+    rc = pm__stream_conclude(it->stream, rc);
     pm__stream_free(it->stream);
     handle_release(it);
     return rc;

@@ -164,19 +164,68 @@ static int run(map_job *m, const pm__exec *ex, pm__progress *pr, int reporting)
     return PM_OK;
 }
 
+/* SPMD executors: after the job every process gets the owner's status and
+ * report, and with results_everywhere its outputs and codes too (plain
+ * records only). Every process makes the same share() calls, as the owner
+ * decides: a follower whose arrays do not match receives into scratch and
+ * returns PM_EINVAL. */
+typedef struct outcome {
+    pm_report rep;
+    int rc, everywhere, has_codes;
+    size_t n, out_stride;
+} outcome;
+
+static int share_part(const pm__exec *ex, void *mine, size_t len, int fits)
+{
+    void *buf = fits ? mine : malloc(len ? len : 1);
+    int rc = buf ? ex->m->share(ex->state, buf, len) : PM_ENOMEM;
+    if (!fits)
+        free(buf);
+    return rc != PM_OK ? rc : fits ? PM_OK : PM_EINVAL;
+}
+
+static int share_outcome(const pm__exec *ex, int follower, int rc, pm_report *rep, void *out,
+                         size_t out_stride, size_t n, const pm__opts *o,
+                         const pm__codec *codec)
+{
+    outcome oc = {.rep = *rep, .rc = rc, .n = n, .out_stride = out_stride,
+                  .everywhere = o->user.results_everywhere && !codec && out_stride,
+                  .has_codes = o->user.codes != NULL};
+    int shared = ex->m->share(ex->state, &oc, sizeof oc);
+    if (shared != PM_OK)
+        return shared;
+    if (follower) {
+        *rep = oc.rep;
+        rc = oc.rc;
+    }
+    if (oc.everywhere) {
+        int fits = !follower || (out && n == oc.n && out_stride == oc.out_stride);
+        int r1 = share_part(ex, out, oc.n * oc.out_stride, fits);
+        int r2 = oc.has_codes ? share_part(ex, o->user.codes, oc.n * sizeof(int),
+                                           fits && o->user.codes) : PM_OK;
+        if (follower && (r1 != PM_OK || r2 != PM_OK))
+            rc = r1 != PM_OK ? r1 : r2;
+    }
+    return rc;
+}
+
 /* Everything between valid arguments and the report: open the executor
  * (unless a pool is given), build the job, run it, count. */
 static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
                    size_t out_stride, size_t n, const pm__opts *o, pm_report *rep,
-                   const pm__out_codec *codec)
+                   const pm__codec *codec)
 {
     pm__exec own = {0}, *ex = NULL;
     int rc = PM_OK;
+    /* SPMD (MPI): every process makes this call, whatever its own n. */
+    int spmd = pm__backend_spmd(o->backend);
     if (o->user.pool) {
         ex = &o->user.pool->exec;
-    } else if (n > 0) {
+    } else if (n > 0 || spmd) {
         pm__exec_config cfg = o->cfg; /* no idle workers for tiny maps: */
-        if (o->backend == PM_PROCESSES && (size_t)cfg.procs > n)
+        if (spmd)
+            ;
+        else if (o->backend == PM_PROCESSES && (size_t)cfg.procs > n)
             cfg.procs = (int)n;
         else if (o->backend != PM_PROCESSES && (size_t)cfg.threads > n)
             cfg.threads = (int)n;
@@ -217,9 +266,13 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
     for (int i = 0; i < nslots; i++)
         pm__chunker_init(&m->slots[i].chunker, o->chunksize);
 
+    /* A follower reads nothing of its own and reports nothing: rank 0 does. */
+    int follower = pm__exec_follower(ex);
+    if (follower)
+        m->n = 0;
     pm__progress pr;
-    int reporting = pm__progress_init(&pr, &o->user, n);
-    int submitted = n > 0 ? run(m, ex, &pr, reporting) : PM_OK;
+    int reporting = !follower && pm__progress_init(&pr, &o->user, n);
+    int submitted = n > 0 || spmd ? run(m, ex, &pr, reporting) : PM_OK;
     sum_slots(m, &rep->done, &rep->failed);
     if (reporting)
         pm__progress_finish(&pr, rep->done, rep->failed);
@@ -227,6 +280,8 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
     rep->first_error_code = m->first_code;
     rc = submitted != PM_OK ? submitted : atomic_load(&m->stop);
     rep->signal = m->signal;
+    if (ex && ex->m->version >= 2 && ex->m->share && submitted == PM_OK)
+        rc = share_outcome(ex, follower, rc, rep, out, out_stride, n, o, codec);
 
     pm__mutex_destroy(&m->err_lock);
     free(m->slots);
@@ -243,7 +298,7 @@ int pm_map(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
 
 int pm__map_ex(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
                size_t out_stride, size_t n, const pm_opts *opts, pm_report *report,
-               const pm__out_codec *codec)
+               const pm__codec *codec)
 {
     double t0 = pm__now();
     pm_report rep = {.first_error_index = SIZE_MAX};

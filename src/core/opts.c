@@ -22,7 +22,7 @@ int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
     memset(out, 0, sizeof *out);
     out->user = *o;
 
-    if ((int)o->backend < PM_AUTO || (int)o->backend > PM_PROCESSES)
+    if ((int)o->backend < PM_AUTO || (int)o->backend > PM_MPI)
         return PM_EINVAL;
     if ((int)o->on_error < PM_RAISE || (int)o->on_error > PM_RETURN)
         return PM_EINVAL;
@@ -46,7 +46,8 @@ int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
             out->backend = PM_HAVE_THREADS ? PM_THREADS : PM_SERIAL;
         /* threads: in all (the caller included), or per process */
         out->cfg.threads = out->backend == PM_SERIAL      ? 1
-                         : out->backend == PM_PROCESSES ? def(o->threads, 1)
+                         : out->backend == PM_PROCESSES || out->backend == PM_MPI
+                                                         ? def(o->threads, 1)
                                                         : def(o->threads, pm__cpu_count());
         out->cfg.procs = def(o->procs, pm__cpu_count());
     }
@@ -55,6 +56,8 @@ int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
     if (out->backend == PM_PROCESSES && !PM_HAVE_FORK)
         return PM_ENOTSUP; /* no fork (WebAssembly, WASI) */
     if (out->backend == PM_THREADS && !PM_HAVE_THREADS)
+        return PM_ENOTSUP;
+    if (out->backend == PM_MPI && !PM_HAVE_MPI)
         return PM_ENOTSUP;
     /* Threads cannot be killed safely, so a per-item timeout is a processes
      * feature; silently ignoring it would be worse than saying so. */

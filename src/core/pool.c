@@ -17,6 +17,9 @@ static const pm__exec_methods *methods_for(pm_backend backend)
 #if PM_HAVE_FORK
     case PM_PROCESSES: return &pm__exec_processes;
 #endif
+#if PM_HAVE_MPI
+    case PM_MPI: return &pm__exec_mpi;
+#endif
     default: return NULL;
     }
 }
@@ -34,6 +37,17 @@ int pm__exec_open(pm__exec *ex, pm_backend backend, const pm__exec_config *cfg)
     if (rc != PM_OK)
         pm__exec_close(ex);
     return rc;
+}
+
+int pm__backend_spmd(pm_backend backend)
+{
+    const pm__exec_methods *m = methods_for(backend);
+    return m && m->version >= 2 && m->follower;
+}
+
+int pm__exec_follower(const pm__exec *ex)
+{
+    return ex && ex->m->version >= 2 && ex->m->follower && ex->m->follower(ex->state);
 }
 
 void pm__exec_close(pm__exec *ex)

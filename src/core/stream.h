@@ -60,6 +60,11 @@ struct pm__stream {
     pm__progress progress;
     int reporting;
     double t0;
+    /* SPMD executors (MPI) */
+    int follower;               /* this process serves another's stream: no feeder */
+    int submitted;              /* the job went to the executor (wait for it) */
+    int quiesced;               /* feeder joined and job waited for */
+    int shared;                 /* the owner's outcome went to every process */
 };
 
 
@@ -74,6 +79,9 @@ int  pm__stream_next(pm__stream *s, void *out, size_t *index, int *item_code,
                      size_t *err_index, int *err_code);
 void pm__stream_counts(pm__stream *s, pm_report *r);
 void pm__stream_finish_progress(pm__stream *s);
+/* SPMD executors: once the stream is over here, every process gets the
+ * owner's final status (returned) and counts; other executors: `status`. */
+int  pm__stream_conclude(pm__stream *s, int status);
 /* Stop everything, join, free. NULL is fine. */
 void pm__stream_free(pm__stream *s);
 

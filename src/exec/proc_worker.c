@@ -17,7 +17,7 @@
  * before item k, which runs again in the next piece). */
 static int ship_output(lane *l, int slot, size_t k, size_t *used, void *out)
 {
-    const pm__out_codec *codec = l->st->job->codec;
+    const pm__codec *codec = l->st->job->codec;
     unsigned char *buf = NULL;
     size_t len = 0;
     int code = codec->encode(codec->ctx, out, &buf, &len);

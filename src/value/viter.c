@@ -106,6 +106,13 @@ static int run(void *user, const void *in, void *out)
     return code;
 }
 
+/* Items fed after the workers exist would have to be shipped to them. */
+static int backend_remote(const pm_vopts *o)
+{
+    pm_backend b = o->base.pool ? o->base.pool->backend : o->base.backend;
+    return b == PM_PROCESSES || b == PM_MPI;
+}
+
 pm_viter *pm_vimap(pm_vfn fn, void *user, pm_vsource_fn next, void *src, const pm_vopts *opts)
 {
     static const pm_vopts defaults;
@@ -119,7 +126,7 @@ pm_viter *pm_vimap(pm_vfn fn, void *user, pm_vsource_fn next, void *src, const p
     v->next = next;
     v->src = src;
     int rc = (!fn || !next) ? PM_EINVAL : pm__vspec_init(&v->spec, o);
-    if (rc == PM_OK && (o->base.pool ? o->base.pool->backend : o->base.backend) == PM_PROCESSES)
+    if (rc == PM_OK && backend_remote(o))
         rc = PM_ENOTSUP; /* values will reach processes as MessagePack: see vmap.c */
     if (rc == PM_OK && (rc = pm__mutex_init(&v->lock)) == PM_OK)
         v->has_lock = 1;

@@ -19,7 +19,7 @@
  * Processes: a pointer to a value made in a worker process means nothing in
  * the caller. The items need no shipping (the workers are forked at the call,
  * so the item array is theirs too), but every result travels back as
- * MessagePack: the map runs with an output codec (pm__out_codec) that
+ * MessagePack: the map runs with an output codec (pm__codec) that
  * encodes and frees the worker's result and decodes it into the caller's
  * slot. Items that crashed or timed out their worker have no result: they get
  * an error value here. (pm_vimap's items are fed after the fork, so it would
@@ -37,15 +37,24 @@ typedef struct vmap_ctx {
     void *user;
     pm__vspec spec;
     pm_value *const *base;   /* items' array: index = record - base */
+    int indexed;             /* records are vrec (MPI), not pointers into base */
 } vmap_ctx;
+
+/* MPI: items travel to other ranks, where a record's address says nothing
+ * about its index; so each record carries its index. */
+typedef struct vrec {
+    pm_value *v;
+    size_t index;
+} vrec;
 
 static int run_record(void *user, const void *in, void *out)
 {
     const vmap_ctx *c = user;
-    pm_value *const *rec = in;
-    size_t index = (size_t)(rec - c->base);
+    pm_value *item = c->indexed ? ((const vrec *)in)->v : *(pm_value *const *)in;
+    size_t index = c->indexed ? ((const vrec *)in)->index
+                              : (size_t)((pm_value *const *)in - c->base);
     int code;
-    pm_value *r = pm__vcall_run(c->fn, c->user, &c->spec, *rec, index, &code);
+    pm_value *r = pm__vcall_run(c->fn, c->user, &c->spec, item, index, &code);
     if (r && r->depth >= PM_VALUE_MAX_DEPTH) {
         /* It could not sit in the result list without breaking the depth
          * limit every value keeps. */
@@ -74,7 +83,53 @@ static int decode_result(void *ctx, const unsigned char *buf, size_t len, void *
     return pm_value_decode(buf, len, (pm_value **)out, &used) == PM_OK ? 0 : PM_EINVAL;
 }
 
-static const pm__out_codec result_codec = {NULL, encode_result, decode_result};
+static const pm__codec result_codec = {.encode = encode_result, .decode = decode_result};
+
+/* MPI: an item as its index (8 bytes) then its MessagePack. */
+static int encode_item(void *ctx, const void *in, unsigned char **buf, size_t *len)
+{
+    (void)ctx;
+    const vrec *r = in;
+    unsigned char *body = NULL;
+    size_t n = 0;
+    if (pm_value_encode(r->v, &body, &n) != PM_OK)
+        return PM_ENOMEM;
+    uint64_t index = r->index;
+    *buf = malloc(sizeof index + n);
+    if (*buf) {
+        memcpy(*buf, &index, sizeof index);
+        memcpy(*buf + sizeof index, body, n);
+        *len = sizeof index + n;
+    }
+    free(body);
+    return *buf ? 0 : PM_ENOMEM;
+}
+
+static int decode_item(void *ctx, const unsigned char *buf, size_t len, void *in)
+{
+    (void)ctx;
+    vrec *r = in;
+    uint64_t index;
+    size_t used;
+    if (len < sizeof index)
+        return PM_EINVAL;
+    memcpy(&index, buf, sizeof index);
+    r->index = (size_t)index;
+    return pm_value_decode(buf + sizeof index, len - sizeof index, &r->v, &used) == PM_OK
+               ? 0 : PM_EINVAL;
+}
+
+static void release_item(void *ctx, void *in)
+{
+    (void)ctx;
+    vrec *r = in;
+    pm_value_free(r->v);
+    r->v = NULL;
+}
+
+static const pm__codec mpi_codec = {.encode = encode_result, .decode = decode_result,
+                                    .encode_in = encode_item, .decode_in = decode_item,
+                                    .release_in = release_item};
 
 /* Processes: an item that killed its worker has no result value; make one. */
 static void fill_crashed(pm_value *list, const int *codes, size_t n)
@@ -102,6 +157,20 @@ static pm_backend backend_of(const pm_opts *o)
     return o->pool ? o->pool->backend : o->backend;
 }
 
+/* MPI, ranks other than 0: serve rank 0's call; no results here. `items`
+ * is not read (any value, NULL too). */
+static int follow(pm_vfn fn, void *user, const pm_vopts *o, pm_report *report)
+{
+    vmap_ctx c = {.fn = fn, .user = user, .indexed = 1};
+    vrec none;
+    int rc = !fn || pm__vspec_init(&c.spec, o) != PM_OK ? PM_EINVAL : PM_OK;
+    if (rc == PM_OK)
+        rc = pm__map_ex(run_record, &c, &none, sizeof none, &none, sizeof(pm_value *), 0,
+                        &o->base, report, &mpi_codec);
+    report->status = rc;
+    return rc;
+}
+
 int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
             pm_value **results)
 {
@@ -118,6 +187,8 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
     *results = NULL;
     memset(report, 0, sizeof *report);
     report->first_error_index = SIZE_MAX;
+    if (backend_of(&o->base) == PM_MPI && pm_mpi_rank() > 0)
+        return follow(fn, user, o, report);
     if (!fn || pm_value_type(items) != PM_T_LIST || pm__vspec_init(&c.spec, o) != PM_OK)
         rc = PM_EINVAL;
     else if (!(list = pm_value_list()))
@@ -136,7 +207,8 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
     }
     list->u.l.cap = n;
     c.base = n ? items->u.l.v : &dummy;
-    int remote = backend_of(&o->base) == PM_PROCESSES;
+    int mpi = backend_of(&o->base) == PM_MPI;
+    int remote = backend_of(&o->base) == PM_PROCESSES || mpi;
     int *codes = NULL;
     pm_opts base = o->base;
     if (remote && n && !o->base.codes) {
@@ -147,8 +219,21 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
         }
         base.codes = codes;
     }
-    rc = pm__map_ex(run_record, &c, c.base, sizeof(pm_value *), n ? list->u.l.v : &dummy,
-                    sizeof(pm_value *), n, &base, report, remote ? &result_codec : NULL);
+    vrec *recs = NULL;
+    if (mpi && !(recs = malloc((n ? n : 1) * sizeof *recs))) {
+        free(codes);
+        pm_value_free(list);
+        report->status = PM_ENOMEM;
+        return PM_ENOMEM;
+    }
+    for (size_t i = 0; mpi && i < n; i++)
+        recs[i] = (vrec){items->u.l.v[i], i};
+    c.indexed = mpi;
+    rc = mpi ? pm__map_ex(run_record, &c, recs, sizeof *recs, n ? list->u.l.v : &dummy,
+                          sizeof(pm_value *), n, &base, report, &mpi_codec)
+             : pm__map_ex(run_record, &c, c.base, sizeof(pm_value *), n ? list->u.l.v : &dummy,
+                          sizeof(pm_value *), n, &base, report, remote ? &result_codec : NULL);
+    free(recs);
     if (remote && n)
         fill_crashed(list, base.codes, n);
     free(codes);

@@ -73,10 +73,17 @@ var PMW_TYPED = [ArrayBuffer, Int8Array, Uint8Array, Uint8ClampedArray, Int16Arr
   typeof BigInt64Array != 'undefined' ? BigInt64Array : null,
   typeof BigUint64Array != 'undefined' ? BigUint64Array : null, DataView];
 
-/** An encoding failure: what could not be encoded and where. */
-function PmwEncodeError(what, path) {
+/** An encoding failure: what could not be encoded and where. The path
+ * (".a[2].b") is built while the error unwinds out of the nested values
+ * (pmwAtPath), so encoding pays nothing for it when nothing fails. */
+function PmwEncodeError(what) {
   this.what = what;
-  this.path = path;
+  this.path = '';
+}
+
+function pmwAtPath(e, step) {
+  if (e instanceof PmwEncodeError) e.path = step + e.path;
+  return e;
 }
 
 function pmwDescribe(v) {
@@ -95,7 +102,6 @@ function PmwEncoder() {
   this.buf = new Uint8Array(1 << 16);
   this.view = new DataView(this.buf.buffer);
   this.pos = 0;
-  this.path = [];
 }
 
 PmwEncoder.prototype.ensure = function (n) {
@@ -199,18 +205,20 @@ PmwEncoder.prototype.value = function (v, depth) {
     case 'undefined': this.ensure(3); this.buf[this.pos++] = 0xd4; this.buf[this.pos++] = PMW_EXT_UNDEFINED; this.buf[this.pos++] = 0; return;
     case 'bigint': { var t = v.toString(); return this.ext(PMW_EXT_BIGINT, function () { this.bytes(pmwTextEncoder.encode(t)); }); }
     case 'object': break;
-    default: throw new PmwEncodeError(pmwDescribe(v), this.path.join(''));
+    default: throw new PmwEncodeError(pmwDescribe(v));
   }
   if (v === null) return this.byte(0xc0);
-  if (depth > PMW_MAX_DEPTH) throw new PmwEncodeError('a value nested deeper than ' + PMW_MAX_DEPTH + ' levels (a cycle?)', this.path.join(''));
-  var d = depth + 1, i, n, path = this.path;
+  if (depth > PMW_MAX_DEPTH) throw new PmwEncodeError('a value nested deeper than ' + PMW_MAX_DEPTH + ' levels (a cycle?)');
+  var d = depth + 1, i, n;
   if (Array.isArray(v)) {
     n = v.length;
     this.head(0x90, n, 16, 0, 0xdc, 0xdd);
     for (i = 0; i < n; i++) {
-      path.push('[' + i + ']');
-      this.value(v[i], d);
-      path.pop();
+      try {
+        this.value(v[i], d);
+      } catch (e) {
+        throw pmwAtPath(e, '[' + i + ']');
+      }
     }
     return;
   }
@@ -239,21 +247,23 @@ PmwEncoder.prototype.value = function (v, depth) {
   if (v instanceof RegExp) return this.ext(PMW_EXT_REGEXP, function () { this.value([v.source, v.flags], d); });
   if (typeof v.then === 'function' || v instanceof WeakMap || v instanceof WeakSet ||
       (typeof WeakRef != 'undefined' && v instanceof WeakRef))
-    throw new PmwEncodeError(pmwDescribe(v), path.join(''));
+    throw new PmwEncodeError(pmwDescribe(v));
   // Any other object (a class instance): its own enumerable properties, as
   // structured clone does.
   return this.object(v, d);
 };
 
 PmwEncoder.prototype.object = function (v, d) {
-  var keys = Object.keys(v), n = keys.length, path = this.path;
+  var keys = Object.keys(v), n = keys.length;
   this.head(0x80, n, 16, 0, 0xde, 0xdf);
   for (var i = 0; i < n; i++) {
     var k = keys[i];
     this.string(k);
-    path.push('.' + k);
-    this.value(v[k], d);
-    path.pop();
+    try {
+      this.value(v[k], d);
+    } catch (e) {
+      throw pmwAtPath(e, '.' + k);
+    }
   }
 };
 
@@ -263,12 +273,10 @@ PmwEncoder.prototype.encode = function (v) {
   var start = (this.pos + 7) & ~7;
   this.ensure(start - this.pos);
   this.pos = start;
-  this.path.length = 0;
   try {
     this.value(v, 0);
   } catch (e) {
     this.pos = start;
-    this.path.length = 0;
     throw e;
   }
   return start;
@@ -424,16 +432,19 @@ function pmwRebuildError(f) {
  */
 function PmwBlockWriter() {
   this.enc = new PmwEncoder();
-  this.recs = [];     // record index (in 8-byte units) of each pending value
-  this.offs = [];     // its offset in the scratch
-  this.tags = [];
+  // Per pending value: its record index (8-byte units) and the high word
+  // the record gets (tag and offset in the block), in typed arrays rather
+  // than JS arrays: no per-value allocation, no length resets.
+  this.recs = new Uint32Array(1024);
+  this.his = new Uint32Array(1024);
+  this.n = 0;
 }
 
 /** Encode v for record `rec`; throws PmwEncodeError (nothing pending then). */
 PmwBlockWriter.prototype.add = function (job, v, rec, tag) {
   if (this.enc.pos > PMW_BLOCK_MAX - 4096) this.flush(job);
   var off = this.enc.encode(v);
-  if (this.enc.pos > PMW_BLOCK_MAX && this.recs.length) {
+  if (this.enc.pos > PMW_BLOCK_MAX && this.n) {
     // Did not fit: flush what came before, then this one alone at 0.
     var bytes = this.enc.buf.slice(off, this.enc.pos);
     this.enc.pos = off;
@@ -441,33 +452,36 @@ PmwBlockWriter.prototype.add = function (job, v, rec, tag) {
     this.enc.bytes(bytes);
     off = 0;
   }
-  this.recs.push(rec);
-  this.offs.push(off);
-  this.tags.push(tag);
+  if (this.n === this.recs.length) {
+    var recs = new Uint32Array(2 * this.n), his = new Uint32Array(2 * this.n);
+    recs.set(this.recs);
+    his.set(this.his);
+    this.recs = recs;
+    this.his = his;
+  }
+  this.recs[this.n] = rec;
+  this.his[this.n] = (PMW_NAN_HI | (tag << 17) | (off >>> 3)) >>> 0;
+  this.n++;
 };
 
 /** Allocate a block for the pending values, copy them, point the records
- * at them. Returns 0, or throws when out of memory. */
+ * at them. Throws when out of memory. */
 PmwBlockWriter.prototype.flush = function (job) {
-  var n = this.recs.length;
+  var n = this.n;
   if (!n) { this.enc.pos = 0; return; }
   var size = this.enc.pos;
+  this.n = 0;
+  this.enc.pos = 0;
   var block = _pmw_block_new(job, size, n) >>> 0;
-  if (!block) {
-    this.recs.length = this.offs.length = this.tags.length = 0;
-    this.enc.pos = 0;
-    throw new RangeError('parmap: out of WebAssembly memory (' + size + ' bytes of values)');
-  }
+  if (!block) throw new RangeError('parmap: out of WebAssembly memory (' + size + ' bytes of values)');
   pmwViews(block + PMW_BLOCK_HDR + size);
   pmwHeap.U8.set(this.enc.buf.subarray(0, size), block + PMW_BLOCK_HDR);
-  var U = pmwHeap.U32;
+  var U = pmwHeap.U32, recs = this.recs, his = this.his;
   for (var i = 0; i < n; i++) {
-    var r = this.recs[i];
+    var r = recs[i];
     U[2 * r] = block;
-    U[2 * r + 1] = (PMW_NAN_HI | (this.tags[i] << 17) | (this.offs[i] >>> 3)) >>> 0;
+    U[2 * r + 1] = his[i];
   }
-  this.recs.length = this.offs.length = this.tags.length = 0;
-  this.enc.pos = 0;
 };
 
 /** Write a number, NaN (canonical) or undefined record. */
@@ -662,7 +676,7 @@ function pmwRunChunk(job, base, count, inP, outP, codesP) {
     J = { call: function () { throw e; }, raise: pmwHeap.I32[(job + PMW_JOB_RAISE) >> 2] !== 0 };
   }
   var call = J.call, raise = J.raise, F = pmwHeap.F64, U = pmwHeap.U32, I = pmwHeap.I32;
-  for (; k < count;) {
+  for (; k < count; k++) {
     var x = F[ii + k], r, code = 0;
     if (x !== x) {
       var tag = pmwTag(U, ii + k);
@@ -679,9 +693,16 @@ function pmwRunChunk(job, base, count, inP, outP, codesP) {
       code = e && e.pmwShape ? PMW_CODE_SHAPE : PMW_CODE_THREW;
       r = e;
     }
+    if (code === 0 && typeof r === 'number') {
+      // A number: the common case, kept short. Nothing was malloc'd, so the
+      // views need no check.
+      if (r === r) F[oi + k] = r;
+      else { U[2 * (oi + k)] = 0; U[2 * (oi + k) + 1] = PMW_NAN_HI; }
+      I[ci + k] = 0;
+      continue;
+    }
     if (code === 0) {
-      if (typeof r === 'number') pmwPutPlain(F, U, oi + k, r);
-      else if (r === undefined) { U[2 * (oi + k)] = 0; U[2 * (oi + k) + 1] = (PMW_NAN_HI | (PMW_TAG_UNDEF << 17)) >>> 0; }
+      if (r === undefined) { U[2 * (oi + k)] = 0; U[2 * (oi + k) + 1] = (PMW_NAN_HI | (PMW_TAG_UNDEF << 17)) >>> 0; }
       else {
         try {
           w.add(job, r, oi + k, PMW_TAG_VALUE);
@@ -701,8 +722,8 @@ function pmwRunChunk(job, base, count, inP, outP, codesP) {
       }
     }
     I[ci + k] = code;
-    k++;
-    if (code !== 0 && raise) break;
+    if (code !== 0 && raise) { k++; break; }
+    // w.add may have flushed a block (a malloc): the memory may have grown.
     if (F !== pmwHeap.F64) { pmwViews(); F = pmwHeap.F64; U = pmwHeap.U32; I = pmwHeap.I32; }
   }
   w.flush(job);

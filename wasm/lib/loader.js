@@ -133,6 +133,12 @@ export function runtime() {
   return loading;
 }
 
+/** The loaded runtime, or null (not loaded yet, or terminated): lets a heap
+ * array tell whether the module it lives in is still the current one. */
+export function currentRuntime() {
+  return state;
+}
+
 /** Keep Node's event loop alive only while calls run. */
 function setIdle(rt, idle) {
   if (!isNode || rt.build !== 'threaded') return;

@@ -148,8 +148,10 @@ EMSCRIPTEN_KEEPALIVE void pmw_job_free(pmw_job *j)
     free(j->src);
     free(j->meta);
     free(j->log);
-    free(j->kin);
-    free(j->kout);
+    if (j->kin_owned)
+        free(j->kin);
+    if (j->kout_owned)
+        free(j->kout);
     free(j->in.val);
     free(j->out.val);
     free(j->out.idx);
@@ -202,10 +204,16 @@ EMSCRIPTEN_KEEPALIVE uint32_t *pmw_job_log(pmw_job *j)
     return j->log;
 }
 
-/* A kernel map: finds the kernel, sets its parameters (params[] in its
- * order, already filled by the caller at pmw_job_params()), allocates the
- * input and output arrays. Returns the input's address or 0 (unknown
- * kernel, bad output length, out of memory). */
+/* A kernel map, in two steps. The caller first fills params[] (in the
+ * kernel's order) at pmw_job_params(), then:
+ *  1. pmw_job_kernel(j, name): finds the kernel and sizes its records;
+ *     returns the output elements per item, or 0 (unknown kernel, bad
+ *     output length parameter);
+ *  2. pmw_job_kernel_arrays(j, n, in, out): the input (n items) and output
+ *     (n records) arrays. A nonzero `in` / `out` is the caller's heap array
+ *     (heapArray() in JavaScript), used in place and never freed by the job:
+ *     the zero-copy path. A zero one is allocated here and freed with the
+ *     job. Returns the input's address, or 0 when out of memory. */
 EMSCRIPTEN_KEEPALIVE double *pmw_job_params(pmw_job *j)
 {
     return j->params;
@@ -222,20 +230,28 @@ static size_t ktype_size(pm_ktype t)
     return 0;
 }
 
-EMSCRIPTEN_KEEPALIVE void *pmw_job_kernel(pmw_job *j, const char *name, double n)
+EMSCRIPTEN_KEEPALIVE int pmw_job_kernel(pmw_job *j, const char *name)
 {
     const pm_kernel *k = pm_kernel_find(name);
     if (!k)
-        return NULL;
+        return 0;
     int len = pm_kernel_out_len(k, j->params);
     if (len <= 0)
-        return NULL;
+        return 0;
     j->kernel = k;
-    j->n = (size_t)n;
     j->in_stride = ktype_size(k->in_type);
     j->out_stride = ktype_size(k->out_type) * (size_t)len;
-    j->kin = malloc(j->n ? j->n * j->in_stride : 1);
-    j->kout = calloc(j->n ? j->n : 1, j->out_stride);
+    return len;
+}
+
+EMSCRIPTEN_KEEPALIVE void *pmw_job_kernel_arrays(pmw_job *j, double n, void *in, void *out)
+{
+    j->n = (size_t)n;
+    j->kin_owned = in == NULL;
+    j->kout_owned = out == NULL;
+    j->kin = in ? in : malloc(j->n ? j->n * j->in_stride : 1);
+    /* zeroed: a failed item's output stays zero (exception: 'return') */
+    j->kout = out ? out : calloc(j->n ? j->n : 1, j->out_stride);
     j->codes = calloc(j->n ? j->n : 1, sizeof *j->codes);
     if (!j->kin || !j->kout || !j->codes)
         return NULL;

@@ -103,6 +103,7 @@ typedef struct pmw_job {
     const pm_kernel *kernel;
     double params[PM_KERNEL_MAX_PARAMS];
     unsigned char *kin, *kout;
+    int kin_owned, kout_owned;  /* 0: the caller's heap array (zero-copy) */
     size_t in_stride, out_stride;
     /* stream */
     pmw_ring in, out;

@@ -1,0 +1,3 @@
+// The heap-array suite on the single-thread build.
+process.env.PARMAP_WASM_BUILD = 'single';
+await import('./heap.test.mjs');
