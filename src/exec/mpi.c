@@ -48,15 +48,23 @@
 /* Tags: 2 per job number, modulo a range every MPI allows (MPI_TAG_UB >= 32767). */
 #define TAG_JOBS 8192
 
-enum { MSG_CREDIT = 1, MSG_TASK, MSG_END, MSG_RESULT };
+enum { MSG_HELLO = 1, MSG_TASK, MSG_END, MSG_RESULT };
+
+/* Flow control: rank 0 keeps enough chunks queued at each follower to cover
+ * the round trip's latency (measured) several times over, at least
+ * QUEUE_MIN_S of work per thread, and at most QUEUE_MAX_CHUNKS chunks. */
+#define QUEUE_MIN_S 0.002
+#define QUEUE_LATENCIES 4
+#define QUEUE_MAX_CHUNKS 64
 
 typedef struct msg_head {   /* every message starts with this */
     uint64_t kind, seq;
-    uint64_t id, base, count;  /* TASK, RESULT: the chunk; CREDIT: count = credits */
+    uint64_t id, base, count;  /* TASK, RESULT: the chunk; HELLO: count = threads */
     uint64_t ran, failed, first_failed;
     int64_t first_code;
     uint64_t in_stride, out_stride; /* TASK: rank 0's record sizes (a follower's
                                        call may pass 0 for outputs it never sees) */
+    double wait_s, run_s;      /* RESULT: the chunk queued, then ran, this long */
 } msg_head;
 /* An item whose record could not be encoded: its length word, then its code. */
 #define BAD_RECORD UINT64_MAX
@@ -71,12 +79,15 @@ typedef struct sending {
 /* Rank 0: a chunk out at a follower. */
 typedef struct remote {
     pm__task t;
+    double sent;               /* when it left */
     int worker, used;
 } remote;
 
 typedef struct peer {
-    size_t credits, outstanding;
-    int ended;
+    int ready, threads, ended;    /* said hello (with its threads), got END */
+    size_t outstanding, out_items;
+    double sec_per_item;          /* measured there (0: not yet) */
+    double latency;               /* round trip minus queueing and work */
 } peer;
 
 /* A follower's chunk: received, run here, sent back. */
@@ -89,6 +100,7 @@ typedef struct ftask {
     int *codes;
     int bad;                   /* an input would not decode: every item fails with it */
     pm__job job;               /* the follower's job with rank 0's record sizes */
+    double queued, started, ended;
 } ftask;
 
 typedef struct mpi_state {
@@ -311,9 +323,11 @@ static void send_task(mpi_state *st, pm__job *job, uint64_t seq, int r, pm__task
         return;
     }
     rem->t = *t;
+    rem->sent = pm__now();
     rem->worker = worker_of(st, r);
     rem->used = 1;
     st->peers[r].outstanding++;
+    st->peers[r].out_items += t->count;
 }
 
 /* A follower's RESULT: copy codes and outputs into the task, finish it. */
@@ -359,10 +373,37 @@ static void take_result(mpi_state *st, pm__job *job, int r, const unsigned char 
         }
         pm__task_record(job, t, k, code);
     }
+    /* The chunker sizes chunks by the work they hold, as measured where they
+     * ran; the latency is hidden by queue depth instead (wants_more). */
+    double now = pm__now();
+    peer *pe = &st->peers[r];
+    if (t->t0 > 0)
+        t->t0 = now - h.run_s;
+    double lat = now - rem->sent - h.wait_s - h.run_s;
+    pe->latency = pe->latency > 0 ? 0.8 * pe->latency + 0.2 * (lat > 0 ? lat : 0) : lat;
+    if (ran > 0 && h.run_s > 0) {
+        double spi = h.run_s / (double)ran;
+        pe->sec_per_item = pe->sec_per_item > 0 ? 0.7 * pe->sec_per_item + 0.3 * spi : spi;
+    }
     job->finish(job, rem->worker, t);
     rem->used = 0;
-    st->peers[r].outstanding--;
-    st->peers[r].credits++;
+    pe->outstanding--;
+    pe->out_items -= rem->t.count <= pe->out_items ? rem->t.count : pe->out_items;
+}
+
+/* Whether follower `p` should get another chunk now. */
+static int wants_more(const peer *p)
+{
+    if (!p->ready || p->ended || p->outstanding >= QUEUE_MAX_CHUNKS)
+        return 0;
+    if (p->outstanding < (size_t)p->threads + 1)
+        return 1; /* one running and one waiting per thread, at least */
+    if (p->sec_per_item <= 0)
+        return p->outstanding < 2 * (size_t)p->threads;
+    double want = QUEUE_LATENCIES * p->latency;
+    if (want < QUEUE_MIN_S)
+        want = QUEUE_MIN_S;
+    return (double)p->out_items * p->sec_per_item < want * p->threads;
 }
 
 static void serve(mpi_state *st, pm__job *job, uint64_t seq)
@@ -378,8 +419,10 @@ static void serve(mpi_state *st, pm__job *job, uint64_t seq)
             msg_head h = {0};
             if (len >= sizeof h)
                 memcpy(&h, msg, sizeof h);
-            if (h.seq == seq && h.kind == MSG_CREDIT)
-                st->peers[from].credits += (size_t)h.count;
+            if (h.seq == seq && h.kind == MSG_HELLO) {
+                st->peers[from].ready = 1;
+                st->peers[from].threads = h.count > 0 && h.count < PM_MAX_THREADS ? (int)h.count : 1;
+            }
             else if (h.seq == seq && h.kind == MSG_RESULT)
                 take_result(st, job, from, msg, len);
             free(msg);
@@ -388,7 +431,7 @@ static void serve(mpi_state *st, pm__job *job, uint64_t seq)
         live = 0;
         for (int r = 1; r < st->size; r++) {
             peer *p = &st->peers[r];
-            while (p->credits && !p->ended) {
+            while (wants_more(p)) {
                 pm__task t;
                 int k = job->take(job, worker_of(st, r), SIZE_MAX, &t);
                 if (k == PM__STEP_IDLE)
@@ -404,7 +447,6 @@ static void serve(mpi_state *st, pm__job *job, uint64_t seq)
                     p->ended = 1;
                     break;
                 }
-                p->credits--;
                 send_task(st, job, seq, r, &t);
             }
             live += !(p->ended && p->outstanding == 0);
@@ -485,10 +527,9 @@ static ftask *make_ftask(const pm__job *follower_job, unsigned char *msg, size_t
     return f;
 }
 
-/* Run by the compute threads on a follower. */
-static void run_ftask(ftask *f)
+/* A chunk's items, or every item failed when it could not be set up. */
+static void run_items(const pm__job *job, ftask *f)
 {
-    const pm__job *job = &f->job;
     if (!f->bad) {
         pm__task_run(job, &f->t);
         return;
@@ -498,6 +539,15 @@ static void run_ftask(ftask *f)
     for (size_t k = 0; k < f->t.count; k++)
         pm__task_record(job, &f->t, k, f->bad);
     f->t.ran = f->t.count;
+}
+
+/* Run by the compute threads on a follower. */
+static void run_ftask(ftask *f)
+{
+    const pm__job *job = &f->job;
+    f->started = pm__now();
+    run_items(job, f);
+    f->ended = pm__now();
 }
 
 static int encode_output(void *ctx, void *rec, unsigned char **buf, size_t *len)
@@ -510,7 +560,8 @@ static void send_result(mpi_state *st, const pm__job *job, uint64_t seq, ftask *
 {
     msg_head h = {.kind = MSG_RESULT, .seq = seq, .id = f->id, .base = f->t.base,
                   .count = f->t.count, .ran = f->t.ran, .failed = f->t.failed,
-                  .first_failed = f->t.first_failed, .first_code = f->t.first_code};
+                  .first_failed = f->t.first_failed, .first_code = f->t.first_code,
+                  .wait_s = f->started - f->queued, .run_s = f->ended - f->started};
     size_t len = 0, n = f->t.count;
     int *codes = f->codes ? f->codes : calloc(n ? n : 1, sizeof *codes);
     if (!f->codes) {
@@ -547,11 +598,11 @@ static void follow(mpi_state *st, pm__job *job, uint64_t seq)
     size_t inflight = 0;
     int got_end = 0;
     double backoff = IDLE_MIN_S;
-    msg_head credit = {.kind = MSG_CREDIT, .seq = seq, .count = 2 * (uint64_t)st->threads};
-    unsigned char *m = malloc(sizeof credit);
+    msg_head hello = {.kind = MSG_HELLO, .seq = seq, .count = (uint64_t)st->threads};
+    unsigned char *m = malloc(sizeof hello);
     if (m) {
-        memcpy(m, &credit, sizeof credit);
-        post(st, m, sizeof credit, 0, tag_up(seq));
+        memcpy(m, &hello, sizeof hello);
+        post(st, m, sizeof hello, 0, tag_up(seq));
     }
     while (!got_end || inflight > 0) {
         int busy = 0, from = 0;
@@ -581,6 +632,8 @@ static void follow(mpi_state *st, pm__job *job, uint64_t seq)
                 got_end = 1;
                 free(msg);
             }
+            if (f)
+                f->queued = pm__now();
             pm__mutex_lock(&st->lock);
             if (f) {
                 if (st->ready_tail)
