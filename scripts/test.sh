@@ -8,6 +8,8 @@
 #
 # Suites today (each builds in its own directory under build/ and runs ctest):
 #   c-plain  RelWithDebInfo build, gcc                          build/plain
+#            (every C suite builds the MPI executor and runs its tests
+#            under mpirun, label "mpi")
 #   c-asan   -DPM_SANITIZE=address,undefined, clang             build/asan
 #   c-tsan   -DPM_SANITIZE=thread, clang                        build/tsan
 #   wasi     clang --target=wasm32-wasi, run under node:wasi    build/wasi
@@ -47,6 +49,8 @@ PACKAGES=(
     "cmd:setarch      util-linux"                  # TSan/ASan without ASLR, if needed
     "cmd:nm           binutils"                    # tests/downstream: exported symbols
     "cmd:node         nodejs"                      # wasi: node:wasi runs the tests
+    "pkg:libopenmpi-dev libopenmpi-dev"            # the MPI executor (PM_MPI)
+    "cmd:mpirun       openmpi-bin"                 # its tests run under mpirun
     # Later suites add theirs here.
 )
 
@@ -153,7 +157,7 @@ c_suite() {
 
     echo "--- configure build/$name ($cc${san:+, PM_SANITIZE=$san})"
     cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-          -DCMAKE_C_COMPILER="$cc" -DPM_SANITIZE="$san" -DPM_BUILD_TESTS=ON \
+          -DCMAKE_C_COMPILER="$cc" -DPM_SANITIZE="$san" -DPM_BUILD_TESTS=ON -DPM_WITH_MPI=ON \
         || { count_results 0 1 0; return 1; }
     echo "--- build build/$name"
     cmake --build "$dir" -j "$JOBS" || { count_results 0 1 0; return 1; }

@@ -79,6 +79,14 @@
 #define PMT_ASAN 0
 #endif
 
+/* Run LeakSanitizer's check now instead of at exit (no-op without ASan). */
+#if PMT_ASAN
+#include <sanitizer/lsan_interface.h>
+static inline void pmt_leak_check_now(void) { __lsan_do_leak_check(); }
+#else
+static inline void pmt_leak_check_now(void) {}
+#endif
+
 static atomic_long pmt_checks;
 static _Thread_local char pmt_ctx[160];
 

@@ -465,6 +465,7 @@ int main(int argc, char **argv)
     printf("%zu vectors from %s, %d runs\n", pm_value_len(cases), where, runs);
     pm_value_free(doc);
 #ifdef PMT_MPI
+    pmt_leak_check_now(); /* see tests/mpi/test_mpi.c */
     pm_mpi_finalize();
 #endif
     return pmt_done("test_vectors");

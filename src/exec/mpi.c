@@ -221,10 +221,12 @@ static unsigned char *pack(const msg_head *h, const void *extra, size_t extra_le
     unsigned char *msg = (!encode || (bufs && lens && codes)) ? malloc(size) : NULL;
     if (msg) {
         memcpy(msg, h, sizeof *h);
-        memcpy(msg + sizeof *h, extra, extra_len);
+        if (extra_len)
+            memcpy(msg + sizeof *h, extra, extra_len);
         used = sizeof *h + extra_len;
         if (!encode) {
-            memcpy(msg + used, rec, count * stride);
+            if (count * stride > 0)
+                memcpy(msg + used, rec, count * stride);
         } else {
             for (size_t k = 0; k < count; k++) {
                 uint64_t n = codes[k] ? BAD_RECORD : lens[k];
@@ -487,7 +489,12 @@ static ftask *make_ftask(const pm__job *follower_job, unsigned char *msg, size_t
     size_t n = (size_t)h.count;
     if (!f)
         return NULL;
-    f->job = *follower_job;
+    /* What running items needs (not the executor's bookkeeping fields, which
+     * the crew changes under its lock meanwhile). */
+    f->job.fn = follower_job->fn;
+    f->job.user = follower_job->user;
+    f->job.raise = follower_job->raise;
+    f->job.codec = follower_job->codec;
     f->job.in_stride = (size_t)h.in_stride;
     f->job.out_stride = (size_t)h.out_stride;
     const pm__job *job = &f->job;
