@@ -22,6 +22,9 @@ set(PM_SOURCES
   src/exec/proc_worker.c
   src/exec/proc_lane.c
   src/exec/mpi.c
+  src/exec/mpi_owner.c
+  src/exec/mpi_follower.c
+  src/exec/mpi_wire.c
   src/value/value.c
   src/value/dict.c
   src/value/json.c

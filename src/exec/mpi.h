@@ -1,0 +1,135 @@
+/*
+ * mpi.h - what the MPI executor's files share: the messages, rank 0's and the
+ * followers' bookkeeping, the executor's state, and the wire helpers. The
+ * design is described atop mpi.c; rank 0's side is mpi_owner.c, the
+ * followers' side mpi_follower.c, the wire helpers mpi_wire.c.
+ */
+#ifndef PM_MPI_H
+#define PM_MPI_H
+
+#include "crew.h"
+
+#if PM_HAVE_MPI
+#include <mpi.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define IDLE_MIN_S 0.00002
+#define IDLE_MAX_S 0.0005
+/* Tags: 2 per job number, modulo a range every MPI allows (MPI_TAG_UB >= 32767). */
+#define TAG_JOBS 8192
+
+enum { MSG_HELLO = 1, MSG_TASK, MSG_END, MSG_RESULT };
+
+/* Flow control: rank 0 keeps enough chunks queued at each follower to cover
+ * the round trip's latency (measured) several times over, at least
+ * QUEUE_MIN_S of work per thread, and at most QUEUE_MAX_CHUNKS chunks. */
+#define QUEUE_MIN_S 0.002
+#define QUEUE_LATENCIES 4
+#define QUEUE_MAX_CHUNKS 64
+
+typedef struct msg_head {   /* every message starts with this */
+    uint64_t kind, seq;
+    uint64_t id, base, count;  /* TASK, RESULT: the chunk; HELLO: count = threads */
+    uint64_t ran, failed, first_failed;
+    int64_t first_code;
+    uint64_t in_stride, out_stride; /* TASK: rank 0's record sizes (a follower's
+                                       call may pass 0 for outputs it never sees) */
+    double wait_s, run_s;      /* RESULT: the chunk queued, then ran, this long */
+} msg_head;
+/* An item whose record could not be encoded: its length word, then its code. */
+#define BAD_RECORD UINT64_MAX
+
+/* A send in flight: its buffer lives until MPI is done with it. */
+typedef struct sending {
+    struct sending *next;
+    MPI_Request req;
+    unsigned char *buf;
+} sending;
+
+/* Rank 0: a chunk out at a follower. */
+typedef struct remote {
+    pm__task t;
+    double sent;               /* when it left */
+    int worker, used;
+} remote;
+
+typedef struct peer {
+    int ready, threads, ended;    /* said hello (with its threads), got END */
+    size_t outstanding, out_items;
+    double sec_per_item;          /* measured there (0: not yet) */
+    double latency;               /* round trip minus queueing and work */
+} peer;
+
+/* A follower's chunk: received, run here, sent back. */
+typedef struct ftask {
+    struct ftask *next;
+    uint64_t id;
+    pm__task t;
+    unsigned char *msg;        /* the received message (plain inputs point into it) */
+    unsigned char *in, *out;   /* decoded inputs (codec jobs), outputs */
+    int *codes;
+    int bad;                   /* an input would not decode: every item fails with it */
+    pm__job job;               /* the follower's job with rank 0's record sizes */
+    double queued, started, ended;
+} ftask;
+
+typedef struct mpi_state {
+    pm__crew crew;
+    MPI_Comm comm;
+    int rank, size, threads;
+    int comm_ready, lock_ready, cv_ready, comm_started;
+    pm__mutex lock;
+    pm__cond cv;               /* the communication thread: a job, a kick, quit */
+    pm__cond done_cv;          /* wait(): the communication thread finished the job */
+    pm__thread comm_thread;
+    /* guarded by lock */
+    pm__job *job;              /* the job in progress: one at a time */
+    uint64_t seq;              /* its number: every rank counts jobs alike */
+    int quit, kick, remote_done, crew_done;
+    ftask *ready, *ready_tail, *done;   /* followers: chunks to run, chunks ran */
+    int got_end;
+    /* the communication thread's own */
+    sending *sends;
+    remote *remotes;
+    size_t nremotes;
+    peer *peers;
+} mpi_state;
+
+static inline int tag_down(uint64_t seq) { return (int)(seq % TAG_JOBS) * 2; }
+static inline int tag_up(uint64_t seq) { return (int)(seq % TAG_JOBS) * 2 + 1; }
+
+/* Rank 0's worker number for follower `r`: after the local members and the
+ * calling thread (number threads - 1). */
+static inline int worker_of(const mpi_state *st, int r) { return st->threads + r - 1; }
+
+
+/* mpi_wire.c */
+/* Send `buf` (malloc'd; freed once sent, or at once on failure). PM_OK or error. */
+int  pm__mpi_post(mpi_state *st, unsigned char *buf, size_t len, int dest, int tag);
+/* Free the buffers of completed sends; with `all`, wait for every send. */
+void pm__mpi_reap_sends(mpi_state *st, int all);
+/* Receive the next message on `tag` if one is there: a malloc'd buffer. */
+unsigned char *pm__mpi_try_recv(mpi_state *st, int source, int tag, int *from, size_t *len);
+/* Nothing happened: sleep a little longer each time, unless kicked. */
+void pm__mpi_idle(mpi_state *st, double *backoff);
+/* A message: header, `extra` bytes, then `count` records of `stride` bytes
+ * at `rec`, raw or (with `encode`) each as a length word and its bytes. */
+typedef int (*pm__mpi_encode_fn)(void *ctx, void *rec, unsigned char **buf, size_t *len);
+unsigned char *pm__mpi_pack(const msg_head *h, const void *extra, size_t extra_len,
+                            unsigned char *rec, size_t stride, size_t count,
+                            pm__mpi_encode_fn encode, void *ctx, size_t *len);
+/* The next encoded record of a message: 0 with its bytes, or its code. */
+int  pm__mpi_unpack_next(const unsigned char **p, const unsigned char *end,
+                         const unsigned char **bytes, size_t *len);
+
+/* mpi_owner.c: rank 0 */
+void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq);
+int  pm__mpi_owner_step(void *owner, pm__job *job, int worker);
+/* mpi_follower.c: the other ranks */
+void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq);
+int  pm__mpi_follower_step(void *owner, pm__job *job, int worker);
+
+#endif
+#endif

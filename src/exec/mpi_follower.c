@@ -1,0 +1,250 @@
+/*
+ * mpi_follower.c - the followers' side of the MPI executor (ranks other than 0):
+ * receive chunks, run them on the compute threads, send codes and outputs
+ * back (see mpi.c).
+ */
+#include "mpi.h"
+
+#if PM_HAVE_MPI
+
+/* ------------------------------------------------------------- followers */
+
+static void ftask_free(ftask *f)
+{
+    if (!f)
+        return;
+    const pm__job *job = &f->job;
+    if (f->in && job->codec && job->codec->release_in)
+        for (size_t k = 0; k < f->t.count; k++)
+            job->codec->release_in(job->codec->ctx, f->in + k * job->in_stride);
+    free(f->in);
+    free(f->out);
+    free(f->codes);
+    free(f->msg);
+    free(f);
+}
+
+/* A TASK message into a runnable chunk (NULL: out of memory; the chunk then
+ * comes back with every item failed, see send_result). */
+static ftask *make_ftask(const pm__job *follower_job, unsigned char *msg, size_t len)
+{
+    msg_head h;
+    memcpy(&h, msg, sizeof h);
+    ftask *f = calloc(1, sizeof *f);
+    size_t n = (size_t)h.count;
+    if (!f)
+        return NULL;
+    /* What running items needs (not the executor's bookkeeping fields, which
+     * the crew changes under its lock meanwhile). */
+    f->job.fn = follower_job->fn;
+    f->job.user = follower_job->user;
+    f->job.raise = follower_job->raise;
+    f->job.codec = follower_job->codec;
+    f->job.in_stride = (size_t)h.in_stride;
+    f->job.out_stride = (size_t)h.out_stride;
+    const pm__job *job = &f->job;
+    if (job->in_stride == 0 || n > SIZE_MAX / job->in_stride ||
+        (job->out_stride && n > SIZE_MAX / job->out_stride)) {
+        free(f);
+        return NULL;
+    }
+    f->msg = msg;
+    f->id = h.id;
+    f->t.base = (size_t)h.base;
+    f->t.count = n;
+    f->codes = calloc(n ? n : 1, sizeof *f->codes);
+    f->out = job->out_stride ? calloc(n ? n : 1, job->out_stride) : NULL;
+    if (!f->codes || (job->out_stride && !f->out)) {
+        f->bad = PM_ENOMEM;
+    } else if (!job->codec) {
+        if (len - sizeof h < n * job->in_stride)
+            f->bad = PM_ESYS;
+        f->t.in = msg + sizeof h;
+    } else if (!(f->in = calloc(n ? n : 1, job->in_stride))) {
+        f->bad = PM_ENOMEM;
+    } else {
+        const unsigned char *p = msg + sizeof h, *end = msg + len;
+        for (size_t k = 0; k < n && !f->bad; k++) {
+            const unsigned char *bytes = NULL;
+            size_t blen = 0;
+            f->bad = pm__mpi_unpack_next(&p, end, &bytes, &blen);
+            if (!f->bad)
+                f->bad = job->codec->decode_in(job->codec->ctx, bytes, blen,
+                                               f->in + k * job->in_stride);
+        }
+        f->t.in = f->in;
+    }
+    f->t.out = f->out;
+    f->t.codes = f->codes;
+    return f;
+}
+
+/* A chunk's items, or every item failed when it could not be set up. */
+static void run_items(const pm__job *job, ftask *f)
+{
+    if (!f->bad) {
+        pm__task_run(job, &f->t);
+        return;
+    }
+    f->t.failed = 0;
+    f->t.first_failed = SIZE_MAX;
+    for (size_t k = 0; k < f->t.count; k++)
+        pm__task_record(job, &f->t, k, f->bad);
+    f->t.ran = f->t.count;
+}
+
+/* Run by the compute threads on a follower. */
+static void run_ftask(ftask *f)
+{
+    const pm__job *job = &f->job;
+    f->started = pm__now();
+    run_items(job, f);
+    f->ended = pm__now();
+}
+
+static int encode_output(void *ctx, void *rec, unsigned char **buf, size_t *len)
+{
+    const pm__codec *c = ctx;
+    return c->encode(c->ctx, rec, buf, len);
+}
+
+static void send_result(mpi_state *st, const pm__job *job, uint64_t seq, ftask *f)
+{
+    msg_head h = {.kind = MSG_RESULT, .seq = seq, .id = f->id, .base = f->t.base,
+                  .count = f->t.count, .ran = f->t.ran, .failed = f->t.failed,
+                  .first_failed = f->t.first_failed, .first_code = f->t.first_code,
+                  .wait_s = f->started - f->queued, .run_s = f->ended - f->started};
+    size_t len = 0, n = f->t.count;
+    int *codes = f->codes ? f->codes : calloc(n ? n : 1, sizeof *codes);
+    if (!f->codes) {
+        /* A chunk that could not even be set up: every item failed. */
+        for (size_t k = 0; codes && k < n; k++)
+            codes[k] = PM_ENOMEM;
+        h.ran = h.failed = n;
+        h.first_failed = f->t.base;
+        h.first_code = PM_ENOMEM;
+    }
+    int stride = job->out_stride && f->out;
+    unsigned char *msg = codes ? pm__mpi_pack(&h, codes, n * sizeof *codes, f->out, job->out_stride,
+                                      stride ? f->t.ran : 0,
+                                      job->codec && stride ? encode_output : NULL,
+                                      (void *)job->codec, &len)
+                               : NULL;
+    if (codes != f->codes)
+        free(codes);
+    if (!msg) {
+        /* Out of memory even for the reply: say so with a bare header, which
+         * rank 0 reads as "every item failed" (it finds no codes). */
+        msg = malloc(sizeof h);
+        h.ran = f->t.count;
+        if (msg)
+            memcpy(msg, &h, sizeof h);
+        len = sizeof h;
+    }
+    if (msg)
+        pm__mpi_post(st, msg, len, 0, tag_up(seq));
+}
+
+void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
+{
+    size_t inflight = 0;
+    int got_end = 0;
+    double backoff = IDLE_MIN_S;
+    msg_head hello = {.kind = MSG_HELLO, .seq = seq, .count = (uint64_t)st->threads};
+    unsigned char *m = malloc(sizeof hello);
+    if (m) {
+        memcpy(m, &hello, sizeof hello);
+        pm__mpi_post(st, m, sizeof hello, 0, tag_up(seq));
+    }
+    while (!got_end || inflight > 0) {
+        int busy = 0, from = 0;
+        size_t len = 0;
+        unsigned char *msg;
+        while ((msg = pm__mpi_try_recv(st, 0, tag_down(seq), &from, &len)) != NULL) {
+            msg_head h = {0};
+            if (len >= sizeof h)
+                memcpy(&h, msg, sizeof h);
+            busy = 1;
+            if (h.seq != seq || (h.kind != MSG_TASK && h.kind != MSG_END)) {
+                free(msg);
+                continue;
+            }
+            ftask *f = NULL;
+            if (h.kind == MSG_TASK) {
+                f = make_ftask(job, msg, len);
+                if (!f) {
+                    /* Not even a chunk record: fail it whole, at once. */
+                    ftask bare = {.id = h.id, .t = {.base = h.base, .count = h.count}};
+                    send_result(st, job, seq, &bare);
+                    free(msg);
+                    continue;
+                }
+                inflight++;
+            } else {
+                got_end = 1;
+                free(msg);
+            }
+            if (f)
+                f->queued = pm__now();
+            pm__mutex_lock(&st->lock);
+            if (f) {
+                if (st->ready_tail)
+                    st->ready_tail->next = f;
+                else
+                    st->ready = f;
+                st->ready_tail = f;
+            } else {
+                st->got_end = 1;
+            }
+            pm__mutex_unlock(&st->lock);
+            pm__crew_notify(&st->crew);
+        }
+        pm__mutex_lock(&st->lock);
+        ftask *done = st->done;
+        st->done = NULL;
+        pm__mutex_unlock(&st->lock);
+        while (done) {
+            ftask *next = done->next;
+            send_result(st, &done->job, seq, done);
+            ftask_free(done);
+            inflight--;
+            busy = 1;
+            done = next;
+        }
+        pm__mpi_reap_sends(st, 0);
+        if (busy)
+            backoff = IDLE_MIN_S;
+        else if (!got_end || inflight > 0)
+            pm__mpi_idle(st, &backoff);
+    }
+    pm__mpi_reap_sends(st, 1);
+}
+
+/* A compute thread on a follower: run the next received chunk. */
+int pm__mpi_follower_step(void *owner, pm__job *job, int worker)
+{
+    mpi_state *st = owner;
+    (void)worker;
+    pm__mutex_lock(&st->lock);
+    ftask *f = st->ready;
+    if (f) {
+        st->ready = f->next;
+        if (!st->ready)
+            st->ready_tail = NULL;
+    }
+    int end = !f && st->got_end;
+    pm__mutex_unlock(&st->lock);
+    if (!f)
+        return end ? PM__STEP_END : PM__STEP_IDLE;
+    (void)job;
+    run_ftask(f);
+    pm__mutex_lock(&st->lock);
+    f->next = st->done;
+    st->done = f;
+    st->kick = 1;
+    pm__cond_signal(&st->cv);
+    pm__mutex_unlock(&st->lock);
+    return PM__STEP_RAN;
+}
+
+#endif

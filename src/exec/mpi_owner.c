@@ -1,0 +1,201 @@
+/*
+ * mpi_owner.c - rank 0's side of the MPI executor: turn followers' demand into
+ * chunks with the job's take(), and their results into finish() (see mpi.c).
+ */
+#include "mpi.h"
+
+#if PM_HAVE_MPI
+
+/* ---------------------------------------------------------------- rank 0 */
+
+static int encode_input(void *ctx, void *rec, unsigned char **buf, size_t *len)
+{
+    const pm__codec *c = ctx;
+    return c->encode_in(c->ctx, rec, buf, len);
+}
+
+static remote *new_remote(mpi_state *st, uint64_t *id)
+{
+    for (size_t i = 0; i < st->nremotes; i++)
+        if (!st->remotes[i].used) {
+            *id = i;
+            return &st->remotes[i];
+        }
+    size_t n = st->nremotes ? 2 * st->nremotes : 16;
+    remote *r = realloc(st->remotes, n * sizeof *r);
+    if (!r)
+        return NULL;
+    memset(r + st->nremotes, 0, (n - st->nremotes) * sizeof *r);
+    st->remotes = r;
+    *id = st->nremotes;
+    st->nremotes = n;
+    return &st->remotes[*id];
+}
+
+/* Send a taken chunk to follower `r`. Where it cannot be (out of memory), the
+ * chunk's items fail here with the code instead: no result is lost. */
+static void send_task(mpi_state *st, pm__job *job, uint64_t seq, int r, pm__task *t)
+{
+    uint64_t id = 0;
+    remote *rem = new_remote(st, &id);
+    msg_head h = {.kind = MSG_TASK, .seq = seq, .id = id, .base = t->base, .count = t->count,
+                  .in_stride = job->in_stride, .out_stride = job->out_stride};
+    size_t len = 0;
+    unsigned char *msg = NULL;
+    if (rem)
+        msg = pm__mpi_pack(&h, NULL, 0, (unsigned char *)t->in, job->in_stride, t->count,
+                   job->codec ? encode_input : NULL, (void *)job->codec, &len);
+    if (!msg || pm__mpi_post(st, msg, len, r, tag_down(seq)) != PM_OK) {
+        t->ran = t->count;
+        t->failed = 0;
+        for (size_t k = 0; k < t->count; k++)
+            pm__task_record(job, t, k, PM_ENOMEM);
+        job->finish(job, worker_of(st, r), t);
+        return;
+    }
+    rem->t = *t;
+    rem->sent = pm__now();
+    rem->worker = worker_of(st, r);
+    rem->used = 1;
+    st->peers[r].outstanding++;
+    st->peers[r].out_items += t->count;
+}
+
+/* A follower's RESULT: copy codes and outputs into the task, finish it. */
+static void take_result(mpi_state *st, pm__job *job, int r, const unsigned char *msg,
+                        size_t len)
+{
+    msg_head h;
+    memcpy(&h, msg, sizeof h);
+    if (h.id >= st->nremotes || !st->remotes[h.id].used)
+        return;
+    remote *rem = &st->remotes[h.id];
+    pm__task *t = &rem->t;
+    const unsigned char *p = msg + sizeof h, *end = msg + len;
+    size_t ran = h.ran <= t->count ? (size_t)h.ran : t->count;
+    int ok = (size_t)(end - p) >= t->count * sizeof(int);
+    const int *codes = (const int *)p;
+    if (ok)
+        p += t->count * sizeof(int);
+    t->ran = ran;
+    t->failed = 0;
+    t->first_failed = SIZE_MAX;
+    t->first_code = 0;
+    for (size_t k = 0; k < ran; k++) {
+        int code = 0;
+        memcpy(&code, ok ? codes + k : &code, sizeof code);
+        unsigned char *out = t->out ? t->out + k * job->out_stride : NULL;
+        if (!ok) {
+            code = PM_ESYS;
+        } else if (job->codec && job->out_stride) {
+            const unsigned char *bytes = NULL;
+            size_t n = 0;
+            int bad = pm__mpi_unpack_next(&p, end, &bytes, &n);
+            if (!bad && out)
+                bad = job->codec->decode(job->codec->ctx, bytes, n, out);
+            if (bad && !code)
+                code = bad;
+        } else if (out && job->out_stride) {
+            if ((size_t)(end - p) >= job->out_stride)
+                memcpy(out, p, job->out_stride);
+            else if (!code)
+                code = PM_ESYS;
+            p += job->out_stride;
+        }
+        pm__task_record(job, t, k, code);
+    }
+    /* The chunker sizes chunks by the work they hold, as measured where they
+     * ran; the latency is hidden by queue depth instead (wants_more). */
+    double now = pm__now();
+    peer *pe = &st->peers[r];
+    if (t->t0 > 0)
+        t->t0 = now - h.run_s;
+    double lat = now - rem->sent - h.wait_s - h.run_s;
+    pe->latency = pe->latency > 0 ? 0.8 * pe->latency + 0.2 * (lat > 0 ? lat : 0) : lat;
+    if (ran > 0 && h.run_s > 0) {
+        double spi = h.run_s / (double)ran;
+        pe->sec_per_item = pe->sec_per_item > 0 ? 0.7 * pe->sec_per_item + 0.3 * spi : spi;
+    }
+    job->finish(job, rem->worker, t);
+    rem->used = 0;
+    pe->outstanding--;
+    pe->out_items -= rem->t.count <= pe->out_items ? rem->t.count : pe->out_items;
+}
+
+/* Whether follower `p` should get another chunk now. */
+static int wants_more(const peer *p)
+{
+    if (!p->ready || p->ended || p->outstanding >= QUEUE_MAX_CHUNKS)
+        return 0;
+    if (p->outstanding < (size_t)p->threads + 1)
+        return 1; /* one running and one waiting per thread, at least */
+    if (p->sec_per_item <= 0)
+        return p->outstanding < 2 * (size_t)p->threads;
+    double want = QUEUE_LATENCIES * p->latency;
+    if (want < QUEUE_MIN_S)
+        want = QUEUE_MIN_S;
+    return (double)p->out_items * p->sec_per_item < want * p->threads;
+}
+
+void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
+{
+    int live = st->size - 1;
+    double backoff = IDLE_MIN_S;
+    memset(st->peers, 0, (size_t)st->size * sizeof *st->peers);
+    while (live > 0) {
+        int busy = 0, from = 0;
+        size_t len = 0;
+        unsigned char *msg;
+        while ((msg = pm__mpi_try_recv(st, MPI_ANY_SOURCE, tag_up(seq), &from, &len)) != NULL) {
+            msg_head h = {0};
+            if (len >= sizeof h)
+                memcpy(&h, msg, sizeof h);
+            if (h.seq == seq && h.kind == MSG_HELLO) {
+                st->peers[from].ready = 1;
+                st->peers[from].threads = h.count > 0 && h.count < PM_MAX_THREADS ? (int)h.count : 1;
+            }
+            else if (h.seq == seq && h.kind == MSG_RESULT)
+                take_result(st, job, from, msg, len);
+            free(msg);
+            busy = 1;
+        }
+        live = 0;
+        for (int r = 1; r < st->size; r++) {
+            peer *p = &st->peers[r];
+            while (wants_more(p)) {
+                pm__task t;
+                int k = job->take(job, worker_of(st, r), SIZE_MAX, &t);
+                if (k == PM__STEP_IDLE)
+                    break;
+                busy = 1;
+                if (k == PM__STEP_END) {
+                    msg_head h = {.kind = MSG_END, .seq = seq};
+                    unsigned char *m = malloc(sizeof h);
+                    if (!m)
+                        break; /* try again at the next round */
+                    memcpy(m, &h, sizeof h);
+                    pm__mpi_post(st, m, sizeof h, r, tag_down(seq));
+                    p->ended = 1;
+                    break;
+                }
+                send_task(st, job, seq, r, &t);
+            }
+            live += !(p->ended && p->outstanding == 0);
+        }
+        pm__mpi_reap_sends(st, 0);
+        if (busy)
+            backoff = IDLE_MIN_S;
+        else if (live)
+            pm__mpi_idle(st, &backoff);
+    }
+    pm__mpi_reap_sends(st, 1);
+}
+
+/* A compute thread on rank 0: chunks straight from the job. */
+int pm__mpi_owner_step(void *owner, pm__job *job, int worker)
+{
+    (void)owner;
+    return pm__job_step(job, worker);
+}
+
+#endif
