@@ -67,7 +67,11 @@ typedef struct ftask {
     struct ftask *next;
     uint64_t id;
     pm__task t;
+    uint64_t seq;
     unsigned char *msg;        /* the received message (plain inputs point into it) */
+    size_t msg_len;
+    unsigned char *reply;      /* the RESULT message, packed by the compute thread */
+    size_t reply_len;
     unsigned char *in, *out;   /* decoded inputs (codec jobs), outputs */
     int *codes;
     int bad;                   /* an input would not decode: every item fails with it */

@@ -7,12 +7,15 @@
 
 #if PM_HAVE_MPI
 
-/* ------------------------------------------------------------- followers */
+/* A chunk's life here: the communication thread receives it (make_ftask:
+ * no more than reading the header), a compute thread decodes its inputs,
+ * runs it and packs the reply (run_ftask), and the communication thread sends
+ * that reply. So a codec job (pm_vmap) encodes and decodes on every compute
+ * thread, and the communication thread only talks MPI. */
 
-static void ftask_free(ftask *f)
+/* Free a chunk's buffers, keeping its reply. */
+static void ftask_release(ftask *f)
 {
-    if (!f)
-        return;
     const pm__job *job = &f->job;
     if (f->in && job->codec && job->codec->release_in)
         for (size_t k = 0; k < f->t.count; k++)
@@ -21,17 +24,30 @@ static void ftask_free(ftask *f)
     free(f->out);
     free(f->codes);
     free(f->msg);
-    free(f);
+    f->in = f->out = f->msg = NULL;
+    f->codes = NULL;
 }
 
-/* A TASK message into a runnable chunk (NULL: out of memory; the chunk then
- * comes back with every item failed, see send_result). */
+static void ftask_free(ftask *f)
+{
+    if (f) {
+        ftask_release(f);
+        free(f->reply);
+        free(f);
+    }
+}
+
+/* A TASK message into a chunk record (NULL: out of memory or sizes that
+ * overflow; the chunk then comes back with every item failed). */
 static ftask *make_ftask(const pm__job *follower_job, unsigned char *msg, size_t len)
 {
     msg_head h;
     memcpy(&h, msg, sizeof h);
-    ftask *f = calloc(1, sizeof *f);
     size_t n = (size_t)h.count;
+    if (h.in_stride == 0 || n > SIZE_MAX / h.in_stride ||
+        (h.out_stride && n > SIZE_MAX / h.out_stride))
+        return NULL;
+    ftask *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
     /* What running items needs (not the executor's bookkeeping fields, which
@@ -42,28 +58,32 @@ static ftask *make_ftask(const pm__job *follower_job, unsigned char *msg, size_t
     f->job.codec = follower_job->codec;
     f->job.in_stride = (size_t)h.in_stride;
     f->job.out_stride = (size_t)h.out_stride;
-    const pm__job *job = &f->job;
-    if (job->in_stride == 0 || n > SIZE_MAX / job->in_stride ||
-        (job->out_stride && n > SIZE_MAX / job->out_stride)) {
-        free(f);
-        return NULL;
-    }
     f->msg = msg;
+    f->msg_len = len;
     f->id = h.id;
+    f->seq = h.seq;
     f->t.base = (size_t)h.base;
     f->t.count = n;
+    return f;
+}
+
+/* Allocate outputs and codes and decode the inputs: f->bad says what failed. */
+static void prepare(ftask *f)
+{
+    const pm__job *job = &f->job;
+    size_t n = f->t.count;
     f->codes = calloc(n ? n : 1, sizeof *f->codes);
     f->out = job->out_stride ? calloc(n ? n : 1, job->out_stride) : NULL;
     if (!f->codes || (job->out_stride && !f->out)) {
         f->bad = PM_ENOMEM;
     } else if (!job->codec) {
-        if (len - sizeof h < n * job->in_stride)
+        if (f->msg_len - sizeof(msg_head) < n * job->in_stride)
             f->bad = PM_ESYS;
-        f->t.in = msg + sizeof h;
+        f->t.in = f->msg + sizeof(msg_head);
     } else if (!(f->in = calloc(n ? n : 1, job->in_stride))) {
         f->bad = PM_ENOMEM;
     } else {
-        const unsigned char *p = msg + sizeof h, *end = msg + len;
+        const unsigned char *p = f->msg + sizeof(msg_head), *end = f->msg + f->msg_len;
         for (size_t k = 0; k < n && !f->bad; k++) {
             const unsigned char *bytes = NULL;
             size_t blen = 0;
@@ -76,7 +96,6 @@ static ftask *make_ftask(const pm__job *follower_job, unsigned char *msg, size_t
     }
     f->t.out = f->out;
     f->t.codes = f->codes;
-    return f;
 }
 
 /* A chunk's items, or every item failed when it could not be set up. */
@@ -93,31 +112,25 @@ static void run_items(const pm__job *job, ftask *f)
     f->t.ran = f->t.count;
 }
 
-/* Run by the compute threads on a follower. */
-static void run_ftask(ftask *f)
-{
-    const pm__job *job = &f->job;
-    f->started = pm__now();
-    run_items(job, f);
-    f->ended = pm__now();
-}
-
 static int encode_output(void *ctx, void *rec, unsigned char **buf, size_t *len)
 {
     const pm__codec *c = ctx;
     return c->encode(c->ctx, rec, buf, len);
 }
 
-static void send_result(mpi_state *st, const pm__job *job, uint64_t seq, ftask *f)
+/* The RESULT message: header, every item's code, the outputs of the items
+ * that ran (raw, or encoded with the job's codec, which releases them). A
+ * chunk without codes (never set up) says every item failed. */
+static void pack_reply(ftask *f)
 {
-    msg_head h = {.kind = MSG_RESULT, .seq = seq, .id = f->id, .base = f->t.base,
+    const pm__job *job = &f->job;
+    msg_head h = {.kind = MSG_RESULT, .seq = f->seq, .id = f->id, .base = f->t.base,
                   .count = f->t.count, .ran = f->t.ran, .failed = f->t.failed,
                   .first_failed = f->t.first_failed, .first_code = f->t.first_code,
                   .wait_s = f->started - f->queued, .run_s = f->ended - f->started};
     size_t len = 0, n = f->t.count;
     int *codes = f->codes ? f->codes : calloc(n ? n : 1, sizeof *codes);
     if (!f->codes) {
-        /* A chunk that could not even be set up: every item failed. */
         for (size_t k = 0; codes && k < n; k++)
             codes[k] = PM_ENOMEM;
         h.ran = h.failed = n;
@@ -125,24 +138,33 @@ static void send_result(mpi_state *st, const pm__job *job, uint64_t seq, ftask *
         h.first_code = PM_ENOMEM;
     }
     int stride = job->out_stride && f->out;
-    unsigned char *msg = codes ? pm__mpi_pack(&h, codes, n * sizeof *codes, f->out, job->out_stride,
-                                      stride ? f->t.ran : 0,
-                                      job->codec && stride ? encode_output : NULL,
-                                      (void *)job->codec, &len)
-                               : NULL;
+    unsigned char *msg =
+        codes ? pm__mpi_pack(&h, codes, n * sizeof *codes, f->out, job->out_stride,
+                             stride ? f->t.ran : 0, job->codec && stride ? encode_output : NULL,
+                             (void *)job->codec, &len)
+              : NULL;
     if (codes != f->codes)
         free(codes);
-    if (!msg) {
-        /* Out of memory even for the reply: say so with a bare header, which
-         * rank 0 reads as "every item failed" (it finds no codes). */
-        msg = malloc(sizeof h);
+    if (!msg && (msg = malloc(sizeof h)) != NULL) {
+        /* Out of memory even for the reply: a bare header, which rank 0
+         * reads as "every item failed" (it finds no codes). */
         h.ran = f->t.count;
-        if (msg)
-            memcpy(msg, &h, sizeof h);
+        memcpy(msg, &h, sizeof h);
         len = sizeof h;
     }
-    if (msg)
-        pm__mpi_post(st, msg, len, 0, tag_up(seq));
+    f->reply = msg;
+    f->reply_len = len;
+}
+
+/* Run by the compute threads on a follower. */
+static void run_ftask(ftask *f)
+{
+    f->started = pm__now();
+    prepare(f);
+    run_items(&f->job, f);
+    f->ended = pm__now();
+    pack_reply(f);
+    ftask_release(f);
 }
 
 void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
@@ -174,8 +196,11 @@ void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
                 f = make_ftask(job, msg, len);
                 if (!f) {
                     /* Not even a chunk record: fail it whole, at once. */
-                    ftask bare = {.id = h.id, .t = {.base = h.base, .count = h.count}};
-                    send_result(st, job, seq, &bare);
+                    ftask bare = {.id = h.id, .seq = seq,
+                                  .t = {.base = h.base, .count = h.count}};
+                    pack_reply(&bare);
+                    if (bare.reply)
+                        pm__mpi_post(st, bare.reply, bare.reply_len, 0, tag_up(seq));
                     free(msg);
                     continue;
                 }
@@ -205,7 +230,9 @@ void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
         pm__mutex_unlock(&st->lock);
         while (done) {
             ftask *next = done->next;
-            send_result(st, &done->job, seq, done);
+            if (done->reply)
+                pm__mpi_post(st, done->reply, done->reply_len, 0, tag_up(seq));
+            done->reply = NULL; /* pm__mpi_post owns it now */
             ftask_free(done);
             inflight--;
             busy = 1;
