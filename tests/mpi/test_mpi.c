@@ -318,6 +318,70 @@ static void test_imap(int unordered, int fail, int threads)
     free(seen);
 }
 
+/* A source slower than the items: rank 0 often has nothing to hand out. */
+static int slow_source(void *src, void *item)
+{
+    counter *c = src;
+    if (c->next >= c->n)
+        return 0;
+    if (c->next % 16 == 0)
+        pmt_sleep(0.0005);
+    memcpy(item, &c->next, sizeof c->next);
+    c->next++;
+    return 1;
+}
+
+static void test_imap_slow_source(int unordered)
+{
+    size_t n = 3000, got = 0, index = 0;
+    CHECK_CTX("rank %d: pm_imap over a slow source, unordered=%d", rank, unordered);
+    counter src = {0, n};
+    pm_iter *it = pm_imap(mixer, &ctx, slow_source, &src, 8, 8,
+                          &(pm_opts){.backend = PM_MPI, .unordered = unordered, .window = 64});
+    uint64_t y;
+    int r;
+    while ((r = pm_iter_next(it, &y, &index, NULL)) == 1) {
+        CHECK_EQ_SIZE(y, mix(index));
+        if (!unordered)
+            CHECK_EQ_SIZE(index, got);
+        got++;
+    }
+    CHECK_STATUS(0, r);
+    CHECK_EQ_SIZE(got, rank == 0 ? n : 0);
+    CHECK_STATUS(PM_OK, pm_iter_free(it));
+}
+
+/* Rank 0 stops reading early: every rank ends the stream, nothing hangs. */
+static void test_imap_early_free(void)
+{
+    CHECK_CTX("rank %d: pm_imap freed early", rank);
+    counter src = {0, 1000000};
+    pm_iter *it = pm_imap(mixer, &ctx, count_up, &src, 8, 8, &(pm_opts){.backend = PM_MPI});
+    uint64_t y;
+    for (int k = 0; rank == 0 && k < 1000; k++)
+        CHECK_EQ_INT(pm_iter_next(it, &y, NULL, NULL), 1);
+    CHECK_STATUS(PM_OK, pm_iter_free(it));
+    CHECK(src.next < 1000000);
+}
+
+/* Ranks may run different numbers of threads. */
+static void test_uneven_threads(void)
+{
+    size_t n = 100000;
+    CHECK_CTX("rank %d: threads differ per rank", rank);
+    uint64_t *in = indices(n), *out = calloc(n, sizeof *out);
+    pm_report rep;
+    CHECK_STATUS(PM_OK, pm_map(mixer, &ctx, in, 8, out, 8, n,
+                               &(pm_opts){.backend = PM_MPI, .threads = rank == 0 ? 1 : 3},
+                               &rep));
+    CHECK_EQ_SIZE(rep.done, n);
+    for (size_t i = 0; rank == 0 && i < n; i++)
+        if (out[i] != mix(i))
+            CHECK_EQ_SIZE(out[i], mix(i));
+    free(in);
+    free(out);
+}
+
 static int vplus(void *user, pm_call *call, pm_value **result)
 {
     (void)user;
@@ -376,6 +440,10 @@ int main(int argc, char **argv)
         test_imap(0, 1, threads);
         test_imap(1, 1, threads);
     }
+    test_imap_slow_source(0);
+    test_imap_slow_source(1);
+    test_imap_early_free();
+    test_uneven_threads();
     test_unsupported();
 
     /* Leaks are checked now, while Open MPI's plugins are still loaded:
