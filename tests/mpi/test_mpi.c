@@ -14,6 +14,8 @@
 
 #include "parmap_value.h"
 
+#include <mpi.h>
+
 static int rank, size;
 
 /* Which items fail: index % FAIL_EVERY == FAIL_AT (when failing is on). */
@@ -36,10 +38,21 @@ static uint64_t mix(uint64_t x)
     return x;
 }
 
+/* Items run by this process (all ranks together must make n). */
+static atomic_long ran_here;
+
+static long ran_everywhere(void)
+{
+    long mine = atomic_exchange(&ran_here, 0), all = 0;
+    MPI_Allreduce(&mine, &all, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+    return all;
+}
+
 /* in: uint64 index; out: uint64 mix(index). */
 static int mixer(void *user, const void *in, void *out)
 {
     const fn_ctx *c = user;
+    atomic_fetch_add_explicit(&ran_here, 1, memory_order_relaxed);
     uint64_t x;
     memcpy(&x, in, sizeof x);
     if (c->fail && x % FAIL_EVERY == FAIL_AT)
@@ -91,6 +104,95 @@ static void test_map(int threads, long chunk, size_t n)
             CHECK_EQ_SIZE(out[i], mix(i)); /* fails, printing the first wrong one */
     free(in);
     free(out);
+}
+
+/* The conformance table of tests/test_map.c on MPI: n around chunk and
+ * thread boundaries x chunk sizes, codes filled, every item run exactly once
+ * (counted on every rank). */
+static void test_table(int threads)
+{
+    static const long chunksizes[] = {0, 1, 2, 7, 64};
+    static const size_t sizes[] = {0, 1, 2, 3, 6, 7, 8, 9, 63, 64, 65, 127, 128, 129, 1000, 100003};
+    uint64_t *in = indices(100003), *out = malloc(100003 * sizeof *out);
+    int *codes = malloc(100003 * sizeof *codes);
+    for (size_t k = 0; k < sizeof chunksizes / sizeof *chunksizes; k++)
+        for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++) {
+            size_t n = sizes[z];
+            CHECK_CTX("rank %d: table threads %d chunksize %ld n %zu", rank, threads,
+                      chunksizes[k], n);
+            for (size_t i = 0; i < n; i++) {
+                out[i] = 0xdeadbeef;
+                codes[i] = -12345;
+            }
+            pm_report r;
+            memset(&r, 0x5a, sizeof r);
+            pm_opts o = {.backend = PM_MPI, .threads = threads, .chunksize = chunksizes[k],
+                         .codes = codes};
+            CHECK_STATUS(PM_OK, pm_map(mixer, &ctx, in, 8, out, 8, n, &o, &r));
+            CHECK_STATUS(PM_OK, r.status);
+            CHECK_EQ_SIZE(r.done, n);
+            CHECK_EQ_SIZE(r.failed, 0);
+            CHECK_EQ_SIZE(r.first_error_index, (size_t)-1);
+            CHECK_EQ_INT(r.first_error_code, 0);
+            CHECK_EQ_INT(r.signal, 0);
+            CHECK_EQ_SIZE((size_t)ran_everywhere(), n);
+            for (size_t i = 0; rank == 0 && i < n; i++) {
+                if (out[i] != mix(i))
+                    CHECK_EQ_SIZE(out[i], mix(i));
+                if (codes[i] != 0)
+                    CHECK_EQ_INT(codes[i], 0);
+            }
+        }
+    free(in);
+    free(out);
+    free(codes);
+}
+
+/* Byte records of 1, 24 and 1000 bytes in, other sizes out; and no outputs
+ * at all (side effects only: the function gets out == NULL). */
+typedef struct bytes_ctx {
+    size_t in_rec, out_rec;
+} bytes_ctx;
+
+static int fn_bytes(void *user, const void *in, void *out)
+{
+    const bytes_ctx *b = user;
+    const unsigned char *p = in;
+    atomic_fetch_add_explicit(&ran_here, 1, memory_order_relaxed);
+    if (!out)
+        return 0;
+    unsigned char *q = out;
+    for (size_t j = 0; j < b->out_rec; j++)
+        q[j] = (unsigned char)(p[j % b->in_rec] * 3u + j);
+    return 0;
+}
+
+static void test_records(void)
+{
+    static const size_t recs[][2] = {{1, 1}, {24, 8}, {1000, 1000}, {8, 0}};
+    for (size_t k = 0; k < sizeof recs / sizeof *recs; k++) {
+        bytes_ctx b = {recs[k][0], recs[k][1]};
+        size_t n = 4000;
+        CHECK_CTX("rank %d: records %zu -> %zu bytes", rank, b.in_rec, b.out_rec);
+        unsigned char *in = malloc(n * b.in_rec), *out = calloc(n, b.out_rec ? b.out_rec : 1);
+        for (size_t i = 0; i < n * b.in_rec; i++)
+            in[i] = (unsigned char)mix(i);
+        pm_report r;
+        CHECK_STATUS(PM_OK, pm_map(fn_bytes, &b, in, b.in_rec, b.out_rec ? out : NULL,
+                                   b.out_rec, n, &(pm_opts){.backend = PM_MPI, .threads = 2},
+                                   &r));
+        CHECK_EQ_SIZE(r.done, n);
+        CHECK_EQ_SIZE((size_t)ran_everywhere(), n);
+        for (size_t i = 0; rank == 0 && i < n; i++)
+            for (size_t j = 0; j < b.out_rec; j++) {
+                int want = (unsigned char)(in[i * b.in_rec + j % b.in_rec] * 3u + j);
+                int got = out[i * b.out_rec + j];
+                if (got != want)
+                    CHECK_EQ_INT(got, want);
+            }
+        free(in);
+        free(out);
+    }
 }
 
 static void test_fat_records(void)
@@ -418,6 +520,10 @@ int main(int argc, char **argv)
     if (rank == 0)
         printf("%d ranks\n", size);
 
+    test_table(1);
+    test_table(2);
+    test_records();
+    (void)ran_everywhere(); /* reset the counts */
     for (int threads = 1; threads <= 2; threads++) {
         static const long chunks[] = {0, 1, 7, 1000};
         for (size_t c = 0; c < sizeof chunks / sizeof *chunks; c++)
