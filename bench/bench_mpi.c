@@ -10,6 +10,8 @@
  *                 its throughput)
  *   mpi_trivial:  out = 2 * in on 1e7 doubles, auto chunking (goal: <= 1 us
  *                 per item), next to the threads executor on the same work
+ *   mpi_vmap:     pm_vmap of x + 1 over 1e6 integers (items and results travel
+ *                 as MessagePack), next to pm_vmap on the threads executor
  * Each line also gives every rank's CPU time during the MPI runs over their
  * wall time: rank 0 computes too, so its communication thread must not burn
  * a core while it waits. While rank 0 times the threads executor the other
@@ -139,6 +141,68 @@ static void run_case(const work *w, const void *ref, double goal, int goal_is_ra
     bu_json_end(&j);
 }
 
+static int plus_one(void *user, pm_call *call, pm_value **result)
+{
+    (void)user;
+    *result = pm_value_int(pm_arg_int(call, 0, 0) + 1);
+    return 0;
+}
+
+/* Best time of pm_vmap over `items` with `o` (every rank calls); checks
+ * the results on rank 0. */
+static double vmap_best(const pm_value *items, pm_backend backend, int threads, int *ok)
+{
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        pm_value *res = NULL;
+        pm_vopts o = {.base = {.backend = backend, .threads = threads}};
+        double t0 = bu_now();
+        int rc = pm_vmap(plus_one, NULL, items, &o, &res);
+        double t = bu_now() - t0;
+        if (rc != PM_OK)
+            *ok = 0;
+        for (size_t i = 0; rank == 0 && rc == PM_OK && i < pm_value_len(items); i += 997) {
+            int64_t x = -1;
+            pm_value_get_int(pm_list_get(res, i), &x);
+            *ok &= x == (int64_t)i + 1;
+        }
+        pm_value_free(res);
+        if (t < best)
+            best = t;
+    }
+    return best;
+}
+
+static void vmap_case(size_t n)
+{
+    int ok = 1;
+    pm_value *items = pm_value_list();
+    for (size_t i = 0; rank == 0 && i < n; i++)
+        pm_list_push(items, pm_value_int((int64_t)i));
+    bu_cpu_snap s0 = bu_cpu_snapshot();
+    double t_threads = rank == 0 ? vmap_best(items, PM_THREADS, size, &ok) : 0;
+    others_wait();
+    double t_mpi = vmap_best(items, PM_MPI, 1, &ok);
+    int all_ok = 0;
+    MPI_Reduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, 0, MPI_COMM_WORLD);
+    pm_value_free(items);
+    if (rank != 0)
+        return;
+    failed |= !all_ok;
+    bu_json j;
+    bu_json_begin(&j);
+    bu_json_str(&j, "bench", "mpi_vmap");
+    bu_json_int(&j, "n", (long long)n);
+    bu_json_int(&j, "ranks", size);
+    bu_json_num(&j, "threads_us_per_item", t_threads * 1e6 / (double)n);
+    bu_json_num(&j, "mpi_us_per_item", t_mpi * 1e6 / (double)n);
+    bu_json_num(&j, "mpi_throughput_vs_threads", t_threads / t_mpi);
+    bu_json_bool(&j, "results_ok", all_ok);
+    bu_json_int(&j, "reps", reps);
+    bu_json_num(&j, "other_load", bu_other_load(s0, bu_cpu_snapshot()));
+    bu_json_end(&j);
+}
+
 int main(int argc, char **argv)
 {
     if (pm_mpi_init(&argc, &argv) != PM_OK) {
@@ -185,6 +249,8 @@ int main(int argc, char **argv)
     free(xin);
     free(xout);
     free(xref);
+
+    vmap_case(quick ? 20000 : 1000000);
     pm_mpi_finalize();
     return failed; /* wrong results (rank 0): the smoke test fails */
 }

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #define IDLE_MIN_S 0.00002
-#define IDLE_MAX_S 0.0005
+#define IDLE_MAX_S 0.0001
 /* Tags: 2 per job number, modulo a range every MPI allows (MPI_TAG_UB >= 32767). */
 #define TAG_JOBS 8192
 
