@@ -52,4 +52,6 @@ if(NOT PM_NODE)
   endif()
 endif()
 get_filename_component(PM_WASI_REPO "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
-set(CMAKE_CROSSCOMPILING_EMULATOR "${PM_NODE};--no-warnings;${PM_WASI_REPO}/wasi/run.mjs")
+# --dir: the tests read their vectors and fuzz corpus from the source tree.
+set(CMAKE_CROSSCOMPILING_EMULATOR
+    "${PM_NODE};--no-warnings;${PM_WASI_REPO}/wasi/run.mjs;--dir=${PM_WASI_REPO}/tests")

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // run.mjs - run a wasm32-wasi command module under Node's node:wasi (preview 1):
 //
-//     node wasi/run.mjs prog.wasm [args...]
+//     node wasi/run.mjs [--dir=PATH]... prog.wasm [args...]
 //
 // ctest uses it as CMAKE_CROSSCOMPILING_EMULATOR (cmake/wasi.cmake). The
 // program gets argv = [prog.wasm, args...], the environment, and the current
-// directory ("." and its absolute path) and /tmp as preopened directories.
+// directory ("." and its absolute path), /tmp and every --dir as preopened
+// directories.
 // Node exits with the program's exit code (so 77 reaches ctest's
 // SKIP_RETURN_CODE); a trap (abort(), unreachable, out-of-bounds access) or a
 // load error prints the error and exits 134, like a native abort.
@@ -24,17 +25,24 @@ const { WASI } = await import('node:wasi');
 const TRAP_EXIT = 134;
 
 function usage() {
-  process.stderr.write('usage: node wasi/run.mjs file.wasm [args...]\n');
+  process.stderr.write('usage: node wasi/run.mjs [--dir=PATH]... file.wasm [args...]\n');
   process.exit(2);
 }
 
 async function main() {
-  const [file, ...args] = process.argv.slice(2);
+  let argv = process.argv.slice(2);
+  // --dir=PATH (before the file): one more directory the program may open,
+  // under its own absolute path (the tests read tests/vectors and the fuzz
+  // corpus from the source tree).
+  const dirs = [];
+  while (argv[0]?.startsWith('--dir=')) dirs.push(path.resolve(argv.shift().slice(6)));
+  const [file, ...args] = argv;
   if (!file || file === '-h' || file === '--help') usage();
 
   const cwd = process.cwd();
   const preopens = { '.': cwd, [cwd]: cwd };
   if (existsSync('/tmp')) preopens['/tmp'] = '/tmp';
+  for (const d of dirs) if (existsSync(d)) preopens[d] = d;
 
   const wasi = new WASI({
     version: 'preview1',
