@@ -78,12 +78,61 @@ export function imap<T = unknown, R = unknown>(
 export type KernelOutput = Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array |
   Uint32Array | Float32Array | Float64Array;
 
+export type HeapArrayType = Int8ArrayConstructor | Uint8ArrayConstructor | Uint8ClampedArrayConstructor |
+  Int16ArrayConstructor | Uint16ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor |
+  Float32ArrayConstructor | Float64ArrayConstructor;
+
+/**
+ * A typed array in the WebAssembly heap, made by heapArray(): mapKernel
+ * reads it in place as input and writes into it as `out`, with no copy.
+ * Keep the handle, not a view: on the single-thread build the heap's growth
+ * (any call may grow it) detaches earlier views; `.array` makes a new one.
+ */
+export class HeapArray<T extends KernelOutput = KernelOutput> {
+  private constructor();
+  /** The element type (Float64Array...). */
+  readonly type: HeapArrayType;
+  readonly length: number;
+  readonly byteLength: number;
+  /** true after free(), or once terminate() unloaded its module. */
+  readonly freed: boolean;
+  /**
+   * A view of the memory (of a SharedArrayBuffer on the threaded build:
+   * some APIs, e.g. ImageData, refuse those; copy with .slice()). Read it
+   * again after an await. Throws a TypeError once freed.
+   */
+  readonly array: T;
+  /** Release the memory (when a mapKernel call still uses it: when that call ends). A second call does nothing. */
+  free(): void;
+}
+
+type ElementOf<C> = C extends Int8ArrayConstructor ? Int8Array : C extends Uint8ArrayConstructor ? Uint8Array :
+  C extends Uint8ClampedArrayConstructor ? Uint8ClampedArray : C extends Int16ArrayConstructor ? Int16Array :
+  C extends Uint16ArrayConstructor ? Uint16Array : C extends Int32ArrayConstructor ? Int32Array :
+  C extends Uint32ArrayConstructor ? Uint32Array : C extends Float32ArrayConstructor ? Float32Array :
+  C extends Float64ArrayConstructor ? Float64Array : never;
+
+/**
+ * Allocate a typed array in the WebAssembly heap (loads the module): zero-filled
+ * when given a length, else a copy of the values. Free it with free().
+ * TypeError for another type (BigInt arrays are not supported), RangeError
+ * for a bad length or when the heap is full.
+ */
+export function heapArray<C extends HeapArrayType>(type: C, lengthOrValues: number | ArrayLike<number> | Iterable<number>):
+  Promise<HeapArray<ElementOf<C>>>;
+
 export interface KernelOptions {
   threads?: number;
   chunksize?: number;
   exception?: 'raise' | 'return';
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
+  /**
+   * A heap array the kernel writes its output into (no copy out): the
+   * kernel's output type, input length x output elements per item. The
+   * promise then resolves to a view of it.
+   */
+  out?: HeapArray;
   /** The kernel's own parameters by name (mandelbrot_row: width, height, maxIter, x0, y0, x1, y1). */
   [param: string]: unknown;
 }
@@ -92,10 +141,13 @@ export interface KernelOptions {
  * Run a C kernel compiled into the module over a typed array, on the same
  * threads, with no JavaScript per item. mandelbrot_row: Int32Array of row
  * numbers -> Uint8ClampedArray of width * 4 RGBA bytes per row.
+ * An ordinary typed array is copied into the heap once and the output out
+ * once; a HeapArray input (or a view from its .array) is read in place, and
+ * with `out` the output is written in place: no copy at all.
  * With exception: 'return', failed items' outputs are zero and the array has
  * a `failures` property: [{ index, code }].
  */
-export function mapKernel(name: string, input: ArrayLike<number>, opts?: KernelOptions):
+export function mapKernel(name: string, input: ArrayLike<number> | HeapArray, opts?: KernelOptions):
   Promise<KernelOutput & { failures?: Array<{ index: number; code: number }> }>;
 
 export interface KernelInfo {

@@ -130,16 +130,21 @@ export async function heapArray(type, lengthOrValues) {
   const s = { handle: h, rt, ptr, type, length, view: null, freed: false, busy: 0 };
   states.set(h, s);
   const v = makeView(s);
-  if (values) v.set(values); else v.fill(0);   // malloc'd memory may hold old data
+  try {
+    if (values) v.set(values); else v.fill(0);   // malloc'd memory may hold old data
+  } catch (e) {
+    rt.M._free(ptr);   // e.g. a BigInt among the values
+    throw new TypeError(`heapArray: the values do not fit a ${type.name}: ${e.message}`);
+  }
   s.view = v;
   return h;
 }
 
 /**
  * For mapKernel: the state of a heap array given as a HeapArray or as a view
- * handed out for one (only while it still covers the whole array), else
- * null. Checks that it is alive and in the current module (TypeError naming
- * `what`).
+ * handed out for one, else null (an ordinary typed array). A TypeError naming
+ * `what` when it was freed, belongs to an unloaded module, or is a view the
+ * heap's growth detached (it would otherwise pass as an empty typed array).
  */
 export function heapOf(x, api, what) {
   if (x instanceof HeapArray) return live(x, api, what);

@@ -43,6 +43,26 @@ test('values round-trip through workers unchanged', async () => {
   });
 });
 
+test('numeric results: -0, NaN, Infinity and a non-number among them come back exact', async () => {
+  // parmap builds all-number results as an array of doubles, and switches to
+  // a generic array at the first non-number: both paths, in both orders.
+  const xs = Array.from({ length: 5000 }, (_, i) => i);
+  const f = (x) => (x === 10 ? -0 : x === 20 ? NaN : x === 30 ? -Infinity : x === 4000 ? 'four thousand' : x * 1.5);
+  for (const r of [await parmap(f, xs), await parmap((x) => (x === 4000 ? 0 : x * 1.5), xs)]) {
+    assert.equal(r.length, xs.length);
+    assert.ok(Array.isArray(r));
+    assert.equal(r[4999], 4999 * 1.5);
+  }
+  const r = await parmap(f, xs);
+  assert.ok(Object.is(r[10], -0));
+  assert.ok(Number.isNaN(r[20]));
+  assert.equal(r[30], -Infinity);
+  assert.equal(r[4000], 'four thousand');
+  assert.equal(r[3], 4.5);
+  assert.deepEqual(await parmap((x) => x / 2, new Float64Array([1, NaN, -0])), [0.5, NaN, -0]);
+  assert.deepEqual(await parmap((x) => x, [NaN, 1]), [NaN, 1]);
+});
+
 test('star, args, kwargs: keywords are one extra last argument', async () => {
   const r = await parmap((a, b, c, { k = 0 } = {}) => a + b + c + k, [[1, 2], [3, 4]], { star: true, args: [10], kwargs: { k: 100 } });
   assert.deepEqual(r, [113, 117]);

@@ -75,6 +75,7 @@ for (const isolated of [true, false]) {
       assert.deepEqual(r.st, ['A', 'B']);
       assert.deepEqual(r.img, [64, 48, 255]);
       assert.match(r.closure, /the function uses `k`/);
+      assert.deepEqual(r.heap, { same: true, shared: isolated, imageData: 64 }, 'heap arrays: same pixels, shared memory only when threaded');
       assert.ok(r.ticks >= 5, `the page's timer ticked ${r.ticks} times during a map`);
     });
 }

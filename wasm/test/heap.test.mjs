@@ -4,7 +4,7 @@
 // heap.single.test.mjs runs it on the single-thread build.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { heapArray, HeapArray, mapKernel, ParmapError, terminate } from '../index.js';
+import { heapArray, HeapArray, mapKernel, ParmapError, terminate, configure, info } from '../index.js';
 import { BUILD, checkBuild } from './helpers.mjs';
 
 const threaded = BUILD === 'threaded';
@@ -39,6 +39,7 @@ test('heapArray: bad arguments name the argument', async () => {
   await assert.rejects(heapArray(Float64Array, 2 ** 29), { name: 'RangeError', message: /length must be an integer from 0 to/ });
   await assert.rejects(heapArray(Float64Array, '3'), { name: 'TypeError', message: /heapArray: length must be a number or an array/ });
   await assert.rejects(heapArray(Float64Array), { name: 'TypeError', message: /length/ });
+  await assert.rejects(heapArray(Float64Array, [1, 2n]), { name: 'TypeError', message: /heapArray: the values do not fit a Float64Array/ });
 });
 
 test('mapKernel over a heap array: same results as the copying path, input untouched', async () => {
@@ -181,7 +182,7 @@ test('memory growth: the handle stays valid; a view is rebuilt when the heap gre
   xs.free();
 });
 
-test('a heap array of a module that was terminated is refused', async () => {
+test('a heap array of a module that was terminated, or of the other build, is refused', async () => {
   const xs = await heapArray(Float64Array, [1, 2]);
   await terminate();
   assert.equal(xs.freed, true, 'its module is gone');
@@ -190,4 +191,19 @@ test('a heap array of a module that was terminated is refused', async () => {
     { name: 'TypeError', message: /option out belongs to a module that is no longer loaded/ });
   xs.free();   // nothing to release: no error
   assert.deepEqual([...await mapKernel('collatz_steps', [1, 2])], [0, 1], 'the new module works');
+  // The same across builds: an array of this build, used after switching to the other one.
+  const mine = await heapArray(Float64Array, [3]);
+  await terminate();
+  const other = threaded ? 'single' : 'threaded';
+  configure({ build: other });
+  try {
+    assert.equal((await info()).build, other);
+    await assert.rejects(mapKernel('collatz_steps', mine), { name: 'TypeError', message: /input belongs to a module that is no longer loaded \(allocated before terminate\(\), or by the other build\)/ });
+    const theirs = await heapArray(Float64Array, [3]);
+    assert.deepEqual([...await mapKernel('collatz_steps', theirs)], [7]);
+    theirs.free();
+  } finally {
+    await terminate();
+    configure({ build: 'auto' });
+  }
 });
