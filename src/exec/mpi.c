@@ -32,8 +32,9 @@
  * their polling loop), so two big messages crossing cannot deadlock.
  *
  * Waiting: the communication thread polls MPI_Iprobe while messages flow and
- * otherwise sleeps with a growing back-off (at most IDLE_MAX_S), so a rank
- * waiting on others does not burn a core: on rank 0 that core computes.
+ * otherwise sleeps with a growing back-off (at most IDLE_MAX_S), or longer
+ * (IDLE_CALM_S) while every queue is full, so a rank waiting on others does
+ * not burn a core: on rank 0 that core computes.
  *
  * Files: mpi.c (this: the communication thread, the executor's methods, the
  * public pm_mpi_* functions), mpi_owner.c (rank 0's side), mpi_follower.c

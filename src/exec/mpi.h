@@ -15,8 +15,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The communication thread's naps: from IDLE_MIN_S, doubling up to
+ * IDLE_MAX_S while it waits for something (a follower with no chunk queued,
+ * rank 0 with a follower to feed or to end); a flat IDLE_CALM_S when every
+ * queue is full, since then nothing is urgent and a compute thread kicks it
+ * when a chunk is done. */
 #define IDLE_MIN_S 0.00002
 #define IDLE_MAX_S 0.0001
+#define IDLE_CALM_S 0.001
+/* A chunk sent to another rank costs a message each way and a few wake-ups:
+ * its chunker is shown 1/REMOTE_SCALE of the time it ran, so remote chunks
+ * hold REMOTE_SCALE times more work than local ones (~2 ms instead of
+ * ~0.5 ms); the guided tail still bounds them near the end. */
+#define REMOTE_SCALE 4
 /* Tags: 2 per job number, modulo a range every MPI allows (MPI_TAG_UB >= 32767). */
 #define TAG_JOBS 8192
 
@@ -93,6 +104,7 @@ typedef struct mpi_state {
     uint64_t seq;              /* its number: every rank counts jobs alike */
     int quit, kick, remote_done, crew_done;
     ftask *ready, *ready_tail, *done;   /* followers: chunks to run, chunks ran */
+    size_t nready;
     int got_end;
     /* the communication thread's own */
     sending *sends;
@@ -116,8 +128,9 @@ int  pm__mpi_post(mpi_state *st, unsigned char *buf, size_t len, int dest, int t
 void pm__mpi_reap_sends(mpi_state *st, int all);
 /* Receive the next message on `tag` if one is there: a malloc'd buffer. */
 unsigned char *pm__mpi_try_recv(mpi_state *st, int source, int tag, int *from, size_t *len);
-/* Nothing happened: sleep a little longer each time, unless kicked. */
-void pm__mpi_idle(mpi_state *st, double *backoff);
+/* Nothing happened: sleep a little longer each time (`calm`: IDLE_CALM_S),
+ * unless kicked. */
+void pm__mpi_idle(mpi_state *st, double *backoff, int calm);
 /* A message: header, `extra` bytes, then `count` records of `stride` bytes
  * at `rec`, raw or (with `encode`) each as a length word and its bytes. */
 typedef int (*pm__mpi_encode_fn)(void *ctx, void *rec, unsigned char **buf, size_t *len);

@@ -218,6 +218,7 @@ void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
                 else
                     st->ready = f;
                 st->ready_tail = f;
+                st->nready++;
             } else {
                 st->got_end = 1;
             }
@@ -227,6 +228,9 @@ void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
         pm__mutex_lock(&st->lock);
         ftask *done = st->done;
         st->done = NULL;
+        /* With a chunk queued per thread nothing is urgent: a compute thread
+         * kicks this thread when it finishes one. */
+        int calm = !got_end && st->nready >= (size_t)st->threads;
         pm__mutex_unlock(&st->lock);
         while (done) {
             ftask *next = done->next;
@@ -242,7 +246,7 @@ void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
         if (busy)
             backoff = IDLE_MIN_S;
         else if (!got_end || inflight > 0)
-            pm__mpi_idle(st, &backoff);
+            pm__mpi_idle(st, &backoff, calm);
     }
     pm__mpi_reap_sends(st, 1);
 }
@@ -258,6 +262,7 @@ int pm__mpi_follower_step(void *owner, pm__job *job, int worker)
         st->ready = f->next;
         if (!st->ready)
             st->ready_tail = NULL;
+        st->nready--;
     }
     int end = !f && st->got_end;
     pm__mutex_unlock(&st->lock);

@@ -109,7 +109,7 @@ static void take_result(mpi_state *st, pm__job *job, int r, const unsigned char 
     double now = pm__now();
     peer *pe = &st->peers[r];
     if (t->t0 > 0)
-        t->t0 = now - h.run_s;
+        t->t0 = now - h.run_s / REMOTE_SCALE;
     double lat = now - rem->sent - h.wait_s - h.run_s;
     pe->latency = pe->latency > 0 ? 0.8 * pe->latency + 0.2 * (lat > 0 ? lat : 0) : lat;
     if (ran > 0 && h.run_s > 0) {
@@ -160,6 +160,7 @@ void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
             busy = 1;
         }
         live = 0;
+        int calm = 1; /* every follower has its fill of chunks */
         for (int r = 1; r < st->size; r++) {
             peer *p = &st->peers[r];
             while (wants_more(p)) {
@@ -181,12 +182,13 @@ void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
                 send_task(st, job, seq, r, &t);
             }
             live += !(p->ended && p->outstanding == 0);
+            calm &= p->ready && !p->ended && !wants_more(p);
         }
         pm__mpi_reap_sends(st, 0);
         if (busy)
             backoff = IDLE_MIN_S;
         else if (live)
-            pm__mpi_idle(st, &backoff);
+            pm__mpi_idle(st, &backoff, calm);
     }
     pm__mpi_reap_sends(st, 1);
 }

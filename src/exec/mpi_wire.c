@@ -62,14 +62,16 @@ unsigned char *pm__mpi_try_recv(mpi_state *st, int source, int tag, int *from, s
 }
 
 /* Nothing happened: sleep a little longer each time, unless kicked. */
-void pm__mpi_idle(mpi_state *st, double *backoff)
+void pm__mpi_idle(mpi_state *st, double *backoff, int calm)
 {
+    if (calm)
+        *backoff = IDLE_CALM_S;
     pm__mutex_lock(&st->lock);
     if (!st->kick)
         pm__cond_timedwait(&st->cv, &st->lock, *backoff);
     st->kick = 0;
     pm__mutex_unlock(&st->lock);
-    *backoff = *backoff * 2 < IDLE_MAX_S ? *backoff * 2 : IDLE_MAX_S;
+    *backoff = calm ? IDLE_MIN_S : *backoff * 2 < IDLE_MAX_S ? *backoff * 2 : IDLE_MAX_S;
 }
 
 /* Append `count` records of `stride` bytes at `rec` to a message: raw, or
