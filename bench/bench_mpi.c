@@ -12,6 +12,8 @@
  *                 per item), next to the threads executor on the same work
  *   mpi_vmap:     pm_vmap of x + 1 over 1e6 integers (items and results travel
  *                 as MessagePack), next to pm_vmap on the threads executor
+ *   mpi_call:     what one small call costs (100 items): a fresh executor per
+ *                 call (communicator, threads) against a warm PM_MPI pool
  * other_load is the CPU share taken by processes other than the ranks. Each
  * line also gives every rank's CPU time during the MPI runs over their
  * wall time: rank 0 computes too, so its communication thread must not burn
@@ -215,6 +217,40 @@ static void vmap_case(size_t n)
     bu_json_end(&j);
 }
 
+/* Mean wall time of `calls` maps of 100 items, fresh or on a pool. */
+static double per_call(int calls, pm_pool *pool)
+{
+    double in[100] = {0}, out[100];
+    pm_opts o = {.backend = PM_MPI, .pool = pool};
+    double t0 = bu_now();
+    for (int c = 0; c < calls; c++)
+        pm_map(bco_twice, NULL, in, sizeof *in, out, sizeof *out, 100, &o, NULL);
+    return (bu_now() - t0) / calls;
+}
+
+static void call_case(int calls)
+{
+    bu_cpu_snap s0 = bu_cpu_snapshot();
+    double fresh = per_call(calls, NULL);
+    pm_pool *pool = pm_pool_new(&(pm_opts){.backend = PM_MPI});
+    double warm = pool ? per_call(calls, pool) : 0;
+    pm_pool_free(pool);
+    double other = ranks_other_load(s0, bu_cpu_snapshot());
+    if (rank != 0)
+        return;
+    failed |= !pool;
+    bu_json j;
+    bu_json_begin(&j);
+    bu_json_str(&j, "bench", "mpi_call");
+    bu_json_int(&j, "items", 100);
+    bu_json_int(&j, "calls", calls);
+    bu_json_int(&j, "ranks", size);
+    bu_json_num(&j, "fresh_ms_per_call", fresh * 1e3);
+    bu_json_num(&j, "pool_ms_per_call", warm * 1e3);
+    bu_json_num(&j, "other_load", other);
+    bu_json_end(&j);
+}
+
 int main(int argc, char **argv)
 {
     if (pm_mpi_init(&argc, &argv) != PM_OK) {
@@ -263,6 +299,7 @@ int main(int argc, char **argv)
     free(xref);
 
     vmap_case(quick ? 20000 : 1000000);
+    call_case(quick ? 20 : 500);
     pm_mpi_finalize();
     return failed; /* wrong results (rank 0): the smoke test fails */
 }
