@@ -7,8 +7,9 @@
 #
 #   bash scripts/test_node.sh
 #
-# Environment: JOBS (build parallelism), PARMAP_LONG_STREAM (items of the
-# flat-memory imap test, default 1e7).
+# Environment: JOBS (build parallelism), PARMAP_HUGE_STREAM (items of the
+# flat-memory imap test, run in a child process on both builds, default 1e8;
+# ~30 s each), PARMAP_LONG_STREAM (items of the in-runner imap stream, 1e6).
 # Leaves build/node/test.log and build/node/results: one line "PASSED FAILED
 # SKIPPED" (test counts; "0 1 0" when setup or the build failed), which
 # scripts/test.sh adds to its totals.
