@@ -209,11 +209,23 @@ static int share_outcome(const pm__exec *ex, int follower, int rc, pm_report *re
     return rc;
 }
 
+/* The item function of a call whose arguments were bad (status != PM_OK
+ * below): an MPI follower may still be sent items by rank 0; they fail. */
+static int refuse(void *user, const void *in, void *out)
+{
+    (void)user;
+    (void)in;
+    (void)out;
+    return PM_EINVAL;
+}
+
 /* Everything between valid arguments and the report: open the executor
- * (unless a pool is given), build the job, run it, count. */
+ * (unless a pool is given), build the job, run it, count. `status` != PM_OK:
+ * the arguments were bad, the call takes part with no items (SPMD) and
+ * returns that status. */
 static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
                    size_t out_stride, size_t n, const pm__opts *o, pm_report *rep,
-                   const pm__codec *codec)
+                   const pm__codec *codec, int status)
 {
     pm__exec own = {0}, *ex = NULL;
     int rc = PM_OK;
@@ -246,7 +258,7 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
     }
     m->job.take = map_take;
     m->job.finish = map_finish;
-    m->job.fn = fn;
+    m->job.fn = status != PM_OK ? refuse : fn;
     m->job.user = user;
     m->job.in_stride = in_stride;
     m->job.out_stride = out_stride;
@@ -278,10 +290,12 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
         pm__progress_finish(&pr, rep->done, rep->failed);
     rep->first_error_index = m->first_index;
     rep->first_error_code = m->first_code;
-    rc = submitted != PM_OK ? submitted : atomic_load(&m->stop);
+    rc = status != PM_OK ? status : submitted != PM_OK ? submitted : atomic_load(&m->stop);
     rep->signal = m->signal;
     if (ex && ex->m->version >= 2 && ex->m->share && submitted == PM_OK)
         rc = share_outcome(ex, follower, rc, rep, out, out_stride, n, o, codec);
+    if (status != PM_OK)
+        rc = status; /* this process's own arguments were bad */
 
     pm__mutex_destroy(&m->err_lock);
     free(m->slots);
@@ -304,10 +318,16 @@ int pm__map_ex(pm_fn fn, void *user, const void *in, size_t in_stride, void *out
     pm_report rep = {.first_error_index = SIZE_MAX};
     pm__opts o;
     int rc = check_args(fn, in, in_stride, out, out_stride, n);
+    int opts_rc = pm__opts_resolve(opts, &o);
     if (rc == PM_OK)
-        rc = pm__opts_resolve(opts, &o);
+        rc = opts_rc;
     if (rc == PM_OK)
-        rc = map_run(fn, user, in, in_stride, out, out_stride, n, &o, &rep, codec);
+        rc = map_run(fn, user, in, in_stride, out, out_stride, n, &o, &rep, codec, PM_OK);
+    else if (opts_rc == PM_OK && pm__backend_spmd(o.backend))
+        /* SPMD (MPI): the other processes make this call too and wait for
+         * this one. Take part with no items, so that they return the
+         * status as well instead of waiting forever. */
+        rc = map_run(fn, user, NULL, 1, NULL, 0, 0, &o, &rep, codec, rc);
     if (report) {
         *report = rep;
         report->status = rc;

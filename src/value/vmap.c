@@ -163,10 +163,12 @@ static int follow(pm_vfn fn, void *user, const pm_vopts *o, pm_report *report)
 {
     vmap_ctx c = {.fn = fn, .user = user, .indexed = 1};
     vrec none;
-    int rc = !fn || pm__vspec_init(&c.spec, o) != PM_OK ? PM_EINVAL : PM_OK;
-    if (rc == PM_OK)
-        rc = pm__map_ex(run_record, &c, &none, sizeof none, &none, sizeof(pm_value *), 0,
-                        &o->base, report, &mpi_codec);
+    int bad = !fn || pm__vspec_init(&c.spec, o) != PM_OK;
+    /* Bad arguments here still take part (pm__map_ex), or rank 0 would wait. */
+    int rc = pm__map_ex(bad ? NULL : run_record, &c, &none, sizeof none, &none,
+                        sizeof(pm_value *), 0, &o->base, report, &mpi_codec);
+    if (bad)
+        rc = PM_EINVAL;
     report->status = rc;
     return rc;
 }
@@ -194,6 +196,10 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
     else if (!(list = pm_value_list()))
         rc = PM_ENOMEM;
     if (rc != PM_OK) {
+        if (backend_of(&o->base) == PM_MPI)
+            /* The other ranks wait for this call: a map of nothing with bad
+             * arguments tells them PM_EINVAL (see pm__map_ex). */
+            pm__map_ex(NULL, NULL, NULL, 0, NULL, 0, 0, &o->base, report, &mpi_codec);
         report->status = rc;
         return rc;
     }

@@ -498,6 +498,40 @@ static int no_items(void *src, pm_value **item)
     return 0;
 }
 
+/* Bad arguments on rank 0: every rank returns PM_EINVAL (none waits forever
+ * for a map rank 0 never started); bad arguments on another rank: that rank
+ * says PM_EINVAL, and the items it was sent fail with it. */
+static void test_bad_arguments(void)
+{
+    CHECK_CTX("rank %d: bad arguments", rank);
+    uint64_t in[64], out[64];
+    for (int i = 0; i < 64; i++)
+        in[i] = (uint64_t)i;
+    pm_opts o = {.backend = PM_MPI};
+    CHECK_STATUS(PM_EINVAL, pm_map(mixer, &ctx, rank == 0 ? NULL : in, 8, out, 8, 64, &o, NULL));
+    CHECK_STATUS(PM_EINVAL, pm_map(mixer, &ctx, in, rank == 0 ? 0 : 8, out, 8, 64, &o, NULL));
+    pm_value *notalist = pm_value_int(3), *none = NULL;
+    pm_vopts vo = {.base = {.backend = PM_MPI}};
+    CHECK_STATUS(PM_EINVAL, pm_vmap(vplus, NULL, rank == 0 ? notalist : NULL, &vo, &none));
+    pm_value_free(notalist);
+    /* rank 1 passes no function: rank 0's map goes on; items sent to rank 1
+     * come back failed (PM_RETURN: they are counted). */
+    int *codes = calloc(20000, sizeof *codes);
+    uint64_t *big = indices(20000), *bout = calloc(20000, sizeof *bout);
+    pm_report rep;
+    int rc = pm_map(rank == 1 ? NULL : mixer, &ctx, big, 8, bout, 8, 20000,
+                    &(pm_opts){.backend = PM_MPI, .on_error = PM_RETURN, .codes = codes,
+                               .chunksize = 50},
+                    &rep);
+    CHECK_STATUS(rank == 1 ? PM_EINVAL : PM_OK, rc);
+    CHECK_EQ_SIZE(rep.done, 20000);
+    for (size_t i = 0; rank == 0 && i < 20000; i++)
+        CHECK(codes[i] == 0 ? bout[i] == mix(i) : codes[i] == PM_EINVAL);
+    free(codes);
+    free(big);
+    free(bout);
+}
+
 static void test_unsupported(void)
 {
     CHECK_CTX("rank %d: unsupported", rank);
@@ -550,6 +584,7 @@ int main(int argc, char **argv)
     test_imap_slow_source(1);
     test_imap_early_free();
     test_uneven_threads();
+    test_bad_arguments();
     test_unsupported();
 
     /* Leaks are checked now, while Open MPI's plugins are still loaded:
