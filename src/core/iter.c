@@ -27,6 +27,7 @@ struct pm_iter {
     int final;
     int final_code;     /* PM_EITEM: the failing item's code */
     size_t final_index; /* PM_EITEM: the failing item's index */
+    int bad_args;       /* SPMD: bad arguments here, `final` says so whatever the owner's */
     pm__stream *stream; /* NULL: bad arguments (final says why) */
     pm_iter *free_next;
 };
@@ -63,6 +64,22 @@ static int valid(const pm_iter *it)
     return it && it->magic == MAGIC_LIVE;
 }
 
+/* A call with bad arguments on an SPMD executor (see pm_imap). */
+static int refuse(void *user, const void *in, void *out)
+{
+    (void)user;
+    (void)in;
+    (void)out;
+    return PM_EINVAL;
+}
+
+static int no_items(void *src, void *item)
+{
+    (void)src;
+    (void)item;
+    return 0;
+}
+
 pm_iter *pm_imap(pm_fn fn, void *user, pm_source_fn next, void *src, size_t in_stride,
                  size_t out_stride, const pm_opts *opts)
 {
@@ -70,15 +87,24 @@ pm_iter *pm_imap(pm_fn fn, void *user, pm_source_fn next, void *src, size_t in_s
     if (!it)
         return NULL;
     pm__opts o;
-    int rc = (!fn || !next || in_stride == 0) ? PM_EINVAL : pm__opts_resolve(opts, &o);
+    int opts_rc = pm__opts_resolve(opts, &o);
+    int rc = (!fn || !next || in_stride == 0) ? PM_EINVAL : opts_rc;
     if (rc == PM_OK && o.user.codes)
         rc = PM_EINVAL; /* codes[] is for pm_map; iterators return each code */
+    int made = PM_OK;
     if (rc == PM_OK) {
-        rc = pm__stream_new(&it->stream, fn, user, next, src, in_stride, out_stride, &o);
-        if (rc != PM_OK) {
-            pm__stream_free(it->stream);
-            it->stream = NULL;
-        }
+        made = rc = pm__stream_new(&it->stream, fn, user, next, src, in_stride, out_stride, &o);
+    } else if (opts_rc == PM_OK && pm__backend_spmd(o.backend)) {
+        /* SPMD (MPI): the other processes make this call too and wait for
+         * this one. Take part in an empty stream whose items fail, so that
+         * every process ends it with this status (pm_iter_free shares it). */
+        o.user.codes = NULL;
+        made = pm__stream_new(&it->stream, refuse, NULL, no_items, NULL, 1, 0, &o);
+        it->bad_args = 1;
+    }
+    if (made != PM_OK) {
+        pm__stream_free(it->stream);
+        it->stream = NULL;
     }
     if (rc != PM_OK) {
         it->ended = 1;
@@ -133,8 +159,11 @@ int pm_iter_free(pm_iter *it)
     int rc = it->ended && it->final < 0 ? it->final : PM_OK;
     if (it->stream)
         pm__stream_finish_progress(it->stream); /* the promised final report */
-    /* SPMD (MPI): every process ends with the owner's status. */
-    rc = pm__stream_conclude(it->stream, rc);
+    /* SPMD (MPI): every process ends with the owner's status (or its own
+     * bad arguments). */
+    int shared = pm__stream_conclude(it->stream, rc);
+    if (!it->bad_args)
+        rc = shared;
     pm__stream_free(it->stream);
     handle_release(it);
     return rc;

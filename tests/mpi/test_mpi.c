@@ -514,6 +514,30 @@ static void test_bad_arguments(void)
     pm_vopts vo = {.base = {.backend = PM_MPI}};
     CHECK_STATUS(PM_EINVAL, pm_vmap(vplus, NULL, rank == 0 ? notalist : NULL, &vo, &none));
     pm_value_free(notalist);
+    /* Streams: rank 0 without a source; then rank 2 without one. */
+    counter src = {0, 1000};
+    pm_iter *it = pm_imap(mixer, &ctx, rank == 0 ? NULL : count_up, &src, 8, 8, &o);
+    uint64_t y;
+    size_t got = 0;
+    int r;
+    while ((r = pm_iter_next(it, &y, NULL, NULL)) == 1)
+        got++;
+    CHECK_STATUS(PM_EINVAL, r); /* rank 0's status, on every rank */
+    CHECK_STATUS(PM_EINVAL, pm_iter_free(it));
+    CHECK_EQ_SIZE(got, 0);
+    src.next = 0;
+    it = pm_imap(mixer, &ctx, rank == 2 ? NULL : count_up, &src, 8, 8,
+                 &(pm_opts){.backend = PM_MPI, .on_error = PM_RETURN});
+    got = 0;
+    int code;
+    size_t failed = 0;
+    while ((r = pm_iter_next(it, &y, NULL, &code)) == 1) {
+        got++;
+        failed += code == PM_EINVAL;
+    }
+    CHECK_STATUS(rank == 2 ? PM_EINVAL : 0, r);
+    CHECK_STATUS(rank == 2 ? PM_EINVAL : PM_OK, pm_iter_free(it));
+    CHECK_EQ_SIZE(got, rank == 0 ? 1000 : 0);
     /* rank 1 passes no function: rank 0's map goes on; items sent to rank 1
      * come back failed (PM_RETURN: they are counted). */
     int *codes = calloc(20000, sizeof *codes);
