@@ -167,6 +167,30 @@ static void run_ftask(ftask *f)
     ftask_release(f);
 }
 
+/* Rank 0 was canceled: the chunks not started yet go back as not run. */
+static void drop_queued(mpi_state *st)
+{
+    pm__mutex_lock(&st->lock);
+    ftask *f = st->ready;
+    st->ready = st->ready_tail = NULL;
+    st->nready = 0;
+    pm__mutex_unlock(&st->lock);
+    while (f) {
+        ftask *next = f->next;
+        f->started = f->ended = pm__now();
+        f->t.ran = f->t.failed = 0;
+        f->t.first_failed = SIZE_MAX;
+        f->codes = calloc(f->t.count ? f->t.count : 1, sizeof *f->codes);
+        pack_reply(f);
+        ftask_release(f);
+        pm__mutex_lock(&st->lock);
+        f->next = st->done;
+        st->done = f;
+        pm__mutex_unlock(&st->lock);
+        f = next;
+    }
+}
+
 void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
 {
     size_t inflight = 0;
@@ -208,6 +232,8 @@ void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
             } else {
                 got_end = 1;
                 free(msg);
+                if (h.count)
+                    drop_queued(st);
             }
             if (f)
                 f->queued = pm__now();

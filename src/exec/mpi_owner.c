@@ -111,7 +111,8 @@ static void take_result(mpi_state *st, pm__job *job, int r, const unsigned char 
     if (t->t0 > 0)
         t->t0 = now - h.run_s / REMOTE_SCALE;
     double lat = now - rem->sent - h.wait_s - h.run_s;
-    pe->latency = pe->latency > 0 ? 0.8 * pe->latency + 0.2 * (lat > 0 ? lat : 0) : lat;
+    lat = lat > 0 ? lat : 0;
+    pe->latency = pe->latency > 0 ? 0.8 * pe->latency + 0.2 * lat : lat;
     if (ran > 0 && h.run_s > 0) {
         double spi = h.run_s / (double)ran;
         pe->sec_per_item = pe->sec_per_item > 0 ? 0.7 * pe->sec_per_item + 0.3 * spi : spi;
@@ -170,7 +171,11 @@ void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
                     break;
                 busy = 1;
                 if (k == PM__STEP_END) {
-                    msg_head h = {.kind = MSG_END, .seq = seq};
+                    /* Canceled: the follower drops the chunks it has not
+                     * started (they come back as not run), so the call ends
+                     * within about one chunk per thread there too. */
+                    msg_head h = {.kind = MSG_END, .seq = seq,
+                                  .count = pm__canceled(job->cancel) ? 1 : 0};
                     unsigned char *m = malloc(sizeof h);
                     if (!m)
                         break; /* try again at the next round */
