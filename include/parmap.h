@@ -188,12 +188,12 @@ typedef struct pm_opts {
  * 0's status and report (iterators: they yield nothing and end with rank 0's
  * status). Rank 0 runs chunks on its own `threads` as well: ranks x threads
  * workers in all. Records travel as bytes (they must not hold pointers);
- * pm_vmap's values travel as MessagePack. opts.results_everywhere copies
+ * pm_vmap's and pm_vimap's values travel as MessagePack. opts.results_everywhere copies
  * pm_map's results to every rank. Bad arguments on rank 0 give PM_EINVAL on
  * every rank; on another rank, PM_EINVAL there and its items fail. A rank
  * that skips a call hangs the job (as with any MPI collective). Not available
- * with PM_MPI: timeout_s, pm_vimap, several calls at once on one pool
- * (PM_ENOTSUP / PM_EINVAL).
+ * with PM_MPI: timeout_s, several calls at once on one pool (PM_ENOTSUP /
+ * PM_EINVAL).
  *
  *     int main(int argc, char **argv) {
  *         if (pm_mpi_init(&argc, &argv) != PM_OK) return 1;

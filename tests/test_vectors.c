@@ -297,6 +297,18 @@ static void run_vimap(const vcase *c, const pm_value *items, int copies, int uno
     o.base.unordered = unordered;
     pm_viter *it = pm_vimap(c->fn, NULL, from_list, &src, &o);
     CHECK(it != NULL);
+#ifdef PMT_MPI
+    if (pm_mpi_rank() > 0) {
+        /* Other ranks: no items, rank 0's status. */
+        pm_value *v = NULL;
+        int want = c->want_results ? 0 : PM_EITEM;
+        CHECK_STATUS(want, pm_viter_next(it, &v, NULL));
+        pm_value_free(v);
+        CHECK_STATUS(c->want_results ? PM_OK : PM_EITEM, pm_viter_free(it));
+        CHECK_EQ_SIZE(src.next, 0);
+        return;
+    }
+#endif
     size_t n = pm_value_len(items), seen = 0, index = 0, expect_next = 0;
     pm_value **slots = calloc(n + 1, sizeof *slots);
     pm_value *v = NULL;
@@ -346,7 +358,8 @@ static int run_case(vcase *c)
     pm_value *big = scalable ? repeat(c->items, SCALE_COPIES) : NULL;
     int runs = 0;
 #ifdef PMT_MPI
-    /* tests/mpi: pm_vmap on PM_MPI only (every rank runs this, in step). */
+    /* tests/mpi: pm_vmap and pm_vimap on PM_MPI only (every rank runs this,
+     * in step). */
     for (int threads = 1; threads <= 2; threads++) {
         for (long chunk = 0; chunk <= 1; chunk++) {
             pm_opts base;
@@ -359,10 +372,14 @@ static int run_case(vcase *c)
             CHECK_CTX("case '%s' on mpi x %d threads (rank %d), chunksize %ld", c->name, threads,
                       pm_mpi_rank(), chunk);
             run_vmap(c, c->items, 1);
-            runs++;
+            run_vimap(c, c->items, 1, 0);
+            run_vimap(c, c->items, 1, 1);
+            runs += 3;
             if (big) {
                 run_vmap(c, big, SCALE_COPIES);
-                runs++;
+                run_vimap(c, big, SCALE_COPIES, 0);
+                run_vimap(c, big, SCALE_COPIES, 1);
+                runs += 3;
             }
         }
     }

@@ -376,7 +376,8 @@ static size_t default_window(size_t in_stride, size_t out_stride, int workers, s
 }
 
 int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, void *src,
-                   size_t in_stride, size_t out_stride, const pm__opts *o)
+                   size_t in_stride, size_t out_stride, const pm__opts *o,
+                   const pm__codec *codec)
 {
     pm__stream *s = calloc(1, sizeof *s);
     *out = s;
@@ -392,6 +393,7 @@ int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, 
     s->job.raise = o->user.on_error == PM_RAISE;
     s->job.cancel = o->user.cancel;
     s->job.timeout_s = o->user.timeout_s;
+    s->job.codec = codec;
     s->ordered = !o->user.unordered;
     s->cancel = o->user.cancel;
     s->fixed = o->chunksize;

@@ -62,8 +62,10 @@ typedef struct pm__codec {
     /* worker side: encode the record at `out` into a malloc'd buffer, and
      * release the record's contents either way; 0 or an item code */
     int (*encode)(void *ctx, void *out, unsigned char **buf, size_t *len);
-    /* caller side: decode into the record at `out`; 0 or an item code */
-    int (*decode)(void *ctx, const unsigned char *buf, size_t len, void *out);
+    /* caller side: decode into the record at `out`; `in` is the item's input
+     * record. buf NULL: nothing came back for an item that ran (its code says
+     * why), but `out` must still be made valid. 0 or an item code */
+    int (*decode)(void *ctx, const void *in, const unsigned char *buf, size_t len, void *out);
     /* caller side: encode the input record at `in` (left as is); 0 or a code */
     int (*encode_in)(void *ctx, const void *in, unsigned char **buf, size_t *len);
     /* worker side: decode into the input record at `in`; 0 or an item code */
@@ -172,6 +174,10 @@ void pm__exec_close(pm__exec *ex);
 int  pm__backend_spmd(pm_backend backend);
 /* 1 when `ex` only serves another process's jobs (an MPI rank other than 0). */
 int  pm__exec_follower(const pm__exec *ex);
+
+/* pm_imap with a codec (NULL: pm_imap itself). */
+pm_iter *pm__imap_ex(pm_fn fn, void *user, pm_source_fn next, void *src, size_t in_stride,
+                     size_t out_stride, const pm_opts *opts, const pm__codec *codec);
 
 /* pm_map with an output codec (NULL: pm_map itself). */
 int pm__map_ex(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,

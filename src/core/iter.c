@@ -83,6 +83,12 @@ static int no_items(void *src, void *item)
 pm_iter *pm_imap(pm_fn fn, void *user, pm_source_fn next, void *src, size_t in_stride,
                  size_t out_stride, const pm_opts *opts)
 {
+    return pm__imap_ex(fn, user, next, src, in_stride, out_stride, opts, NULL);
+}
+
+pm_iter *pm__imap_ex(pm_fn fn, void *user, pm_source_fn next, void *src, size_t in_stride,
+                     size_t out_stride, const pm_opts *opts, const pm__codec *codec)
+{
     pm_iter *it = handle_new();
     if (!it)
         return NULL;
@@ -93,13 +99,14 @@ pm_iter *pm_imap(pm_fn fn, void *user, pm_source_fn next, void *src, size_t in_s
         rc = PM_EINVAL; /* codes[] is for pm_map; iterators return each code */
     int made = PM_OK;
     if (rc == PM_OK) {
-        made = rc = pm__stream_new(&it->stream, fn, user, next, src, in_stride, out_stride, &o);
+        made = rc = pm__stream_new(&it->stream, fn, user, next, src, in_stride, out_stride, &o,
+                                   codec);
     } else if (opts_rc == PM_OK && pm__backend_spmd(o.backend)) {
         /* SPMD (MPI): the other processes make this call too and wait for
          * this one. Take part in an empty stream whose items fail, so that
          * every process ends it with this status (pm_iter_free shares it). */
         o.user.codes = NULL;
-        made = pm__stream_new(&it->stream, refuse, NULL, no_items, NULL, 1, 0, &o);
+        made = pm__stream_new(&it->stream, refuse, NULL, no_items, NULL, 1, 0, &o, NULL);
         it->bad_args = 1;
     }
     if (made != PM_OK) {

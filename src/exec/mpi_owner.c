@@ -87,12 +87,18 @@ static void take_result(mpi_state *st, pm__job *job, int r, const unsigned char 
         unsigned char *out = t->out ? t->out + k * job->out_stride : NULL;
         if (!ok) {
             code = PM_ESYS;
+            if (job->codec && out)
+                job->codec->decode(job->codec->ctx, t->in + k * job->in_stride, NULL, 0, out);
         } else if (job->codec && job->out_stride) {
+            /* The codec makes `out` valid even when nothing usable came. */
             const unsigned char *bytes = NULL;
             size_t n = 0;
             int bad = pm__mpi_unpack_next(&p, end, &bytes, &n);
-            if (!bad && out)
-                bad = job->codec->decode(job->codec->ctx, bytes, n, out);
+            if (out) {
+                int d = job->codec->decode(job->codec->ctx, t->in + k * job->in_stride,
+                                           bad ? NULL : bytes, bad ? 0 : n, out);
+                bad = bad ? bad : d;
+            }
             if (bad && !code)
                 code = bad;
         } else if (out && job->out_stride) {

@@ -159,7 +159,8 @@ static void collect_encoded(const lane *l, int slot, const pm__job *job, pm__tas
         uint64_t span = l->spans[slot][j];
         size_t off = (size_t)(span >> 32), len = (size_t)(span & 0xffffffffu);
         if (t->out && len && off + len <= l->arena_size) {
-            int bad = job->codec->decode(job->codec->ctx, l->arena[slot] + off, len,
+            int bad = job->codec->decode(job->codec->ctx, t->in + (k + j) * job->in_stride,
+                                         l->arena[slot] + off, len,
                                          t->out + (k + j) * job->out_stride);
             if (!code)
                 code = bad;

@@ -106,11 +106,99 @@ static int run(void *user, const void *in, void *out)
     return code;
 }
 
-/* Items fed after the workers exist would have to be shipped to them. */
-static int backend_remote(const pm_vopts *o)
+/* ----------------------------------------------- MPI: cells travel encoded
+ *
+ * A cell's address means nothing on another rank. Chunks sent there carry
+ * each cell as its index and its item's MessagePack (encode_item, on rank 0;
+ * the cell stays). The other rank decodes it into a cell of its own
+ * (decode_item), runs it as usual, and sends the result back as MessagePack
+ * (encode_result; release_item then frees that cell). Rank 0 decodes the
+ * result into the original cell, found through the input record, frees its
+ * item, and hands the cell on (decode_result) as a local worker would have. */
+
+static int encode_item(void *ctx, const void *in, unsigned char **buf, size_t *len)
 {
-    pm_backend b = o->base.pool ? o->base.pool->backend : o->base.backend;
-    return b == PM_PROCESSES || b == PM_MPI;
+    (void)ctx;
+    cell *c;
+    memcpy(&c, in, sizeof c);
+    unsigned char *body = NULL;
+    size_t n = 0;
+    if (pm_value_encode(c->item, &body, &n) != PM_OK)
+        return PM_ENOMEM;
+    uint64_t index = c->index;
+    *buf = malloc(sizeof index + n);
+    if (*buf) {
+        memcpy(*buf, &index, sizeof index);
+        memcpy(*buf + sizeof index, body, n);
+        *len = sizeof index + n;
+    }
+    free(body);
+    return *buf ? 0 : PM_ENOMEM;
+}
+
+static int decode_item(void *ctx, const unsigned char *buf, size_t len, void *in)
+{
+    (void)ctx;
+    cell *c = calloc(1, sizeof *c);
+    uint64_t index;
+    size_t used;
+    memcpy(in, &c, sizeof c);
+    if (!c)
+        return PM_ENOMEM;
+    if (len < sizeof index)
+        return PM_EINVAL;
+    memcpy(&index, buf, sizeof index);
+    c->index = (size_t)index;
+    return pm_value_decode(buf + sizeof index, len - sizeof index, &c->item, &used) == PM_OK
+               ? 0 : PM_EINVAL;
+}
+
+static void release_item(void *ctx, void *in)
+{
+    (void)ctx;
+    cell *c;
+    memcpy(&c, in, sizeof c);
+    if (c) {
+        pm_value_free(c->item);
+        pm_value_free(c->result);
+        free(c);
+    }
+}
+
+static int encode_result(void *ctx, void *out, unsigned char **buf, size_t *len)
+{
+    (void)ctx;
+    cell *c;
+    memcpy(&c, out, sizeof c);
+    int rc = pm_value_encode(c->result, buf, len);
+    pm_value_free(c->result);
+    c->result = NULL;
+    return rc == PM_OK ? 0 : PM_ENOMEM;
+}
+
+static int decode_result(void *ctx, const void *in, const unsigned char *buf, size_t len,
+                         void *out)
+{
+    (void)ctx;
+    cell *c;
+    size_t used;
+    memcpy(&c, in, sizeof c);
+    int rc = buf && pm_value_decode(buf, len, &c->result, &used) == PM_OK ? 0 : PM_EINVAL;
+    if (rc)
+        c->result = pm_value_error(c->index, rc, "the result did not come back from its rank");
+    pm_value_free(c->item);
+    c->item = NULL;
+    memcpy(out, &c, sizeof c);
+    return rc;
+}
+
+static const pm__codec mpi_codec = {.encode = encode_result, .decode = decode_result,
+                                    .encode_in = encode_item, .decode_in = decode_item,
+                                    .release_in = release_item};
+
+static pm_backend backend_of(const pm_vopts *o)
+{
+    return o->base.pool ? o->base.pool->backend : o->base.backend;
 }
 
 pm_viter *pm_vimap(pm_vfn fn, void *user, pm_vsource_fn next, void *src, const pm_vopts *opts)
@@ -126,12 +214,15 @@ pm_viter *pm_vimap(pm_vfn fn, void *user, pm_vsource_fn next, void *src, const p
     v->next = next;
     v->src = src;
     int rc = (!fn || !next) ? PM_EINVAL : pm__vspec_init(&v->spec, o);
-    if (rc == PM_OK && backend_remote(o))
-        rc = PM_ENOTSUP; /* values will reach processes as MessagePack: see vmap.c */
+    /* Processes: items fed after the fork would have to be shipped to the
+     * workers too (only results travel back there today). */
+    if (rc == PM_OK && backend_of(o) == PM_PROCESSES)
+        rc = PM_ENOTSUP;
     if (rc == PM_OK && (rc = pm__mutex_init(&v->lock)) == PM_OK)
         v->has_lock = 1;
     if (rc == PM_OK) {
-        v->it = pm_imap(run, v, feed, v, sizeof(cell *), sizeof(cell *), &o->base);
+        v->it = pm__imap_ex(run, v, feed, v, sizeof(cell *), sizeof(cell *), &o->base,
+                            backend_of(o) == PM_MPI ? &mpi_codec : NULL);
         if (!v->it) {
             pm__mutex_destroy(&v->lock);
             free(v);
@@ -141,6 +232,10 @@ pm_viter *pm_vimap(pm_vfn fn, void *user, pm_vsource_fn next, void *src, const p
     if (rc != PM_OK) {
         v->ended = 1;
         v->final = rc;
+        /* MPI: the other ranks make this call too; an empty stream with bad
+         * arguments tells them the status (see pm__imap_ex). */
+        if (backend_of(o) == PM_MPI)
+            v->it = pm__imap_ex(NULL, NULL, NULL, NULL, 0, 0, &o->base, NULL);
     }
     return v;
 }

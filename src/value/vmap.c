@@ -76,10 +76,14 @@ static int encode_result(void *ctx, void *out, unsigned char **buf, size_t *len)
     return rc == PM_OK ? 0 : PM_ENOMEM;
 }
 
-static int decode_result(void *ctx, const unsigned char *buf, size_t len, void *out)
+static int decode_result(void *ctx, const void *in, const unsigned char *buf, size_t len,
+                         void *out)
 {
     (void)ctx;
+    (void)in;
     size_t used;
+    if (!buf)
+        return PM_EINVAL; /* the slot stays NULL: fill_crashed gives it an error value */
     return pm_value_decode(buf, len, (pm_value **)out, &used) == PM_OK ? 0 : PM_EINVAL;
 }
 

@@ -6,9 +6,10 @@
  * status and report. Cases: pm_map over ranks x threads (1, 2) with auto and
  * fixed chunks, empty and tiny inputs, PM_RAISE / PM_RETURN with the failing
  * index, results_everywhere, progress, cancellation, a pool reused for many
- * calls, pm_imap ordered and unordered with item errors, and what is not
- * supported (timeouts, pm_vimap). The star/kwstar vectors run through pm_vmap
- * in test_mpi_vectors (tests/test_vectors.c built with PMT_MPI).
+ * calls, pm_imap ordered and unordered with item errors, pm_vimap, bad
+ * arguments on any rank, and what is not supported (timeouts). The
+ * star/kwstar vectors run through pm_vmap and pm_vimap in test_mpi_vectors
+ * (tests/test_vectors.c built with PMT_MPI).
  */
 #include "check.h"
 
@@ -491,11 +492,18 @@ static int vplus(void *user, pm_call *call, pm_value **result)
     return 0;
 }
 
-static int no_items(void *src, pm_value **item)
+/* pm_vimap: values stream to the other ranks and back as MessagePack. */
+typedef struct vcount {
+    int64_t next, n;
+} vcount;
+
+static int vcount_up(void *src, pm_value **item)
 {
-    (void)src;
-    (void)item;
-    return 0;
+    vcount *c = src;
+    if (c->next >= c->n)
+        return 0;
+    *item = pm_value_int(c->next++);
+    return 1;
 }
 
 /* Bad arguments on rank 0: every rank returns PM_EINVAL (none waits forever
@@ -514,6 +522,10 @@ static void test_bad_arguments(void)
     pm_vopts vo = {.base = {.backend = PM_MPI}};
     CHECK_STATUS(PM_EINVAL, pm_vmap(vplus, NULL, rank == 0 ? notalist : NULL, &vo, &none));
     pm_value_free(notalist);
+    pm_viter *vi = pm_vimap(rank == 0 ? NULL : vplus, NULL, vcount_up, NULL, &vo);
+    pm_value *item = NULL;
+    CHECK_STATUS(PM_EINVAL, pm_viter_next(vi, &item, NULL));
+    CHECK_STATUS(PM_EINVAL, pm_viter_free(vi));
     /* Streams: rank 0 without a source; then rank 2 without one. */
     counter src = {0, 1000};
     pm_iter *it = pm_imap(mixer, &ctx, rank == 0 ? NULL : count_up, &src, 8, 8, &o);
@@ -563,11 +575,32 @@ static void test_unsupported(void)
     uint64_t in = 1, out = 0;
     CHECK_STATUS(PM_ENOTSUP, pm_map(mixer, &ctx, &in, 8, &out, 8, 1,
                                     &(pm_opts){.backend = PM_MPI, .timeout_s = 1}, NULL));
-    pm_vopts vo = {.base = {.backend = PM_MPI}};
-    pm_viter *v = pm_vimap(vplus, NULL, no_items, NULL, &vo);
-    pm_value *item = NULL;
-    CHECK_STATUS(PM_ENOTSUP, pm_viter_next(v, &item, NULL));
-    pm_viter_free(v);
+}
+
+static void test_vimap(int unordered, int threads)
+{
+    CHECK_CTX("rank %d: pm_vimap unordered=%d threads=%d", rank, unordered, threads);
+    vcount src = {0, 30000};
+    pm_vopts vo = {.base = {.backend = PM_MPI, .unordered = unordered, .threads = threads}};
+    pm_viter *v = pm_vimap(vplus, NULL, vcount_up, &src, &vo);
+    pm_value *x = NULL;
+    size_t index = 0, got = 0;
+    int r;
+    while ((r = pm_viter_next(v, &x, &index)) == 1) {
+        int64_t y = -1;
+        CHECK_STATUS(PM_OK, pm_value_get_int(x, &y));
+        CHECK_EQ_SIZE((size_t)y, index + 1);
+        if (!unordered)
+            CHECK_EQ_SIZE(index, got);
+        got++;
+        pm_value_free(x);
+    }
+    CHECK_STATUS(0, r);
+    CHECK_EQ_SIZE(got, rank == 0 ? 30000 : 0);
+    pm_report rep;
+    CHECK_STATUS(PM_OK, pm_viter_report(v, &rep));
+    CHECK_STATUS(PM_OK, pm_viter_free(v));
+    CHECK_EQ_SIZE(src.next, rank == 0 ? 30000 : 0);
 }
 
 int main(int argc, char **argv)
@@ -611,6 +644,8 @@ int main(int argc, char **argv)
     test_uneven_threads();
     test_bad_arguments();
     test_unsupported();
+    test_vimap(0, 1);
+    test_vimap(1, 2);
 
     /* Leaks are checked now, while Open MPI's plugins are still loaded:
      * what it leaks itself at MPI_Finalize is unloaded by then and cannot be
