@@ -188,8 +188,11 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
     pm_value *list = NULL;
     int rc = PM_OK;
 
-    if (!results)
+    if (!results) {
+        if (backend_of(&o->base) == PM_MPI) /* the other ranks wait: see below */
+            pm__map_ex(NULL, NULL, NULL, 0, NULL, 0, 0, &o->base, NULL, &mpi_codec);
         return PM_EINVAL;
+    }
     *results = NULL;
     memset(report, 0, sizeof *report);
     report->first_error_index = SIZE_MAX;

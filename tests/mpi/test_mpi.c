@@ -521,6 +521,7 @@ static void test_bad_arguments(void)
     pm_value *notalist = pm_value_int(3), *none = NULL;
     pm_vopts vo = {.base = {.backend = PM_MPI}};
     CHECK_STATUS(PM_EINVAL, pm_vmap(vplus, NULL, rank == 0 ? notalist : NULL, &vo, &none));
+    CHECK_STATUS(PM_EINVAL, pm_vmap(vplus, NULL, notalist, &vo, rank == 0 ? NULL : &none));
     pm_value_free(notalist);
     pm_viter *vi = pm_vimap(rank == 0 ? NULL : vplus, NULL, vcount_up, NULL, &vo);
     pm_value *item = NULL;
