@@ -132,8 +132,8 @@ static inline void pmt_fail(const char *file, int line, const char *expr)
         T pmt_a_ = (T)(a), pmt_b_ = (T)(b);                                  \
         atomic_fetch_add_explicit(&pmt_checks, 1, memory_order_relaxed);     \
         if (!(pmt_a_ op pmt_b_)) {                                           \
-            fprintf(stderr, "    " #a " = " fmt "\n    " #b " = " fmt "\n",  \
-                    pmt_a_, pmt_b_);                                         \
+            fprintf(stderr, "    %s = " fmt "\n    %s = " fmt "\n", #a,      \
+                    pmt_a_, #b, pmt_b_); /* #a may hold a '%' */             \
             pmt_fail(__FILE__, __LINE__, #a " " #op " " #b);                 \
         }                                                                    \
     } while (0)

@@ -464,9 +464,53 @@ static void test_pipeline(const pmt_exec *e)
     CHECK_STATUS(PM_OK, pm_viter_free(a));
 }
 
+#if PMT_HAVE_FORK
+/* Processes: results too big for one scratch arena (2 MB per slot) end a
+ * piece early while the next chunk is already queued in the worker; every
+ * result must still arrive, in its place (this once hung). */
+static int big_string(void *user, pm_call *call, pm_value **result)
+{
+    (void)user;
+    int64_t i = pm_arg_int(call, 0, -1);
+    char *s = malloc(100001);
+    if (!s)
+        return PM_ENOMEM;
+    memset(s, 'a' + (int)(i % 26), 100000);
+    s[100000] = 0;
+    int head = snprintf(s, 32, "%lld:", (long long)i); /* the index first */
+    s[head] = 'a' + (int)(i % 26);
+    *result = pm_value_strn(s, 100000);
+    free(s);
+    return 0;
+}
+
+static void test_processes_big_results(void)
+{
+    CHECK_CTX("processes: results bigger than the arena");
+    pm_value *items = ints(200), *res = NULL;
+    pm_vopts o = {.base = {.backend = PM_PROCESSES, .procs = 1, .threads = 1, .chunksize = 30}};
+    CHECK_STATUS(PM_OK, pm_vmap(big_string, NULL, items, &o, &res));
+    for (size_t i = 0; i < 200; i++) {
+        const char *str = NULL;
+        size_t len = 0;
+        int64_t got = -1;
+        CHECK_STATUS(PM_OK, pm_value_get_str(pm_list_get(res, i), &str, &len));
+        CHECK_EQ_SIZE(len, 100000);
+        got = atoll(str);
+        CHECK_EQ_INT(got, (int64_t)i);
+        CHECK_EQ_INT(str[len - 1], 'a' + (int)(i % 26));
+    }
+    pm_value_free(res);
+    pm_value_free(items);
+}
+#endif
+
 int main(void)
 {
     test_bad_arguments();
+#if PMT_HAVE_FORK
+    test_processes_big_results();
+#endif
     for (size_t k = 0; k < PMT_NEXECS; k++) {
         const pmt_exec *e = &pmt_execs[k];
         CHECK_CTX("%s", e->name);

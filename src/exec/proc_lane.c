@@ -280,6 +280,7 @@ int pm__lane_step(void *owner, pm__job *job, int worker)
         return r;
     task_reset(&t[0]);
     int head = 0, held = 1, more = 1, canceled = 0, entered = 0;
+    int drained = -1; /* the piece behind an early end, once answered (PIECE_*) */
     pid_t pid = 0;
     unsigned gen = 0;
     r = PIECE_OK;
@@ -313,8 +314,18 @@ int pm__lane_step(void *owner, pm__job *job, int worker)
         t[head].ran = pc[head].done;
         if (r != PIECE_OK)
             break; /* the head goes the careful way below */
-        if (pc[head].done < pc[head].count && !(job->raise && t[head].failed))
-            break; /* ended early (encoded outputs filled the arena): the rest carefully */
+        if (pc[head].done < pc[head].count && !(job->raise && t[head].failed)) {
+            /* Ended early (encoded outputs filled the arena): the rest goes
+             * the careful way. The next piece may already be queued in the
+             * worker, which will answer it first: take that answer now, so
+             * that the careful way's pieces get their own. */
+            if (held == SLOTS && sent[next]) {
+                drained = end_piece(st, l, job, &pc[next], PIECE_OK, gen);
+                collect(l, next, job, &t[next], 0, pc[next].done);
+                t[next].ran = pc[next].done;
+            }
+            break;
+        }
         job->finish(job, worker, &t[head]);
         head = next;
         held--;
@@ -323,13 +334,15 @@ int pm__lane_step(void *owner, pm__job *job, int worker)
         leave(st, l, 0);
     /* The careful way for what is still held, oldest first. */
     for (int i = 0; i < held; i++) {
-        int s = (head + i) % SLOTS;
-        if (i == 0 && r == PIECE_DIED)
+        int s = (head + i) % SLOTS, how = i == 0 ? r : drained;
+        if (how == PIECE_DIED)
             run_task(st, l, job, &t[s], pc[s].done, &pc[s]);
-        else if (i == 0 && r == PIECE_CANCELED)
+        else if (how == PIECE_CANCELED)
             ; /* keep what it ran */
+        else if (i == 0 || how == PIECE_OK)
+            run_task(st, l, job, &t[s], t[s].ran, NULL);
         else
-            run_task(st, l, job, &t[s], i == 0 ? t[s].ran : 0, NULL);
+            run_task(st, l, job, &t[s], 0, NULL); /* never started, or lost with its process */
         job->finish(job, worker, &t[s]);
     }
     return PM__STEP_RAN;
