@@ -18,25 +18,8 @@ PACKAGES=(
     "cmd:cc        gcc"
     "pkg:libc6-dev libc6-dev"
 )
-have() {
-    case $1 in
-        cmd:*) command -v "${1#cmd:}" >/dev/null 2>&1 ;;
-        pkg:*) [[ $(dpkg-query -W -f '${Status}' "${1#pkg:}" 2>/dev/null) == "install ok installed" ]] ;;
-    esac
-}
-missing=()
-for line in "${PACKAGES[@]}"; do
-    read -r check pkg <<<"$line"
-    have "$check" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    echo "demo.sh: installing ${missing[*]}"
-    sudo=()
-    [[ $(id -u) == 0 ]] || sudo=(sudo)
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -q || true
-    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+source "$ROOT/scripts/install_missing.sh"
+install_missing "${PACKAGES[@]}"
 
 # A build dir from another checkout is started afresh.
 if [[ -f $BUILD/CMakeCache.txt ]] &&

@@ -20,25 +20,8 @@ PACKAGES=(
     "pkg:libopenmpi-dev libopenmpi-dev"
     "cmd:mpirun    openmpi-bin"
 )
-have() {
-    case $1 in
-        cmd:*) command -v "${1#cmd:}" >/dev/null 2>&1 ;;
-        pkg:*) [[ $(dpkg-query -W -f '${Status}' "${1#pkg:}" 2>/dev/null) == "install ok installed" ]] ;;
-    esac
-}
-missing=()
-for line in "${PACKAGES[@]}"; do
-    read -r check pkg <<<"$line"
-    have "$check" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-    echo "demo_mpi.sh: installing ${missing[*]}"
-    sudo=()
-    [[ $(id -u) == 0 ]] || sudo=(sudo)
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -q || true
-    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+source "$ROOT/scripts/install_missing.sh"
+install_missing "${PACKAGES[@]}"
 
 if [[ -f $BUILD/CMakeCache.txt ]] &&
    ! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$ROOT" "$BUILD/CMakeCache.txt"; then

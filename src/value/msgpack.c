@@ -189,3 +189,31 @@ int pm_value_encode(const pm_value *v, unsigned char **buf, size_t *len)
     *len = b.len;
     return PM_OK;
 }
+
+int pm__item_encode(const pm_value *v, size_t index, unsigned char **buf, size_t *len)
+{
+    unsigned char *body = NULL;
+    size_t n = 0;
+    if (pm_value_encode(v, &body, &n) != PM_OK)
+        return PM_ENOMEM;
+    uint64_t i = index;
+    *buf = malloc(sizeof i + n);
+    if (*buf) {
+        memcpy(*buf, &i, sizeof i);
+        memcpy(*buf + sizeof i, body, n);
+        *len = sizeof i + n;
+    }
+    free(body);
+    return *buf ? 0 : PM_ENOMEM;
+}
+
+int pm__item_decode(const unsigned char *buf, size_t len, pm_value **v, size_t *index)
+{
+    uint64_t i;
+    size_t used;
+    if (len < sizeof i)
+        return PM_EINVAL;
+    memcpy(&i, buf, sizeof i);
+    *index = (size_t)i;
+    return pm_value_decode(buf + sizeof i, len - sizeof i, v, &used) == PM_OK ? 0 : PM_EINVAL;
+}

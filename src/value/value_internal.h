@@ -126,4 +126,10 @@ int pm__vspec_init(pm__vspec *spec, const pm_vopts *opts);
 pm_value *pm__vcall_run(pm_vfn fn, void *user, const pm__vspec *spec,
                         const pm_value *item, size_t index, int *code);
 
+/* An item shipped to another MPI rank: its index (8 bytes) then its
+ * MessagePack, in a malloc'd buffer; 0 or PM_ENOMEM. And back: 0 with *v
+ * and *index set, or PM_EINVAL. (vmap.c and viter.c) */
+int pm__item_encode(const pm_value *v, size_t index, unsigned char **buf, size_t *len);
+int pm__item_decode(const unsigned char *buf, size_t len, pm_value **v, size_t *index);
+
 #endif

@@ -121,36 +121,15 @@ static int encode_item(void *ctx, const void *in, unsigned char **buf, size_t *l
     (void)ctx;
     cell *c;
     memcpy(&c, in, sizeof c);
-    unsigned char *body = NULL;
-    size_t n = 0;
-    if (pm_value_encode(c->item, &body, &n) != PM_OK)
-        return PM_ENOMEM;
-    uint64_t index = c->index;
-    *buf = malloc(sizeof index + n);
-    if (*buf) {
-        memcpy(*buf, &index, sizeof index);
-        memcpy(*buf + sizeof index, body, n);
-        *len = sizeof index + n;
-    }
-    free(body);
-    return *buf ? 0 : PM_ENOMEM;
+    return pm__item_encode(c->item, c->index, buf, len);
 }
 
 static int decode_item(void *ctx, const unsigned char *buf, size_t len, void *in)
 {
     (void)ctx;
     cell *c = calloc(1, sizeof *c);
-    uint64_t index;
-    size_t used;
-    memcpy(in, &c, sizeof c);
-    if (!c)
-        return PM_ENOMEM;
-    if (len < sizeof index)
-        return PM_EINVAL;
-    memcpy(&index, buf, sizeof index);
-    c->index = (size_t)index;
-    return pm_value_decode(buf + sizeof index, len - sizeof index, &c->item, &used) == PM_OK
-               ? 0 : PM_EINVAL;
+    memcpy(in, &c, sizeof c); /* release_item frees it, whatever happens */
+    return c ? pm__item_decode(buf, len, &c->item, &c->index) : PM_ENOMEM;
 }
 
 static void release_item(void *ctx, void *in)

@@ -89,38 +89,19 @@ static int decode_result(void *ctx, const void *in, const unsigned char *buf, si
 
 static const pm__codec result_codec = {.encode = encode_result, .decode = decode_result};
 
-/* MPI: an item as its index (8 bytes) then its MessagePack. */
+/* MPI: an item as its index and its MessagePack (pm__item_encode). */
 static int encode_item(void *ctx, const void *in, unsigned char **buf, size_t *len)
 {
     (void)ctx;
     const vrec *r = in;
-    unsigned char *body = NULL;
-    size_t n = 0;
-    if (pm_value_encode(r->v, &body, &n) != PM_OK)
-        return PM_ENOMEM;
-    uint64_t index = r->index;
-    *buf = malloc(sizeof index + n);
-    if (*buf) {
-        memcpy(*buf, &index, sizeof index);
-        memcpy(*buf + sizeof index, body, n);
-        *len = sizeof index + n;
-    }
-    free(body);
-    return *buf ? 0 : PM_ENOMEM;
+    return pm__item_encode(r->v, r->index, buf, len);
 }
 
 static int decode_item(void *ctx, const unsigned char *buf, size_t len, void *in)
 {
     (void)ctx;
     vrec *r = in;
-    uint64_t index;
-    size_t used;
-    if (len < sizeof index)
-        return PM_EINVAL;
-    memcpy(&index, buf, sizeof index);
-    r->index = (size_t)index;
-    return pm_value_decode(buf + sizeof index, len - sizeof index, &r->v, &used) == PM_OK
-               ? 0 : PM_EINVAL;
+    return pm__item_decode(buf, len, &r->v, &r->index);
 }
 
 static void release_item(void *ctx, void *in)
