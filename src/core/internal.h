@@ -107,6 +107,9 @@ static inline int pm__item_status(int code)
 void pm__task_run(const pm__job *job, pm__task *task);
 /* Record one item's code in a task's results (for runners). */
 void pm__task_record(const pm__job *job, pm__task *task, size_t k, int code);
+/* The item function of a call with bad arguments on an SPMD executor: an
+ * MPI rank may still be sent items, and they fail with PM_EINVAL. */
+int  pm__refuse(void *user, const void *in, void *out);
 /* take + run here + finish: what a local worker does. PM__STEP_*. */
 int  pm__job_step(pm__job *job, int worker);
 
@@ -265,5 +268,11 @@ struct pm_pool {
     pm_backend backend;
     int threads, procs;
 };
+
+/* Which backend a call with these options runs on (a pool decides for itself). */
+static inline pm_backend pm__backend_of(const pm_opts *o)
+{
+    return o->pool ? o->pool->backend : o->backend;
+}
 
 #endif

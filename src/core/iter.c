@@ -64,15 +64,7 @@ static int valid(const pm_iter *it)
     return it && it->magic == MAGIC_LIVE;
 }
 
-/* A call with bad arguments on an SPMD executor (see pm_imap). */
-static int refuse(void *user, const void *in, void *out)
-{
-    (void)user;
-    (void)in;
-    (void)out;
-    return PM_EINVAL;
-}
-
+/* The source of a call with bad arguments on an SPMD executor (pm__imap_ex). */
 static int no_items(void *src, void *item)
 {
     (void)src;
@@ -106,7 +98,7 @@ pm_iter *pm__imap_ex(pm_fn fn, void *user, pm_source_fn next, void *src, size_t 
          * this one. Take part in an empty stream whose items fail, so that
          * every process ends it with this status (pm_iter_free shares it). */
         o.user.codes = NULL;
-        made = pm__stream_new(&it->stream, refuse, NULL, no_items, NULL, 1, 0, &o, NULL);
+        made = pm__stream_new(&it->stream, pm__refuse, NULL, no_items, NULL, 1, 0, &o, NULL);
         it->bad_args = 1;
     }
     if (made != PM_OK) {

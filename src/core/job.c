@@ -52,3 +52,11 @@ int pm__job_step(pm__job *job, int worker)
     job->finish(job, worker, &task);
     return PM__STEP_RAN;
 }
+
+int pm__refuse(void *user, const void *in, void *out)
+{
+    (void)user;
+    (void)in;
+    (void)out;
+    return PM_EINVAL;
+}

@@ -209,16 +209,6 @@ static int share_outcome(const pm__exec *ex, int follower, int rc, pm_report *re
     return rc;
 }
 
-/* The item function of a call whose arguments were bad (status != PM_OK
- * below): an MPI follower may still be sent items by rank 0; they fail. */
-static int refuse(void *user, const void *in, void *out)
-{
-    (void)user;
-    (void)in;
-    (void)out;
-    return PM_EINVAL;
-}
-
 /* Everything between valid arguments and the report: open the executor
  * (unless a pool is given), build the job, run it, count. `status` != PM_OK:
  * the arguments were bad, the call takes part with no items (SPMD) and
@@ -258,7 +248,7 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
     }
     m->job.take = map_take;
     m->job.finish = map_finish;
-    m->job.fn = status != PM_OK ? refuse : fn;
+    m->job.fn = status != PM_OK ? pm__refuse : fn;
     m->job.user = user;
     m->job.in_stride = in_stride;
     m->job.out_stride = out_stride;

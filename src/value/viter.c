@@ -175,11 +175,6 @@ static const pm__codec mpi_codec = {.encode = encode_result, .decode = decode_re
                                     .encode_in = encode_item, .decode_in = decode_item,
                                     .release_in = release_item};
 
-static pm_backend backend_of(const pm_vopts *o)
-{
-    return o->base.pool ? o->base.pool->backend : o->base.backend;
-}
-
 pm_viter *pm_vimap(pm_vfn fn, void *user, pm_vsource_fn next, void *src, const pm_vopts *opts)
 {
     static const pm_vopts defaults;
@@ -195,13 +190,13 @@ pm_viter *pm_vimap(pm_vfn fn, void *user, pm_vsource_fn next, void *src, const p
     int rc = (!fn || !next) ? PM_EINVAL : pm__vspec_init(&v->spec, o);
     /* Processes: items fed after the fork would have to be shipped to the
      * workers too (only results travel back there today). */
-    if (rc == PM_OK && backend_of(o) == PM_PROCESSES)
+    if (rc == PM_OK && pm__backend_of(&o->base) == PM_PROCESSES)
         rc = PM_ENOTSUP;
     if (rc == PM_OK && (rc = pm__mutex_init(&v->lock)) == PM_OK)
         v->has_lock = 1;
     if (rc == PM_OK) {
         v->it = pm__imap_ex(run, v, feed, v, sizeof(cell *), sizeof(cell *), &o->base,
-                            backend_of(o) == PM_MPI ? &mpi_codec : NULL);
+                            pm__backend_of(&o->base) == PM_MPI ? &mpi_codec : NULL);
         if (!v->it) {
             pm__mutex_destroy(&v->lock);
             free(v);
@@ -213,7 +208,7 @@ pm_viter *pm_vimap(pm_vfn fn, void *user, pm_vsource_fn next, void *src, const p
         v->final = rc;
         /* MPI: the other ranks make this call too; an empty stream with bad
          * arguments tells them the status (see pm__imap_ex). */
-        if (backend_of(o) == PM_MPI)
+        if (pm__backend_of(&o->base) == PM_MPI)
             v->it = pm__imap_ex(NULL, NULL, NULL, NULL, 0, 0, &o->base, NULL);
     }
     return v;

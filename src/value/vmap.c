@@ -136,12 +136,6 @@ static void drop(pm_value *list, size_t n)
     pm_value_free(list);
 }
 
-/* Which backend a call will really run on (a pool decides for itself). */
-static pm_backend backend_of(const pm_opts *o)
-{
-    return o->pool ? o->pool->backend : o->backend;
-}
-
 /* MPI, ranks other than 0: serve rank 0's call; no results here. `items`
  * is not read (any value, NULL too). */
 static int follow(pm_vfn fn, void *user, const pm_vopts *o, pm_report *report)
@@ -170,21 +164,21 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
     int rc = PM_OK;
 
     if (!results) {
-        if (backend_of(&o->base) == PM_MPI) /* the other ranks wait: see below */
+        if (pm__backend_of(&o->base) == PM_MPI) /* the other ranks wait: see below */
             pm__map_ex(NULL, NULL, NULL, 0, NULL, 0, 0, &o->base, NULL, &mpi_codec);
         return PM_EINVAL;
     }
     *results = NULL;
     memset(report, 0, sizeof *report);
     report->first_error_index = SIZE_MAX;
-    if (backend_of(&o->base) == PM_MPI && pm_mpi_rank() > 0)
+    if (pm__backend_of(&o->base) == PM_MPI && pm_mpi_rank() > 0)
         return follow(fn, user, o, report);
     if (!fn || pm_value_type(items) != PM_T_LIST || pm__vspec_init(&c.spec, o) != PM_OK)
         rc = PM_EINVAL;
     else if (!(list = pm_value_list()))
         rc = PM_ENOMEM;
     if (rc != PM_OK) {
-        if (backend_of(&o->base) == PM_MPI)
+        if (pm__backend_of(&o->base) == PM_MPI)
             /* The other ranks wait for this call: a map of nothing with bad
              * arguments tells them PM_EINVAL (see pm__map_ex). */
             pm__map_ex(NULL, NULL, NULL, 0, NULL, 0, 0, &o->base, report, &mpi_codec);
@@ -201,8 +195,8 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
     }
     list->u.l.cap = n;
     c.base = n ? items->u.l.v : &dummy;
-    int mpi = backend_of(&o->base) == PM_MPI;
-    int remote = backend_of(&o->base) == PM_PROCESSES || mpi;
+    int mpi = pm__backend_of(&o->base) == PM_MPI;
+    int remote = pm__backend_of(&o->base) == PM_PROCESSES || mpi;
     int *codes = NULL;
     pm_opts base = o->base;
     if (remote && n && !o->base.codes) {
