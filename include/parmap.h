@@ -1,7 +1,8 @@
 /*
- * parmap.h - parallel map for C: run one function over many items on threads
- * (and, in later releases, forked processes and web workers), with ordered or
- * unordered results, per-item error capture, progress and cancellation.
+ * parmap.h - parallel map for C: run one function over many items on threads,
+ * forked worker processes or MPI ranks (web workers: the npm package), with
+ * ordered or unordered results, per-item error capture, progress and
+ * cancellation.
  *
  * This header is the user's manual. Every call returns a status (PM_OK or a
  * negative PM_E* code); nothing prints unless asked to; nothing aborts on bad
