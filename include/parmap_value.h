@@ -199,7 +199,10 @@ PM_API int pm_value_to_json(const pm_value *v, char **out, size_t *len);
  *  - {"$bytes":"<hex>"} and {"$error":{"index":i,"code":c,"message":m}}
  *    (message optional), exactly as pm_value_to_json writes them, read back
  *    as bytes and error values; any other object is a dict;
- *  - duplicate keys in an object are rejected (PM_EINVAL), as in MessagePack;
+ *  - a key repeated in an object keeps its last value, as JSON.parse,
+ *    Python's json and pm_dict_set do ({"a":1,"a":2} reads as {"a":2}, in
+ *    the place where "a" first appeared); pm_value_decode, reading what
+ *    parmap itself wrote, still rejects repeated MessagePack map keys;
  *  - \u escapes must form valid UTF-8 (lone surrogates are rejected);
  *  - nesting deeper than PM_VALUE_MAX_DEPTH is rejected.
  * Returns PM_OK, PM_EINVAL (malformed: *err, if given, says where and why) or
