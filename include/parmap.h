@@ -184,14 +184,21 @@ typedef struct pm_opts {
  * same parmap calls in the same order. Rank 0 owns the call: its `in` (or
  * source, or items) is the input, its `out` gets the results. The other ranks
  * pull chunks from rank 0 and run them on `threads` threads each (default 1);
- * on them `in`, `out`, `n` and a source are not read (pass NULL / 0, or the
- * same as rank 0), and the call returns once rank 0's call is over, with rank
- * 0's status and report (iterators: they yield nothing and end with rank 0's
- * status). Rank 0 runs chunks on its own `threads` as well: ranks x threads
- * workers in all. Records travel as bytes (they must not hold pointers);
- * pm_vmap's and pm_vimap's values travel as MessagePack. opts.results_everywhere copies
- * pm_map's results to every rank. Bad arguments on rank 0 give PM_EINVAL on
- * every rank; on another rank, PM_EINVAL there and its items fail. A rank
+ * on them `in`, `out`, `n` and a source are neither read nor checked (pass
+ * NULL / 0, or the same as rank 0; with results_everywhere, `out` and `n`
+ * receive the results and must match rank 0's), and the call returns once
+ * rank 0's call is over, with rank 0's status and report (iterators: they
+ * yield nothing and end with rank 0's status). Rank 0 runs chunks on its own
+ * `threads` as well: ranks x threads workers in all. Records travel as bytes
+ * (they must not hold pointers); pm_vmap's and pm_vimap's values travel as
+ * MessagePack. opts.results_everywhere copies pm_map's results to every rank.
+ * What a rank reads is checked there: everything on rank 0; the function,
+ * in_stride and the options on the others. Bad arguments on any rank fail the
+ * call on every rank before any item runs anywhere: that rank returns its own
+ * status (PM_EINVAL, or PM_ENOTSUP for an option MPI cannot do), every other
+ * rank PM_EINVAL, with an empty report. For that the ranks agree at the start
+ * of every call (one small collective), so a call starts once every rank has
+ * reached it and its outcome never depends on which rank came first. A rank
  * that skips a call hangs the job (as with any MPI collective). Not available
  * with PM_MPI: timeout_s, several calls at once on one pool (PM_ENOTSUP /
  * PM_EINVAL).

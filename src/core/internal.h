@@ -107,8 +107,11 @@ static inline int pm__item_status(int code)
 void pm__task_run(const pm__job *job, pm__task *task);
 /* Record one item's code in a task's results (for runners). */
 void pm__task_record(const pm__job *job, pm__task *task, size_t k, int code);
-/* The item function of a call with bad arguments on an SPMD executor: an
- * MPI rank may still be sent items, and they fail with PM_EINVAL. */
+/* The item function of a call with bad arguments (or options) on an SPMD
+ * executor, which takes part with no items so the other processes are not
+ * left waiting. It also marks the job: the executor fails the call on every
+ * process before any item runs (mpi.c); were an item sent anyway, it would
+ * fail with PM_EINVAL. */
 int  pm__refuse(void *user, const void *in, void *out);
 /* take + run here + finish: what a local worker does. PM__STEP_*. */
 int  pm__job_step(pm__job *job, int worker);
@@ -201,6 +204,11 @@ typedef struct pm__opts {
 /* Validate and fill defaults. NULL opts = all defaults. PM_OK or PM_EINVAL /
  * PM_ENOTSUP. */
 int pm__opts_resolve(const pm_opts *opts, pm__opts *out);
+/* Options pm__opts_resolve refused, but which name an SPMD backend (directly
+ * or through opts.pool): the other processes wait for this one, so it must
+ * still take part, with the least it can (defaults, its pool). Returns 1 with
+ * *out filled, or 0 (not SPMD: return the status at once). */
+int pm__opts_spmd_fallback(const pm_opts *opts, pm__opts *out);
 
 /* --------------------------------------------------------------- chunker */
 

@@ -72,6 +72,16 @@ static int no_items(void *src, void *item)
     return 0;
 }
 
+/* The source of an SPMD owner (MPI rank 0) that passed none: the stream
+ * ends at once with PM_EINVAL, before any item, and pm_iter_free tells the
+ * other processes. On a follower it is never called. */
+static int missing_source(void *src, void *item)
+{
+    (void)src;
+    (void)item;
+    return PM_EINVAL;
+}
+
 pm_iter *pm_imap(pm_fn fn, void *user, pm_source_fn next, void *src, size_t in_stride,
                  size_t out_stride, const pm_opts *opts)
 {
@@ -86,17 +96,21 @@ pm_iter *pm__imap_ex(pm_fn fn, void *user, pm_source_fn next, void *src, size_t 
         return NULL;
     pm__opts o;
     int opts_rc = pm__opts_resolve(opts, &o);
-    int rc = (!fn || !next || in_stride == 0) ? PM_EINVAL : opts_rc;
+    int spmd = opts_rc == PM_OK ? pm__backend_spmd(o.backend) : pm__opts_spmd_fallback(opts, &o);
+    /* SPMD: a follower never reads the source, so it need not pass one (see
+     * missing_source for the owner). */
+    int rc = (!fn || (!next && !spmd) || in_stride == 0) ? PM_EINVAL : opts_rc;
     if (rc == PM_OK && o.user.codes)
         rc = PM_EINVAL; /* codes[] is for pm_map; iterators return each code */
     int made = PM_OK;
     if (rc == PM_OK) {
-        made = rc = pm__stream_new(&it->stream, fn, user, next, src, in_stride, out_stride, &o,
-                                   codec);
-    } else if (opts_rc == PM_OK && pm__backend_spmd(o.backend)) {
+        made = rc = pm__stream_new(&it->stream, fn, user, next ? next : missing_source, src,
+                                   in_stride, out_stride, &o, codec);
+    } else if (spmd) {
         /* SPMD (MPI): the other processes make this call too and wait for
-         * this one. Take part in an empty stream whose items fail, so that
-         * every process ends it with this status (pm_iter_free shares it). */
+         * this one (bad options too: it takes part with the least settings).
+         * Take part in an empty stream that refuses, so that the executor
+         * fails the call on every process (pm__refuse). */
         o.user.codes = NULL;
         made = pm__stream_new(&it->stream, pm__refuse, NULL, no_items, NULL, 1, 0, &o, NULL);
         it->bad_args = 1;

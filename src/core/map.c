@@ -137,11 +137,19 @@ static void sum_slots(const map_job *m, size_t *done, size_t *failed)
     }
 }
 
-static int check_args(pm_fn fn, const void *in, size_t in_stride, const void *out,
-                      size_t out_stride, size_t n)
+/* What every process reads, an SPMD follower too: the function and the size
+ * of an input record. */
+static int check_args(pm_fn fn, size_t in_stride)
 {
-    if (!fn || in_stride == 0)
-        return PM_EINVAL;
+    return !fn || in_stride == 0 ? PM_EINVAL : PM_OK;
+}
+
+/* What only the process holding the data reads (on SPMD executors, the
+ * owner: a follower's in, out and n are documented as not read, so whatever
+ * it passes there is fine). Needs in_stride > 0. */
+static int check_arrays(const void *in, size_t in_stride, const void *out, size_t out_stride,
+                        size_t n)
+{
     if (!in && n > 0)
         return PM_EINVAL;
     if ((out == NULL) != (out_stride == 0))
@@ -212,10 +220,11 @@ static int share_outcome(const pm__exec *ex, int follower, int rc, pm_report *re
 /* Everything between valid arguments and the report: open the executor
  * (unless a pool is given), build the job, run it, count. `status` != PM_OK:
  * the arguments were bad, the call takes part with no items (SPMD) and
- * returns that status. */
+ * returns that status. `arrays`: check_arrays' verdict, which counts only
+ * where the arrays are read (not on an SPMD follower). */
 static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
                    size_t out_stride, size_t n, const pm__opts *o, pm_report *rep,
-                   const pm__codec *codec, int status)
+                   const pm__codec *codec, int status, int arrays)
 {
     pm__exec own = {0}, *ex = NULL;
     int rc = PM_OK;
@@ -270,10 +279,14 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
 
     /* A follower reads nothing of its own and reports nothing: rank 0 does. */
     int follower = pm__exec_follower(ex);
-    if (follower)
+    if (!follower && status == PM_OK)
+        status = arrays;
+    if (follower || status != PM_OK)
         m->n = 0;
+    if (status != PM_OK)
+        m->job.fn = pm__refuse; /* SPMD: fails the call everywhere, before it runs */
     pm__progress pr;
-    int reporting = !follower && pm__progress_init(&pr, &o->user, n);
+    int reporting = !follower && pm__progress_init(&pr, &o->user, m->n);
     int submitted = n > 0 || spmd ? run(m, ex, &pr, reporting) : PM_OK;
     sum_slots(m, &rep->done, &rep->failed);
     if (reporting)
@@ -307,17 +320,22 @@ int pm__map_ex(pm_fn fn, void *user, const void *in, size_t in_stride, void *out
     double t0 = pm__now();
     pm_report rep = {.first_error_index = SIZE_MAX};
     pm__opts o;
-    int rc = check_args(fn, in, in_stride, out, out_stride, n);
+    int rc = check_args(fn, in_stride);
+    int arrays = rc == PM_OK ? check_arrays(in, in_stride, out, out_stride, n) : PM_OK;
     int opts_rc = pm__opts_resolve(opts, &o);
+    int spmd = opts_rc == PM_OK ? pm__backend_spmd(o.backend) : pm__opts_spmd_fallback(opts, &o);
     if (rc == PM_OK)
         rc = opts_rc;
+    if (rc == PM_OK && !spmd)
+        rc = arrays; /* SPMD: known to matter once map_run knows who owns the call */
     if (rc == PM_OK)
-        rc = map_run(fn, user, in, in_stride, out, out_stride, n, &o, &rep, codec, PM_OK);
-    else if (opts_rc == PM_OK && pm__backend_spmd(o.backend))
+        rc = map_run(fn, user, in, in_stride, out, out_stride, n, &o, &rep, codec, PM_OK,
+                     arrays);
+    else if (spmd)
         /* SPMD (MPI): the other processes make this call too and wait for
-         * this one. Take part with no items, so that they return the
-         * status as well instead of waiting forever. */
-        rc = map_run(fn, user, NULL, 1, NULL, 0, 0, &o, &rep, codec, rc);
+         * this one. Take part with no items (bad options too, with the
+         * least settings), so that every process fails the call. */
+        rc = map_run(fn, user, NULL, 1, NULL, 0, 0, &o, &rep, codec, rc, PM_OK);
     if (report) {
         *report = rep;
         report->status = rc;

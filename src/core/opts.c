@@ -65,3 +65,20 @@ int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
         return PM_ENOTSUP;
     return PM_OK;
 }
+
+int pm__opts_spmd_fallback(const pm_opts *opts, pm__opts *out)
+{
+    if (!opts)
+        return 0; /* all defaults are valid, and not SPMD */
+    pm_backend b = pm__backend_of(opts);
+    /* An out-of-range backend is no backend at all (pm__backend_spmd: 0). */
+    if (!pm__backend_spmd(b))
+        return 0;
+    memset(out, 0, sizeof *out);
+    out->user.backend = b;
+    out->user.pool = opts->pool;
+    out->backend = b;
+    out->cfg.threads = opts->pool ? opts->pool->threads : 1;
+    out->cfg.procs = 1;
+    return 1;
+}

@@ -23,6 +23,12 @@
  *    follower once it got END and every chunk it had came back.
  * Workers pull, so load balances itself.
  *
+ * Arguments: each rank checks what it reads itself (the core), and submit()
+ * starts with an MPI_Allreduce of every rank's verdict (agree()): one rank's
+ * bad arguments fail the call on all ranks before anything runs. Finding out
+ * later, from a follower's first message, would leave rank 0's outcome to
+ * timing (its own threads may have run every item by then).
+ *
  * Messages: rank 0 -> follower (TASK, END) on one tag and follower -> rank 0
  * (CREDIT, RESULT) on another, both derived from the job's number, so that a
  * fast follower's messages for the next job wait in MPI until rank 0 gets
@@ -153,19 +159,49 @@ static int mpi_workers(const void *state)
     return st->rank == 0 ? st->threads - 1 + st->size - 1 : st->threads;
 }
 
+/* Every rank's verdict on its own call, before anything runs: the lowest
+ * status of all (PM_OK only when all are). A rank whose arguments were bad
+ * takes part with a refusing job (pm__refuse) and says PM_EINVAL, so the call
+ * fails on every rank with no item run anywhere, whatever the timing; were it
+ * found out later (rank 0 runs items before a follower even arrives), the
+ * outcome would depend on who came first. A collective on our communicator:
+ * every rank submits once per call, in the same order (SPMD), from the
+ * calling thread, while the communication thread is idle. */
+static int agree(mpi_state *st, int mine)
+{
+    int all = mine;
+    if (st->size > 1 && MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, st->comm) != MPI_SUCCESS)
+        return PM_ESYS;
+    return all;
+}
+
 static int mpi_submit(void *state, pm__job *job)
 {
     mpi_state *st = state;
-    if (job->timeout_s > 0)
-        return PM_ENOTSUP;
-    if (job->codec && st->size > 1 && (!job->codec->encode_in || !job->codec->decode_in))
-        return PM_ENOTSUP;
     pm__mutex_lock(&st->lock);
     if (st->job) {
         pm__mutex_unlock(&st->lock);
         return PM_EINVAL; /* one call at a time: ranks must agree on the order */
     }
+    /* Taken, so no other call slips in while the ranks agree; remote_done
+     * keeps the communication thread away from it meanwhile. No lock is held
+     * across the collective. */
     st->job = job;
+    st->remote_done = 1;
+    pm__mutex_unlock(&st->lock);
+    int mine = job->fn == pm__refuse ? PM_EINVAL : PM_OK;
+    if (mine == PM_OK && job->timeout_s > 0)
+        mine = PM_ENOTSUP;
+    if (mine == PM_OK && job->codec && st->size > 1 &&
+        (!job->codec->encode_in || !job->codec->decode_in))
+        mine = PM_ENOTSUP;
+    int rc = agree(st, mine);
+    pm__mutex_lock(&st->lock);
+    if (rc != PM_OK) {
+        st->job = NULL;
+        pm__mutex_unlock(&st->lock);
+        return rc;
+    }
     st->seq++;
     st->got_end = 0;
     st->crew_done = 0;
