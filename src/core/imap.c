@@ -244,7 +244,7 @@ static void stream_finish(pm__job *job, int worker, pm__task *t)
     s->running--;
     s->done_items += t->ran;
     s->failed_items += t->failed;
-    if (t->signal && t->signal_index < s->signal_index) {
+    if (t->signal_index < s->signal_index) { /* signal 0: it called exit() */
         s->signal = t->signal;
         s->signal_index = t->signal_index;
     }
@@ -400,8 +400,8 @@ int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, 
     s->first_index = SIZE_MAX;
     s->signal_index = SIZE_MAX;
     int rc;
-    if (o->user.pool) {
-        s->ex = &o->user.pool->exec;
+    if (o->user.pool && (s->ex = pm__pool_exec(o->user.pool)) != NULL) {
+        ; /* the pool's workers; else (a busy or inherited pool) its settings */
     } else {
         if ((rc = pm__exec_open(&s->own, o->backend, &o->cfg)) != PM_OK)
             return rc;

@@ -159,6 +159,13 @@ typedef struct pm__exec_methods {
     /* After a job, the same call in every process: the owner sends `len`
      * bytes at `buf`, the followers receive them into `buf`. PM_OK or error. */
     int  (*share)(void *state, void *buf, size_t len);
+    /* Version 3. 1 when a job submitted now would have to wait for the one
+     * running (processes: one job at a time, its workers forked for it).
+     * The core then gives the call an executor of its own with the same
+     * settings rather than wait: the running job may be the caller's own (a
+     * pm_map from one of its items, a chained pm_imap) and would never end.
+     * NULL: never busy. */
+    int  (*busy)(void *state);
 } pm__exec_methods;
 
 extern const pm__exec_methods pm__exec_serial;
@@ -275,7 +282,15 @@ struct pm_pool {
     pm__exec exec;
     pm_backend backend;
     int threads, procs;
+    long process;        /* pm__process_id() of the process that made it */
 };
+
+/* The pool's executor for a call, or NULL when the pool cannot run it
+ * without waiting for itself: the pool was made in another process (this is
+ * a fork child, an item of a processes pool say: its workers do not exist
+ * here) or it is busy with a job it cannot share (busy()). The call then
+ * opens an executor of its own with the pool's settings. */
+pm__exec *pm__pool_exec(pm_pool *pool);
 
 /* Which backend a call with these options runs on (a pool decides for itself). */
 static inline pm_backend pm__backend_of(const pm_opts *o)

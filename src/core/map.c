@@ -57,7 +57,7 @@ static void set_stop(map_job *m, int why)
 static void record_error(map_job *m, size_t index, int code, int signal, size_t signal_index)
 {
     pm__mutex_lock(&m->err_lock);
-    if (signal && signal_index < m->signal_index) {
+    if (signal_index < m->signal_index) { /* signal 0: it called exit() */
         m->signal = signal;
         m->signal_index = signal_index;
     }
@@ -230,8 +230,8 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
     int rc = PM_OK;
     /* SPMD (MPI): every process makes this call, whatever its own n. */
     int spmd = pm__backend_spmd(o->backend);
-    if (o->user.pool) {
-        ex = &o->user.pool->exec;
+    if (o->user.pool && (ex = pm__pool_exec(o->user.pool)) != NULL) {
+        ; /* the pool's workers; else (a busy or inherited pool) its settings */
     } else if (n > 0 || spmd) {
         pm__exec_config cfg = o->cfg; /* no idle workers for tiny maps: */
         if (spmd)
@@ -294,6 +294,12 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
     rep->first_error_index = m->first_index;
     rep->first_error_code = m->first_code;
     rc = status != PM_OK ? status : submitted != PM_OK ? submitted : atomic_load(&m->stop);
+    /* The first failure to stop the map need not be the lowest-index one
+     * (item 1 fails at once, item 0 crashes later): the status names what
+     * the report names. */
+    if (rc != PM_OK && rc != PM_ECANCELED && m->first_index != SIZE_MAX && m->job.raise &&
+        submitted == PM_OK && status == PM_OK)
+        rc = pm__item_status(m->first_code);
     rep->signal = m->signal;
     if (ex && ex->m->version >= 2 && ex->m->share && submitted == PM_OK)
         rc = share_outcome(ex, follower, rc, rep, out, out_stride, n, o, codec);

@@ -75,6 +75,7 @@ pm_pool *pm_pool_new(const pm_opts *opts)
     pool->backend = o.backend;
     pool->threads = o.cfg.threads;
     pool->procs = o.cfg.procs;
+    pool->process = pm__process_id();
     rc = pm__exec_open(&pool->exec, o.backend, &o.cfg);
     if (rc != PM_OK) {
         free(pool);
@@ -82,6 +83,16 @@ pm_pool *pm_pool_new(const pm_opts *opts)
         return NULL;
     }
     return pool;
+}
+
+pm__exec *pm__pool_exec(pm_pool *pool)
+{
+    pm__exec *ex = &pool->exec;
+    if (pool->process != pm__process_id())
+        return NULL;
+    if (ex->m->version >= 3 && ex->m->busy && ex->m->busy(ex->state))
+        return NULL;
+    return ex;
 }
 
 int pm_pool_workers(const pm_pool *pool)

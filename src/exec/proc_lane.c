@@ -70,20 +70,45 @@ static void leave(procs_state *st, lane *l, int exclusive)
     pm__mutex_unlock(&st->lock);
 }
 
-/* Wait for the worker's answer, watching cancellation and the item timeout. */
-static int await(procs_state *st, lane *l, pm__job *job, piece *pc)
+/* 1 when the lane's process was replaced behind our back (a sibling lane saw
+ * it die first): the pid we watch may then be reaped and even reused. */
+static int replaced(procs_state *st, lane *l, unsigned gen)
+{
+    pm__mutex_lock(&st->lock);
+    int r = l->proc->gen != gen;
+    pm__mutex_unlock(&st->lock);
+    return r;
+}
+
+/*
+ * Wait for the worker's answer, watching cancellation, the item timeout and
+ * the process itself. The answer comes on the socket; everything else is
+ * polled every CHECK_S, so nothing depends on an EOF (another process may
+ * hold a copy of the socket) and a socket that broke (an item closed it)
+ * only means waiting for the worker to end, which it does by itself once it
+ * notices (lane_lost). A process stopped by a signal (SIGSTOP, SIGTSTP) for
+ * two checks in a row is killed: it would never answer.
+ */
+static int await(procs_state *st, lane *l, pm__job *job, piece *pc, unsigned gen)
 {
     size_t last_pos = 0;
     double last_change = pm__now();
+    int channel = 1, stops = 0;
     for (;;) {
-        msg_done d;
-        int r = pm__recv_msg(l->fd, &d, sizeof d); /* gives up after CHECK_S */
-        if (r == 0 && d.ran <= pc->count) {
-            pc->done = d.ran;
-            return PIECE_OK;
+        if (channel) {
+            msg_done d;
+            int r = pm__recv_msg(l->fd, &d, sizeof d); /* gives up after CHECK_S */
+            if (r == 0 && d.ran <= pc->count) {
+                pc->done = d.ran;
+                return PIECE_OK;
+            }
+            if (r == 0) /* not our protocol: someone wrote on the socket */
+                pm__kill(pc->pid);
+            if (r != 1)
+                channel = 0;
+        } else {
+            pm__nap(CHECK_S);
         }
-        if (r != 1)
-            return PIECE_DIED;
         if (pm__canceled(job->cancel)) {
             pm__mutex_lock(&st->lock);
             l->proc->dead = 1;
@@ -101,8 +126,14 @@ static int await(procs_state *st, lane *l, pm__job *job, piece *pc)
             pc->timed_out = 1;
             pm__kill(pc->pid); /* not reaped before we say so: the pid is still ours */
         }
-        if (pm__has_exited(pc->pid))
-            return PIECE_DIED; /* no EOF if some other process holds our socket */
+        int stop = pm__stopped(pc->pid);
+        stops = stop ? stops + 1 : 0;
+        if (stops == 2 && !pc->timed_out) {
+            pc->signal = stop;
+            pm__kill(pc->pid);
+        }
+        if (pm__has_exited(pc->pid) || replaced(st, l, gen))
+            return PIECE_DIED;
     }
 }
 
@@ -122,14 +153,13 @@ static int send_piece(lane *l, const pm__job *job, piece *pc)
 /* Wait for a sent piece (the oldest one sent); on death, replace the process. */
 static int end_piece(procs_state *st, lane *l, pm__job *job, piece *pc, int sent, unsigned gen)
 {
-    int r = sent == PIECE_OK ? await(st, l, job, pc) : PIECE_DIED;
+    int r = sent == PIECE_OK ? await(st, l, job, pc, gen) : PIECE_DIED;
     if (r != PIECE_OK)
         pc->done = atomic_load_explicit(&l->shm->pos[pc->slot], memory_order_acquire);
     if (r == PIECE_DIED) {
-        pm__mutex_lock(&st->lock);
-        pm__proc_replace(st, l->proc, gen);
-        pc->signal = l->proc->last_signal;
-        pm__mutex_unlock(&st->lock);
+        int sig = pm__proc_replace(st, l->proc, gen);
+        if (!pc->signal && sig > 0)
+            pc->signal = sig;
     }
     return r;
 }
@@ -230,9 +260,12 @@ static void run_task(procs_state *st, lane *l, pm__job *job, pm__task *t, size_t
             pm__task_record(job, t, k++, PM_ESYS);
             continue;
         }
-        /* Died while running item k. */
+        /* Died while running item k. It is a suspect, run again alone in a
+         * fresh process, unless it already was alone and ran out of time:
+         * an item that shared its process may have been stalled by a
+         * sibling that stopped or froze the whole process. */
         int code = PM_ETIMEOUT, sig = pc.signal;
-        if (!pc.timed_out) {
+        if (!pc.timed_out || st->nthreads > 1) {
             piece again = {.in = t->in + k * job->in_stride, .count = 1,
                            .inherited = t->inherited, .exclusive = 1};
             r = run_piece(st, l, job, &again);
@@ -251,7 +284,7 @@ static void run_task(procs_state *st, lane *l, pm__job *job, pm__task *t, size_t
             sig = again.signal;
         }
         pm__task_record(job, t, k, code);
-        if (!t->signal && sig) {
+        if (t->signal_index == SIZE_MAX) { /* the task's lowest crashed item, even by exit() */
             t->signal = sig;
             t->signal_index = t->base + k;
         }

@@ -9,6 +9,7 @@
 #if PM_HAVE_FORK
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------ child side */
 
@@ -36,6 +37,16 @@ static int ship_output(lane *l, int slot, size_t k, size_t *used, void *out)
     return code;
 }
 
+/* The lane's socket was closed by an item, or its number now means another
+ * file: nobody can tell the parent what ran. End the whole process at once;
+ * the parent sees it die, keeps what the scratch says finished and retries
+ * the items that were running. Never a silent wait for a message that
+ * cannot come. */
+static void lane_lost(void)
+{
+    pm__child_exit(LANE_LOST_EXIT);
+}
+
 static void *child_lane(void *arg)
 {
     lane *l = arg;
@@ -43,9 +54,13 @@ static void *child_lane(void *arg)
     /* With a codec the function writes a private record, shipped encoded. */
     unsigned char *own = job->codec ? calloc(1, job->out_stride ? job->out_stride : 1) : NULL;
     msg_run m;
-    while (pm__recv_all(l->child_fd, &m, sizeof m) == 0) {
-        if (m.slot < 0 || m.slot >= SLOTS || m.count > l->cap || (job->codec && !own))
+    for (;;) {
+        if (pm__recv_all(l->child_fd, &m, sizeof m) != 0)
+            lane_lost(); /* EOF: the parent is gone, or an item closed the socket */
+        if (m.slot == MSG_QUIT)
             break;
+        if (m.slot < 0 || m.slot >= SLOTS || m.count > l->cap || (job->codec && !own))
+            lane_lost();
         const unsigned char *in = m.in ? m.in : l->in[m.slot];
         unsigned char *out = l->out[m.slot];
         int *codes = l->codes[m.slot];
@@ -68,16 +83,18 @@ static void *child_lane(void *arg)
             }
         }
         msg_done d = {k};
-        if (pm__send_all(l->child_fd, &d, sizeof d) != 0)
-            break;
+        /* An item may have closed fds it does not own: answer only on our
+         * own socket, never on whatever file took its number. */
+        if (pm__fd_id(l->child_fd) != l->child_id || pm__send_all(l->child_fd, &d, sizeof d) != 0)
+            lane_lost();
     }
     free(own);
     return NULL;
 }
 
-static void child_main(procs_state *st, proc *p)
+static void child_main(procs_state *st, proc *p, pid_t parent)
 {
-    pm__child_setup(st->parent);
+    pm__child_setup(parent);
     /* Keep only this process's sockets: a sibling's socket held open here
      * would hide that sibling's death (no EOF) from the parent. */
     for (int i = 0; i < st->nprocs * st->nthreads; i++) {
@@ -86,6 +103,8 @@ static void child_main(procs_state *st, proc *p)
         pm__close(l->next_fd);
         if (l->proc != p)
             pm__close(l->child_fd);
+        else
+            l->child_id = pm__fd_id(l->child_fd);
     }
     pm__thread threads[PM_MAX_THREADS];
     int started = 0;
@@ -115,9 +134,10 @@ int pm__proc_spawn(procs_state *st, proc *p)
         p->lanes[t].next_fd = fds[0];
         p->lanes[t].child_fd = fds[1];
     }
+    pid_t parent = getpid();
     pid_t pid = rc == PM_OK ? pm__fork() : -1;
     if (pid == 0)
-        child_main(st, p); /* never returns */
+        child_main(st, p, parent); /* never returns */
     for (int t = 0; t < st->nthreads; t++) {
         pm__close(p->lanes[t].child_fd);
         p->lanes[t].child_fd = -1;
@@ -131,16 +151,25 @@ int pm__proc_spawn(procs_state *st, proc *p)
     return PM_OK;
 }
 
-void pm__proc_replace(procs_state *st, proc *p, unsigned gen)
+int pm__proc_replace(procs_state *st, proc *p, unsigned gen)
 {
-    if (p->gen != gen || p->pid == 0)
-        return;
+    pm__mutex_lock(&st->lock);
+    pid_t old = p->gen == gen ? p->pid : 0;
+    if (old > 0) {
+        p->pid = 0;
+        if (!p->dead)
+            pm__proc_spawn(st, p);
+    }
+    pm__mutex_unlock(&st->lock);
+    if (old <= 0)
+        return -1;
+    /* Killed before it is waited for: a process whose socket broke may be
+     * alive (an item closed the socket; another thread of it still runs).
+     * If it already died, the kill changes nothing and the reap tells why. */
+    pm__kill(old);
     int sig, status;
-    pm__reap(p->pid, &sig, &status);
-    p->last_signal = sig;
-    p->pid = 0;
-    if (!p->dead)
-        pm__proc_spawn(st, p);
+    pm__reap(old, &sig, &status);
+    return sig;
 }
 
 #endif

@@ -33,15 +33,23 @@
  * startup would see none of it and every input would have to be copied. So
  * workers are forked at the call, and made safe by what the child does: only
  * the worker loop (child_main) and the item function. It takes no parmap lock
- * (another thread may have held one at the fork), glibc's fork leaves malloc
- * usable, and pm__fork holds stdout/stderr locked across fork() so printf in
- * an item function cannot find them locked forever. The rule left to users is
- * that of every fork-based pool (Python's "fork" start method too): an item
- * function must not wait for a lock that another thread of the caller may
- * hold at the time of the call.
+ * (another thread may have held one at the fork); the C library's fork
+ * leaves malloc and stdio usable (it resets their locks in the child). The
+ * rule left to users is that of every fork-based pool (Python's "fork" start
+ * method too): an item function must not wait for a lock that another thread
+ * of the caller may hold at the time of the call.
+ *
+ * Never hang, whatever an item or the program around it does: nothing blocks
+ * while holding st->lock; a process that must go is killed before it is
+ * waited for; the end of a job is a message (MSG_QUIT), never an EOF that a
+ * copy of the socket in another process (a helper another thread forked,
+ * another call's workers) would hold back; a worker whose socket an item
+ * closed ends itself (lane_lost) rather than wait. A call that would wait for
+ * its own pool (nested, chained) gets workers of its own (busy()).
  *
  * Locking: st->lock guards every proc (pid, gen, dead, active, exclusive) and
- * every lane's fds; a fork happens with it held (the child never touches it).
+ * every lane's fds; a fork happens with it held (the child never touches it),
+ * a reap never does.
  * Lanes adopt a respawned process's new socket at their next piece.
  */
 #include "processes.h"
@@ -64,23 +72,50 @@ static void lanes_release(procs_state *st)
     }
 }
 
-/* End of a job: EOF makes idle workers exit; reap them all. */
+/* How long idle workers get to exit after MSG_QUIT before they are killed
+ * (exiting flushes what their items printed). */
+#define QUIT_GRACE_S 2.0
+
+/* End of a job: tell every worker to quit, then reap them. No worker is
+ * inside the job any more, so nothing else needs st->lock meanwhile; it is
+ * held only to take the processes and sockets, never while waiting. */
 static void shutdown_procs(procs_state *st)
 {
+    int n = st->nprocs * st->nthreads;
     pm__mutex_lock(&st->lock);
-    for (int i = 0; i < st->nprocs * st->nthreads; i++) {
-        pm__close(st->lanes[i].fd);
-        pm__close(st->lanes[i].next_fd);
-        st->lanes[i].fd = st->lanes[i].next_fd = -1;
+    for (int i = 0; i < n; i++) {
+        lane *l = &st->lanes[i];
+        /* The socket to the lane's current process: its own, or a
+         * respawn's that the lane has not adopted yet. */
+        int to = l->gen == l->proc->gen ? l->fd : l->next_fd;
+        msg_run quit = {NULL, 0, MSG_QUIT};
+        if (to >= 0 && l->proc->pid > 0)
+            pm__send_all(to, &quit, sizeof quit); /* an idle lane's socket is empty: no block */
+        pm__close(l->fd);
+        pm__close(l->next_fd);
+        l->fd = l->next_fd = -1;
     }
-    for (int i = 0; i < st->nprocs; i++) {
-        proc *p = &st->procs[i];
-        /* Idle workers exit at EOF at once; one that does not (stuck in
-         * its own exit path, say) is killed rather than hang the call. */
-        if (p->pid > 0)
-            pm__reap_within(p->pid, 2.0);
-        p->pid = 0;
+    pm__mutex_unlock(&st->lock);
+    /* One that does not exit in time (a stopped process, a thread of an
+     * item stuck in the kernel) is killed. */
+    double deadline = pm__now() + QUIT_GRACE_S;
+    for (int left = st->nprocs; left > 0;) {
+        left = 0;
+        for (int i = 0; i < st->nprocs; i++) {
+            proc *p = &st->procs[i];
+            if (p->pid <= 0)
+                continue;
+            if (pm__now() > deadline || pm__stopped(p->pid))
+                pm__kill(p->pid);
+            if (pm__try_reap(p->pid))
+                p->pid = 0;
+            else
+                left++;
+        }
+        if (left)
+            pm__nap(0.001);
     }
+    pm__mutex_lock(&st->lock);
     lanes_release(st);
     st->job = NULL;
     pm__cond_broadcast(&st->cv);
@@ -108,7 +143,10 @@ static int procs_submit(void *state, pm__job *job)
     size_t slot_bytes = r_span + r_codes + r_in + r_out + arena;
     pm__crew_settle(&st->crew); /* no member in start-up code at the fork below */
     pm__mutex_lock(&st->lock);
-    while (st->job) /* one job at a time: its processes are forked for it */
+    /* One job at a time: its processes are forked for it. A call that found
+     * the pool busy got an executor of its own (busy()); two calls from
+     * independent threads that raced past that check wait here in turn. */
+    while (st->job)
         pm__cond_wait(&st->cv, &st->lock);
     st->job = job;
     int rc = PM_OK;
@@ -155,6 +193,15 @@ static int procs_submit(void *state, pm__job *job)
     if (rc == PM_OK)
         pm__crew_submit(&st->crew, job);
     return rc;
+}
+
+static int procs_busy(void *state)
+{
+    procs_state *st = state;
+    pm__mutex_lock(&st->lock);
+    int busy = st->job != NULL;
+    pm__mutex_unlock(&st->lock);
+    return busy;
 }
 
 static int procs_wait(void *state, pm__job *job, double seconds)
@@ -220,7 +267,7 @@ static int procs_open(void *state, const pm__exec_config *cfg)
 }
 
 const pm__exec_methods pm__exec_processes = {
-    .version = 1,
+    .version = 3,
     .name = "processes",
     .isolated = 1,
     .state_size = sizeof(procs_state),
@@ -230,6 +277,7 @@ const pm__exec_methods pm__exec_processes = {
     .notify = procs_notify,
     .wait = procs_wait,
     .close = procs_close,
+    .busy = procs_busy,
 };
 
 #endif /* PM_HAVE_FORK */

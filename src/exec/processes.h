@@ -32,8 +32,16 @@ typedef struct lane_shm {
 typedef struct msg_run {   /* parent -> worker thread */
     const void *in;        /* inherited input, or NULL: read the scratch */
     size_t count;
-    int slot;
+    int slot;              /* MSG_QUIT: the job is over, exit */
 } msg_run;
+
+/* The end of a job is said, never inferred from EOF: other processes (a
+ * helper another thread forked, another call's workers) may hold copies of
+ * a lane's socket, and then no EOF comes. */
+#define MSG_QUIT (-1)
+/* The exit status of a worker whose lane socket was closed or replaced by
+ * an item: it cannot answer any more, so it ends and the parent sees a death. */
+#define LANE_LOST_EXIT 71
 
 typedef struct msg_done {  /* worker thread -> parent */
     size_t ran;
@@ -46,6 +54,7 @@ typedef struct lane {
     procs_state *st;
     proc *proc;
     int fd, next_fd, child_fd;  /* ours, a respawn's not yet adopted, the child's */
+    unsigned long long child_id;  /* in the child: what child_fd refers to (pm__fd_id) */
     unsigned gen;               /* generation of the process `fd` talks to */
     void *map;
     size_t map_size, cap;
@@ -63,7 +72,6 @@ struct proc {
     pid_t pid;                 /* 0: not running */
     unsigned gen;              /* bumped at every (re)spawn */
     int dead;                  /* killed for cancellation: do not respawn */
-    int last_signal;
     int active, exclusive, want_exclusive;
     lane *lanes;               /* `threads` of them */
 };
@@ -79,12 +87,15 @@ struct procs_state {
     lane *lanes;
 };
 
-/* proc_worker.c: the worker processes. Both with st->lock held. */
-/* Fork a (new) process for p; its lanes adopt the sockets at their next piece. */
+/* proc_worker.c: the worker processes. */
+/* Fork a (new) process for p; its lanes adopt the sockets at their next
+ * piece. With st->lock held (a fork does not block). */
 int  pm__proc_spawn(procs_state *st, proc *p);
-/* The process behind generation `gen` died: reap it and start another,
- * unless someone already did or the job is being canceled. */
-void pm__proc_replace(procs_state *st, proc *p, unsigned gen);
+/* The process behind generation `gen` died or must go: kill it, reap it
+ * and start another, unless someone already did (returns -1) or the job is
+ * being canceled. Returns the signal it died of (0: it exited). Takes
+ * st->lock, and never waits while holding it. */
+int  pm__proc_replace(procs_state *st, proc *p, unsigned gen);
 
 /* proc_lane.c: a crew member's step: take a task, run it in the lane's worker. */
 int  pm__lane_step(void *owner, pm__job *job, int worker);

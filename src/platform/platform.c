@@ -16,6 +16,15 @@
 #include <sched.h>
 #endif
 
+long pm__process_id(void)
+{
+#if PM_HAVE_FORK
+    return (long)getpid();
+#else
+    return 1;
+#endif
+}
+
 double pm__now(void)
 {
     struct timespec ts;

@@ -66,6 +66,8 @@ void pm__thread_join(pm__thread t);
 void pm__global_lock(void);
 void pm__global_unlock(void);
 
+/* This process's id (getpid; 1 where there are no processes). */
+long pm__process_id(void);
 /* Seconds on a monotonic clock (arbitrary origin). */
 double pm__now(void);
 /* CPUs this process may use (affinity aware), >= 1. */
@@ -88,21 +90,29 @@ int   pm__set_recv_timeout(int fd, double seconds);
  * came, -1 on EOF or error. One syscall in the common case. */
 int   pm__recv_msg(int fd, void *buf, size_t len);
 void  pm__close(int fd);                            /* ignores -1 */
-/* fork() with stdio flushed and stdout/stderr locked across it, so that the
- * child neither repeats buffered output nor inherits a held stdio lock. */
+/* What fd refers to (its inode + 1), 0 when it is not open: tells whether a
+ * descriptor number still means the same open file. */
+unsigned long long pm__fd_id(int fd);
+void  pm__nap(double seconds);
+/* fork() with stdout/stderr flushed unless another thread holds them (it
+ * never waits for a stream's lock). */
 pid_t pm__fork(void);
-/* In the child, first thing: die with the parent, leave SIGINT to the parent. */
+/* In the child, first thing: die with the parent (`parent`: getpid() before
+ * the fork), drop the parent's unflushed output, leave SIGINT to the parent. */
 void  pm__child_setup(pid_t parent);
-void  pm__child_exit(int code);                     /* flush stdio, _exit */
+void  pm__child_exit(int code);                     /* flush stdout/stderr, _exit */
 /* In a forked child: start a thread on a freshly mapped stack. (glibc would
  * reuse the stack of a parent thread that does not exist in the child, and
  * that memory is the caller's data as of the fork: item inputs may live there.) */
 int   pm__child_thread_start(pm__thread *t, void *(*fn)(void *), void *arg);
 int   pm__has_exited(pid_t pid);                    /* 1 when it is a zombie (not reaped) */
-/* Reap; *signal gets the killing signal (0 if it exited) and *status its exit code. */
+/* The signal that stopped it (SIGSTOP, SIGTSTP...) while it is stopped, else 0. */
+int   pm__stopped(pid_t pid);
+/* Reap; *signal gets the killing signal (0 if it exited) and *status its exit
+ * code. Blocks until it exits: only for a process that exited or was killed. */
 void  pm__reap(pid_t pid, int *signal, int *status);
-/* Reap a process that should exit by itself; SIGKILL it after `seconds`. */
-void  pm__reap_within(pid_t pid, double seconds);
+/* Reap it if it exited: 1 when reaped (or not ours any more), else 0. */
+int   pm__try_reap(pid_t pid);
 void  pm__kill(pid_t pid);                          /* SIGKILL */
 #endif
 

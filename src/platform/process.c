@@ -5,11 +5,10 @@
  * Post-fork rules (libuv's idea of documenting them where fork happens): the
  * child of pm__fork runs only the executor's worker loop and the user's item
  * function. It never touches a parmap lock (another thread of the parent may
- * have held one at the fork), glibc makes malloc usable in the child of a
- * multi-threaded parent, and stdout/stderr are held locked by the forking
- * thread across fork so printf in an item function cannot find them locked.
+ * have held one at the fork), and the C library makes malloc and stdio
+ * usable in the child of a multi-threaded parent (it resets their locks).
  */
-#define _GNU_SOURCE /* MAP_ANONYMOUS, waitid, flockfile under -std=c11 */
+#define _GNU_SOURCE /* MAP_ANONYMOUS, waitid, ftrylockfile under -std=c11 */
 #include "platform.h"
 #include "parmap.h"
 
@@ -19,9 +18,11 @@
 #include <time.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdio_ext.h> /* __fpurge: glibc, musl */
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #if defined(__linux__)
@@ -102,21 +103,53 @@ int pm__recv_msg(int fd, void *buf, size_t len)
     return 0;
 }
 
+unsigned long long pm__fd_id(int fd)
+{
+    struct stat sb;
+    return fstat(fd, &sb) == 0 ? (unsigned long long)sb.st_ino + 1 : 0;
+}
+
+void pm__nap(double seconds)
+{
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
 void pm__close(int fd)
 {
     if (fd >= 0)
         close(fd);
 }
 
+/* Flush a stream unless another thread holds it: a thread blocked reading
+ * stdin holds stdin's lock for as long as it waits, and fflush(NULL) would
+ * wait with it. What is not flushed here is dropped in the child
+ * (pm__child_setup), so nothing prints twice either way. */
+static void flush_if_free(FILE *f)
+{
+    for (int tries = 0; tries < 20; tries++) {
+        if (ftrylockfile(f) == 0) {
+            fflush(f);
+            funlockfile(f);
+            return;
+        }
+        struct timespec nap = {0, 250000}; /* a printf in progress ends soon */
+        nanosleep(&nap, NULL);
+    }
+}
+
+/* No stdio lock is held across fork(): the C library already takes its own
+ * around fork and resets every stream's lock in the child (glibc, musl).
+ * Holding stdout's lock here as well would invert the order fflush(NULL)
+ * takes them in (list, then stream) and deadlock with any thread calling it;
+ * unlocking it again in the child would drive glibc's reset lock count below
+ * zero, so that the first thread to print kept stdout for good. */
 pid_t pm__fork(void)
 {
-    fflush(NULL);
-    flockfile(stdout);
-    flockfile(stderr);
-    pid_t pid = fork();
-    funlockfile(stderr);
-    funlockfile(stdout);
-    return pid;
+    flush_if_free(stdout);
+    flush_if_free(stderr);
+    return fork();
 }
 
 void pm__child_setup(pid_t parent)
@@ -126,6 +159,9 @@ void pm__child_setup(pid_t parent)
 #endif
     if (getppid() != parent) /* the parent died before prctl took effect */
         _exit(0);
+    /* The parent's unflushed output is the parent's to write. */
+    __fpurge(stdout);
+    __fpurge(stderr);
     /* Ctrl-C reaches the whole process group: the parent decides (it may
      * cancel gracefully), and kills us if it dies. */
     signal(SIGINT, SIG_IGN);
@@ -134,8 +170,12 @@ void pm__child_setup(pid_t parent)
 
 void pm__child_exit(int code)
 {
-    fflush(NULL); /* output of item functions (the parent flushed before fork) */
-    _exit(code);  /* never the parent's atexit handlers */
+    /* What items printed. Only stdout and stderr: other streams may hold the
+     * parent's unflushed output, which must not be written twice (an item
+     * that writes to a stream of its own flushes or closes it). */
+    fflush(stdout);
+    fflush(stderr);
+    _exit(code); /* never the parent's atexit handlers */
 }
 
 int pm__child_thread_start(pm__thread *t, void *(*fn)(void *), void *arg)
@@ -168,6 +208,15 @@ int pm__has_exited(pid_t pid)
     return info.si_pid == pid;
 }
 
+int pm__stopped(pid_t pid)
+{
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)pid, &info, WSTOPPED | WNOHANG | WNOWAIT) != 0)
+        return 0;
+    return info.si_pid == pid && info.si_code == CLD_STOPPED ? info.si_status : 0;
+}
+
 void pm__reap(pid_t pid, int *signal_out, int *status_out)
 {
     int status = 0;
@@ -179,26 +228,14 @@ void pm__reap(pid_t pid, int *signal_out, int *status_out)
     *status_out = r == pid && WIFEXITED(status) ? WEXITSTATUS(status) : 0;
 }
 
-void pm__reap_within(pid_t pid, double seconds)
+int pm__try_reap(pid_t pid)
 {
-    struct timespec nap = {0, 1000000}; /* 1 ms, growing to 20 ms */
-    double waited = 0;
-    for (;;) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid || (r < 0 && errno != EINTR))
-            return;
-        if (waited >= seconds) {
-            kill(pid, SIGKILL);
-            int sig, st;
-            pm__reap(pid, &sig, &st);
-            return;
-        }
-        nanosleep(&nap, NULL);
-        waited += (double)nap.tv_nsec * 1e-9;
-        if (nap.tv_nsec < 20000000)
-            nap.tv_nsec *= 2;
-    }
+    int status;
+    pid_t r;
+    do
+        r = waitpid(pid, &status, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    return r == pid || r < 0; /* r < 0: not ours any more (ECHILD) */
 }
 
 void pm__kill(pid_t pid)
