@@ -1,0 +1,162 @@
+/*
+ * test_imap_window.c - pm_imap flow control on every executor: small windows
+ * (1 to 3) with n around them, backpressure (with a slow consumer, the feeder
+ * runs ahead but never more than `window` items), a slow item in an ordered
+ * stream (the feeder goes on within the window, nothing after it is consumed
+ * before it), and a slow source (results stream out as records come in;
+ * pm_iter_free waits for the source call in progress only).
+ *
+ * The source counts what it hands out (`pulled`) and the consumer counts what
+ * it got (`consumed`): after each pm_iter_next, pulled <= consumed + window.
+ */
+#include "check.h"
+#include "conformance.h"
+#include "imap_util.h"
+
+static void test_small_windows(void)
+{
+    static const size_t wn[] = {0, 1, 2, 5, 100};
+    for (size_t e = 0; e < PMT_NEXECS; e++)
+        for (size_t w = 1; w <= 3; w++)
+            for (long cs = 0; cs <= 1; cs++)
+                for (int u = 0; u < 2; u++)
+                    for (size_t i = 0; i < sizeof wn / sizeof wn[0]; i++)
+                        run_case(&pmt_execs[e], cs, w, u, wn[i]);
+    CHECK_NO_THREAD_LEAK(base_threads);
+}
+
+/* A slow consumer: the feeder runs ahead, but never more than the window. */
+static void test_backpressure(void)
+{
+    static const size_t windows[] = {1, 2, 8};
+    for (size_t e = 0; e < PMT_NEXECS; e++)
+        for (size_t w = 0; w < sizeof windows / sizeof windows[0]; w++)
+            for (int u = 0; u < 2; u++) {
+                CHECK_CTX("backpressure %s window %zu %s", pmt_execs[e].name,
+                          windows[w], u ? "unordered" : "ordered");
+                src s;
+                src_init(&s, 60);
+                fctx c;
+                fctx_init(&c, 5);
+                pm_opts o = pmt_opts(&pmt_execs[e]);
+                o.window = windows[w];
+                o.unordered = u;
+                pm_iter *it = pm_imap(fn, &c, src_next, &s, 8, 8, &o);
+                CHECK(it != NULL);
+                drain_args d = {.it = it, .c = &c, .s = &s, .n_expected = 60,
+                                .unordered = u, .window = windows[w],
+                                .consumer_sleep = 0.0003};
+                size_t count;
+                CHECK_STATUS(0, drain(&d, &count));
+                CHECK_EQ_SIZE(count, 60);
+                /* Threads: the feeder pulled in the background. (With one
+                 * thread, that thread is the consumer: nothing runs behind it.) */
+                if (pmt_workers(&pmt_execs[e]) >= 2)
+                    CHECK_OP_SIZE(d.max_ahead, >=, 1);
+                end_and_free(it, PM_OK);
+            }
+    CHECK_NO_THREAD_LEAK(base_threads);
+}
+
+#if PMT_HAVE_THREADS
+/* Ordered: item 5 takes 300 ms. Meanwhile the feeder keeps going, but stays
+ * within the window of what the consumer has taken. */
+static void test_slow_item(void)
+{
+    static const int threads[] = {2, 4};
+    static const size_t windows[] = {1, 3, 8};
+    for (int t = 0; t < 2; t++)
+        for (size_t w = 0; w < 3; w++) {
+            size_t W = windows[w];
+            CHECK_CTX("slow item threads %d window %zu", threads[t], W);
+            src s;
+            src_init(&s, 100);
+            fctx c;
+            fctx_init(&c, 7);
+            drain_args d = {.c = &c, .s = &s, .n_expected = 100, .window = W};
+            c.slow_item = 5;
+            c.slow_s = 0.3;
+            c.s = &s;
+            c.consumed = &d.consumed;
+            pm_opts o = {.backend = PM_THREADS, .threads = threads[t],
+                         .chunksize = 1, .window = W};
+            d.it = pm_imap(fn, &c, src_next, &s, 8, 8, &o);
+            CHECK(d.it != NULL);
+            size_t count;
+            CHECK_STATUS(0, drain(&d, &count));
+            CHECK_EQ_SIZE(count, 100);
+            size_t pulled = atomic_load(&c.pulled_at_slow_end);
+            size_t consumed = atomic_load(&c.consumed_at_slow_end);
+            CHECK_OP_SIZE(pulled, <=, consumed + W);
+            /* Ordered: nothing after item 5 was consumed before it ended. */
+            CHECK_OP_SIZE(consumed, <=, 5);
+            /* The feeder went on past item 5 in the background (consumed
+             * is not asserted: the consumer may be the thread running 5). */
+            if (W >= 6)
+                CHECK_OP_SIZE(pulled, >=, 7);
+            end_and_free(d.it, PM_OK);
+        }
+    CHECK_NO_THREAD_LEAK(base_threads);
+}
+#endif
+
+/* A slow source (2.5 ms a record, 400 records) and a fast function: results
+ * stream out as records come in, instead of waiting for a big chunk to fill;
+ * and pm_iter_free waits for the source call in progress, not for a chunk
+ * (nor for the end of the stream). */
+static void test_slow_source(void)
+{
+    for (size_t e = 0; e < PMT_NEXECS; e++)
+        for (int unordered = 0; unordered < 2; unordered++) {
+            CHECK_CTX("slow source, results stream out: %s %s", pmt_execs[e].name,
+                      unordered ? "unordered" : "ordered");
+            src s;
+            src_init(&s, 400);
+            s.sleep_s = 0.0025;
+            fctx c;
+            fctx_init(&c, 23);
+            pm_opts o = pmt_opts(&pmt_execs[e]);
+            o.unordered = unordered;
+            double t0 = pmt_now();
+            pm_iter *it = pm_imap(fn, &c, src_next, &s, 8, 8, &o);
+            CHECK(it != NULL);
+            uint64_t y;
+            size_t idx;
+            for (int i = 0; i < 10; i++)
+                CHECK_STATUS(1, pm_iter_next(it, &y, &idx, NULL));
+            double tenth = pmt_now() - t0; /* the source made 10 in 25 ms */
+            CHECK_OP_DBL(tenth, <, PMT_SANITIZED ? 0.6 : 0.3);
+            CHECK_OP_SIZE(atomic_load(&s.pulled), <, 400);
+            double t1 = pmt_now();
+            CHECK_STATUS(PM_OK, pm_iter_free(it));
+            CHECK_OP_DBL(pmt_now() - t1, <, PMT_SANITIZED ? 0.25 : 0.1);
+
+            CHECK_CTX("slow source, freed while feeding: %s %s",
+                      pmt_execs[e].name, unordered ? "unordered" : "ordered");
+            src_init(&s, 400);
+            s.sleep_s = 0.0025;
+            it = pm_imap(fn, &c, src_next, &s, 8, 8, &o);
+            CHECK(it != NULL);
+            CHECK_STATUS(1, pm_iter_next(it, &y, &idx, NULL));
+            pmt_sleep(0.05);
+            t1 = pmt_now();
+            CHECK_STATUS(PM_OK, pm_iter_free(it));
+            CHECK_OP_DBL(pmt_now() - t1, <, PMT_SANITIZED ? 0.25 : 0.1);
+            CHECK_OP_SIZE(atomic_load(&s.pulled), <, 400);
+            CHECK_EQ_INT(atomic_load(&s.inside), 0);
+        }
+    CHECK_NO_THREAD_LEAK(base_threads);
+}
+
+int main(void)
+{
+    base_threads = pmt_thread_baseline();
+    PMT_RUN(test_small_windows());
+    PMT_RUN(test_backpressure());
+#if PMT_HAVE_THREADS
+    PMT_RUN(test_slow_item());
+#endif
+    PMT_RUN(test_slow_source());
+    CHECK_NO_THREAD_LEAK(base_threads);
+    return pmt_done("test_imap_window");
+}
