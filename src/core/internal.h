@@ -82,6 +82,9 @@ struct pm__job {
     int raise;                      /* PM_RAISE: a task stops at its first failure */
     pm_cancel *cancel;              /* the call's token (NULL: none) */
     double timeout_s;               /* per item, for executors that can enforce it; 0: none */
+    int caller_waits;               /* the calling thread stays in wait() until the job
+                                       ends (pm_map): the executor may hand it work that
+                                       must happen on that thread (processes: forks) */
     const pm__codec *codec;     /* NULL: output records are plain bytes */
     /* Claim the next chunk for worker number `worker` (0 <= worker < the
      * executor's workers() for background workers, == workers() for the

@@ -264,6 +264,7 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
     m->job.raise = o->user.on_error == PM_RAISE;
     m->job.cancel = o->user.cancel;
     m->job.timeout_s = o->user.timeout_s;
+    m->job.caller_waits = 1;
     m->job.codec = codec;
     m->in = in;
     m->out = out;

@@ -141,6 +141,14 @@ void pm__crew_notify(pm__crew *s)
     pm__mutex_unlock(&s->lock);
 }
 
+void pm__crew_wake(pm__crew *s)
+{
+    pm__mutex_lock(&s->lock);
+    s->wake_pending = 1;
+    pm__cond_broadcast(&s->done_cv);
+    pm__mutex_unlock(&s->lock);
+}
+
 int pm__crew_wait(pm__crew *s, pm__job *job, double seconds, int help)
 {
     double deadline = seconds >= 0 ? pm__now() + seconds : 0;
@@ -164,6 +172,11 @@ int pm__crew_wait(pm__crew *s, pm__job *job, double seconds, int help)
         }
     }
     while (!(job->exec_ended && job->exec_inside == 0)) {
+        if (s->wake_pending) {
+            s->wake_pending = 0;
+            pm__mutex_unlock(&s->lock);
+            return 0;
+        }
         if (seconds < 0) {
             pm__cond_wait(&s->done_cv, &s->lock);
             continue;

@@ -28,6 +28,7 @@ struct pm__crew {
     pm__job *jobs;         /* submitted jobs, oldest first */
     unsigned long epoch;   /* bumped whenever there may be new work */
     int quit;
+    int wake_pending;      /* pm__crew_wake: the next wait() returns 0 at once */
     int size;              /* members requested */
     int started;           /* threads actually running (join these) */
     int settled;           /* of those, how many finished starting up */
@@ -46,9 +47,12 @@ void pm__crew_close(pm__crew *c);
 void pm__crew_settle(pm__crew *c);
 void pm__crew_submit(pm__crew *c, pm__job *job);
 void pm__crew_notify(pm__crew *c);
+/* Make the thread in pm__crew_wait return 0 now, or the next call to it if
+ * none is waiting (one waiter: the executor has work for it to do). */
+void pm__crew_wake(pm__crew *c);
 /* Wait up to `seconds` (< 0: forever) until the job ended and no member is
  * inside it; with `help`, first run its chunks on this thread as member
- * number `size`. 1: ended (and forgotten), 0: timeout. */
+ * number `size`. 1: ended (and forgotten), 0: timeout or pm__crew_wake. */
 int  pm__crew_wait(pm__crew *c, pm__job *job, double seconds, int help);
 
 #endif

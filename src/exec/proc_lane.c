@@ -43,8 +43,7 @@ static unsigned enter(procs_state *st, lane *l, int exclusive, pid_t *pid, int *
             pm__cond_wait(&st->cv, &st->lock);
         p->active++;
     }
-    if (p->pid == 0 && !p->dead)
-        pm__proc_spawn(st, p);
+    pm__proc_ensure(st, p);
     if (l->gen != p->gen && l->next_fd >= 0) {
         pm__close(l->fd);
         l->fd = l->next_fd;
@@ -112,6 +111,7 @@ static int await(procs_state *st, lane *l, pm__job *job, piece *pc, unsigned gen
         if (pm__canceled(job->cancel)) {
             pm__mutex_lock(&st->lock);
             l->proc->dead = 1;
+            pm__cond_broadcast(&st->cv); /* a sibling lane may wait for a fork */
             if (l->proc->pid == pc->pid)
                 pm__kill(pc->pid);
             pm__mutex_unlock(&st->lock);
@@ -275,8 +275,10 @@ static void run_task(procs_state *st, lane *l, pm__job *job, pm__task *t, size_t
                 pm__task_record(job, t, k++, PM_ESYS);
                 continue;
             }
-            if (r == PIECE_OK) {
-                collect(l, 0, job, t, k, 1); /* innocent: a sibling or a stray kill */
+            if (r == PIECE_OK || again.done == again.count) {
+                /* innocent: a sibling or a stray kill; or it finished and
+                 * then its process ended (it closed the worker's socket) */
+                collect(l, 0, job, t, k, 1);
                 k++;
                 continue;
             }

@@ -9,6 +9,7 @@
 #if PM_HAVE_FORK
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ child side */
@@ -37,14 +38,29 @@ static int ship_output(lane *l, int slot, size_t k, size_t *used, void *out)
     return code;
 }
 
-/* The lane's socket was closed by an item, or its number now means another
- * file: nobody can tell the parent what ran. End the whole process at once;
+/*
+ * A lane whose socket an item closed (or whose number now means another
+ * file) cannot tell the parent anything any more, so the process must end:
  * the parent sees it die, keeps what the scratch says finished and retries
- * the items that were running. Never a silent wait for a message that
- * cannot come. */
+ * the items that were running. It ends as soon as no lane is inside a piece
+ * (`busy`), so an item that closed every fd still finishes and publishes its
+ * result first: the lane that notices sets `broken` and leaves; the last
+ * lane out of a piece sees it and exits (both sides use sequentially
+ * consistent atomics, so one of them always sees the other).
+ */
+static atomic_int busy, broken;
+
 static void lane_lost(void)
 {
-    pm__child_exit(LANE_LOST_EXIT);
+    atomic_store(&broken, 1);
+    if (atomic_load(&busy) == 0)
+        pm__child_exit(LANE_LOST_EXIT);
+}
+
+static void piece_done(void)
+{
+    if (atomic_fetch_sub(&busy, 1) == 1 && atomic_load(&broken))
+        pm__child_exit(LANE_LOST_EXIT);
 }
 
 static void *child_lane(void *arg)
@@ -55,12 +71,17 @@ static void *child_lane(void *arg)
     unsigned char *own = job->codec ? calloc(1, job->out_stride ? job->out_stride : 1) : NULL;
     msg_run m;
     for (;;) {
-        if (pm__recv_all(l->child_fd, &m, sizeof m) != 0)
+        if (pm__recv_all(l->child_fd, &m, sizeof m) != 0) {
             lane_lost(); /* EOF: the parent is gone, or an item closed the socket */
+            break;
+        }
         if (m.slot == MSG_QUIT)
             break;
-        if (m.slot < 0 || m.slot >= SLOTS || m.count > l->cap || (job->codec && !own))
+        if (m.slot < 0 || m.slot >= SLOTS || m.count > l->cap || (job->codec && !own)) {
             lane_lost();
+            break;
+        }
+        atomic_fetch_add(&busy, 1);
         const unsigned char *in = m.in ? m.in : l->in[m.slot];
         unsigned char *out = l->out[m.slot];
         int *codes = l->codes[m.slot];
@@ -85,8 +106,13 @@ static void *child_lane(void *arg)
         msg_done d = {k};
         /* An item may have closed fds it does not own: answer only on our
          * own socket, never on whatever file took its number. */
-        if (pm__fd_id(l->child_fd) != l->child_id || pm__send_all(l->child_fd, &d, sizeof d) != 0)
-            lane_lost();
+        int lost = atomic_load(&broken) || pm__fd_id(l->child_fd) != l->child_id ||
+                   pm__send_all(l->child_fd, &d, sizeof d) != 0;
+        if (lost)
+            atomic_store(&broken, 1);
+        piece_done();
+        if (lost)
+            break;
     }
     free(own);
     return NULL;
@@ -151,15 +177,37 @@ int pm__proc_spawn(procs_state *st, proc *p)
     return PM_OK;
 }
 
+/*
+ * Who forks a replacement. The child of a fork keeps only the forking
+ * thread: glibc hands the stacks of the parent's other threads to its stack
+ * cache, so a thread that an item starts (OpenMP, a logger) may get one of
+ * them and overwrite what the worker reads there. The caller's stack must
+ * not be one of them (pm_map's input is often a local array), so when the
+ * caller waits in wait() it forks the replacements too: a lane asks and
+ * waits (st->cv), the caller forks (pm__procs_serve) and wakes it.
+ */
+void pm__proc_ensure(procs_state *st, proc *p)
+{
+    if (p->pid != 0 || p->dead)
+        return;
+    if (!st->caller_forks) {
+        pm__proc_spawn(st, p);
+        return;
+    }
+    if (!p->spawn_wanted) {
+        p->spawn_wanted = 1;
+        pm__crew_wake(&st->crew); /* lock order: st->lock, then the crew's */
+    }
+    while (p->spawn_wanted && !p->dead)
+        pm__cond_wait(&st->cv, &st->lock);
+}
+
 int pm__proc_replace(procs_state *st, proc *p, unsigned gen)
 {
     pm__mutex_lock(&st->lock);
     pid_t old = p->gen == gen ? p->pid : 0;
-    if (old > 0) {
+    if (old > 0)
         p->pid = 0;
-        if (!p->dead)
-            pm__proc_spawn(st, p);
-    }
     pm__mutex_unlock(&st->lock);
     if (old <= 0)
         return -1;

@@ -49,7 +49,7 @@
  *
  * Locking: st->lock guards every proc (pid, gen, dead, active, exclusive) and
  * every lane's fds; a fork happens with it held (the child never touches it),
- * a reap never does.
+ * a reap never does. Lock order: st->lock, then the crew's (pm__crew_wake).
  * Lanes adopt a respawned process's new socket at their next piece.
  */
 #include "processes.h"
@@ -149,6 +149,7 @@ static int procs_submit(void *state, pm__job *job)
     while (st->job)
         pm__cond_wait(&st->cv, &st->lock);
     st->job = job;
+    st->caller_forks = job->caller_waits;
     int rc = PM_OK;
     for (int i = 0; i < st->nprocs * st->nthreads && rc == PM_OK; i++) {
         lane *l = &st->lanes[i];
@@ -175,6 +176,7 @@ static int procs_submit(void *state, pm__job *job)
     for (int i = 0; i < st->nprocs; i++) {
         st->procs[i].gen = 0;
         st->procs[i].dead = 0;
+        st->procs[i].spawn_wanted = 0;
         st->procs[i].pid = 0;
     }
     /* Fork the workers here, on the calling thread, while the crew sleeps:
@@ -204,12 +206,44 @@ static int procs_busy(void *state)
     return busy;
 }
 
+/* Fork the replacements lanes asked for (pm__proc_ensure), on the calling
+ * thread. */
+static void serve_spawns(procs_state *st)
+{
+    pm__mutex_lock(&st->lock);
+    int served = 0;
+    for (int i = 0; i < st->nprocs; i++) {
+        proc *p = &st->procs[i];
+        if (!p->spawn_wanted)
+            continue;
+        if (p->pid == 0 && !p->dead)
+            pm__proc_spawn(st, p); /* a failure leaves pid 0: the lane reports it */
+        p->spawn_wanted = 0;
+        served = 1;
+    }
+    if (served)
+        pm__cond_broadcast(&st->cv);
+    pm__mutex_unlock(&st->lock);
+}
+
 static int procs_wait(void *state, pm__job *job, double seconds)
 {
     procs_state *st = state;
-    /* Never help: an item must not run in the caller's process. */
-    if (!pm__crew_wait(&st->crew, job, seconds, 0))
-        return 0;
+    double deadline = seconds >= 0 ? pm__now() + seconds : 0;
+    /* Never help: an item must not run in the caller's process. Only fork
+     * replacements when a lane asks (pm__crew_wake ends the wait early). */
+    for (;;) {
+        serve_spawns(st);
+        double left = seconds >= 0 ? deadline - pm__now() : -1.0;
+        if (seconds >= 0 && left < 0)
+            left = 0;
+        if (pm__crew_wait(&st->crew, job, left, 0))
+            break;
+        if (seconds >= 0 && pm__now() >= deadline) {
+            serve_spawns(st);
+            return 0;
+        }
+    }
     shutdown_procs(st);
     return 1;
 }

@@ -72,6 +72,7 @@ struct proc {
     pid_t pid;                 /* 0: not running */
     unsigned gen;              /* bumped at every (re)spawn */
     int dead;                  /* killed for cancellation: do not respawn */
+    int spawn_wanted;          /* a lane waits for the calling thread to fork it */
     int active, exclusive, want_exclusive;
     lane *lanes;               /* `threads` of them */
 };
@@ -83,17 +84,22 @@ struct procs_state {
     pm__mutex lock;
     pm__cond cv;               /* exclusivity changes, the job slot frees */
     pm__job *job;              /* the job the processes belong to */
+    int caller_forks;          /* replacements are forked by the calling thread */
     proc *procs;
     lane *lanes;
 };
 
 /* proc_worker.c: the worker processes. */
+/* Make sure p has a process, unless it is dead (canceled) or a fork fails
+ * (then p->pid stays 0). With st->lock held; may wait for the caller's
+ * thread to fork it (caller_forks), never for anything else. */
+void pm__proc_ensure(procs_state *st, proc *p);
 /* Fork a (new) process for p; its lanes adopt the sockets at their next
  * piece. With st->lock held (a fork does not block). */
 int  pm__proc_spawn(procs_state *st, proc *p);
-/* The process behind generation `gen` died or must go: kill it, reap it
- * and start another, unless someone already did (returns -1) or the job is
- * being canceled. Returns the signal it died of (0: it exited). Takes
+/* The process behind generation `gen` died or must go: kill it and reap it
+ * (unless someone already did: returns -1); the next piece starts another
+ * (pm__proc_ensure). Returns the signal it died of (0: it exited). Takes
  * st->lock, and never waits while holding it. */
 int  pm__proc_replace(procs_state *st, proc *p, unsigned gen);
 
