@@ -34,32 +34,14 @@ dist_built() {
        -f $ROOT/wasm/dist/web/parmap-mt.mjs && -f $ROOT/wasm/dist/vendor/acorn.mjs ]]
 }
 
-ensure_packages() { # ensure_packages COMMAND:PACKAGE...
-    local item missing=()
-    for item in "$@"; do
-        command -v "${item%%:*}" >/dev/null || missing+=("${item#*:}")
-    done
-    ((${#missing[@]})) || return 0
-    echo "demo_web.sh: missing: ${missing[*]}"
-    if [[ ${PM_NO_INSTALL:-} == 1 ]] || ! command -v apt-get >/dev/null; then
-        echo "demo_web.sh: install them (apt-get install ${missing[*]}) and run again" >&2
-        return 1
-    fi
-    local sudo=()
-    if [[ $(id -u) != 0 ]]; then
-        command -v sudo >/dev/null || { echo "demo_web.sh: not root and no sudo" >&2; return 1; }
-        sudo=(sudo)
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -q || echo "demo_web.sh: apt-get update failed; trying the install anyway"
-    "${sudo[@]}" apt-get install -y -q "${missing[@]}"
-}
+source "$ROOT/scripts/install_missing.sh"
 
 # The package build, the same steps as scripts/test_node.sh: npm dependencies
 # of wasm/ (acorn, vendored into dist/), then both Emscripten builds
 # (incremental: quick when nothing changed).
 build_package() {
-    ensure_packages emcc:emscripten node:nodejs npm:npm cmake:cmake make:make || return 1
+    install_missing --recommends "cmd:emcc emscripten" "cmd:node nodejs" "cmd:npm npm" \
+        "cmd:cmake cmake" "cmd:make make" || return 1
     node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
         || { echo "demo_web.sh: Node 20 or later is needed (have $(node --version))" >&2; return 1; }
     [[ -d /usr/share/nodejs ]] && export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}
@@ -83,6 +65,6 @@ fi
 dist_built || { echo "demo_web.sh: wasm/dist is incomplete after the build" >&2; exit 1; }
 ((build_only)) && exit 0
 
-command -v node >/dev/null || ensure_packages node:nodejs || exit 1
+install_missing --recommends "cmd:node nodejs" || exit 1
 echo "--- web/serve.mjs: open the URL below in a browser (Ctrl-C stops the server)"
 exec node "$ROOT/web/serve.mjs" "${serve_args[@]}"

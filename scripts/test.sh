@@ -54,34 +54,8 @@ PACKAGES=(
     # Later suites add theirs here.
 )
 
-have() { # have cmd:X | pkg:X
-    case $1 in
-        cmd:*) command -v "${1#cmd:}" >/dev/null 2>&1 ;;
-        pkg:*) [[ $(dpkg-query -W -f '${Status}' "${1#pkg:}" 2>/dev/null) == "install ok installed" ]] ;;
-    esac
-}
-
-ensure_packages() { # install every missing package of PACKAGES, apt-get update once
-    local line check pkg missing=()
-    for line in "${PACKAGES[@]}"; do
-        read -r check pkg <<<"$line"
-        have "$check" || missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    echo "test.sh: missing: ${missing[*]}"
-    if [[ ${PM_NO_INSTALL:-} == 1 ]] || ! command -v apt-get >/dev/null; then
-        echo "test.sh: install them (apt-get install ${missing[*]}) and run again" >&2
-        return 1
-    fi
-    local sudo=()
-    if [[ $(id -u) != 0 ]]; then
-        command -v sudo >/dev/null || { echo "test.sh: not root and no sudo" >&2; return 1; }
-        sudo=(sudo)
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -q || echo "test.sh: apt-get update failed; trying the install anyway"
-    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-}
+# install_missing: the apt-get block every script in scripts/ shares.
+source "$ROOT/scripts/install_missing.sh"
 
 # ------------------------------------------------------------- bookkeeping
 TOTAL_PASSED=0 TOTAL_FAILED=0 TOTAL_SKIPPED=0
@@ -228,7 +202,7 @@ main() {
         declare -F "suite_${suite//-/_}" >/dev/null \
             || { echo "test.sh: unknown suite '$suite' (have: ${SUITES[*]})" >&2; return 2; }
     done
-    ensure_packages || return 1
+    install_missing "${PACKAGES[@]}" || return 1
 
     # Sanitizer reports with stack traces; stop at the first one.
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

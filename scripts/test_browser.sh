@@ -32,28 +32,10 @@ rm -f "$OUT/results"
 
 fail() { echo "0 1 0" >"$OUT/results"; exit 1; }
 
-ensure_packages() {
-    local missing=()
-    command -v node >/dev/null || missing+=(nodejs)
-    command -v npm >/dev/null || missing+=(npm)
-    [[ -n ${CHROMIUM:-} ]] || command -v chromium >/dev/null || missing+=(chromium)
-    ((${#missing[@]})) || return 0
-    echo "test_browser.sh: missing: ${missing[*]}"
-    if [[ ${PM_NO_INSTALL:-} == 1 ]] || ! command -v apt-get >/dev/null; then
-        echo "test_browser.sh: install them (apt-get install ${missing[*]}) and run again" >&2
-        return 1
-    fi
-    local sudo=()
-    if [[ $(id -u) != 0 ]]; then
-        command -v sudo >/dev/null || { echo "test_browser.sh: not root and no sudo" >&2; return 1; }
-        sudo=(sudo)
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -q || echo "test_browser.sh: apt-get update failed; trying the install anyway"
-    "${sudo[@]}" apt-get install -y -q "${missing[@]}"
-}
-
-ensure_packages || fail
+source "$ROOT/scripts/install_missing.sh"
+PACKAGES=("cmd:node nodejs" "cmd:npm npm")
+[[ -n ${CHROMIUM:-} ]] || PACKAGES+=("cmd:chromium chromium")
+install_missing --recommends "${PACKAGES[@]}" || fail
 node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
     || { echo "test_browser.sh: Node 20 or later is needed (have $(node --version))" >&2; fail; }
 

@@ -23,33 +23,16 @@ rm -f "$OUT/results"
 
 fail() { echo "0 1 0" >"$OUT/results"; exit 1; }
 
-installed() { [[ $(dpkg-query -W -f '${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
-
-ensure_packages() {
-    local missing=()
-    command -v emcc >/dev/null || missing+=(emscripten)
-    command -v node >/dev/null || missing+=(nodejs)
-    command -v npm >/dev/null || missing+=(npm)
-    command -v cmake >/dev/null || missing+=(cmake)
-    command -v make >/dev/null || missing+=(make)
-    command -v chromium >/dev/null || missing+=(chromium)   # the browser test
-    ((${#missing[@]})) || return 0
-    echo "test_node.sh: missing: ${missing[*]}"
-    if [[ ${PM_NO_INSTALL:-} == 1 ]] || ! command -v apt-get >/dev/null; then
-        echo "test_node.sh: install them (apt-get install ${missing[*]}) and run again" >&2
-        return 1
-    fi
-    local sudo=()
-    if [[ $(id -u) != 0 ]]; then
-        command -v sudo >/dev/null || { echo "test_node.sh: not root and no sudo" >&2; return 1; }
-        sudo=(sudo)
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -q || echo "test_node.sh: apt-get update failed; trying the install anyway"
-    "${sudo[@]}" apt-get install -y -q "${missing[@]}"
-}
-
-ensure_packages || fail
+source "$ROOT/scripts/install_missing.sh"
+PACKAGES=(
+    "cmd:emcc     emscripten"
+    "cmd:node     nodejs"
+    "cmd:npm      npm"
+    "cmd:cmake    cmake"
+    "cmd:make     make"
+    "cmd:chromium chromium"   # the browser test
+)
+install_missing --recommends "${PACKAGES[@]}" || fail
 node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
     || { echo "test_node.sh: Node 20 or later is needed (have $(node --version))" >&2; fail; }
 [[ -d /usr/share/nodejs ]] && export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}

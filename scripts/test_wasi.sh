@@ -23,50 +23,24 @@ CC_WASI=${PM_CC_WASI:-clang}
 
 # Debian 12 packages: wasi-libc (headers, libc.a, crt1.o under
 # /usr/{include,lib}/wasm32-wasi), clang 14's wasm32 builtins
-# (libclang_rt.builtins-wasm32.a), wasm-ld, clang, cmake, node.
-PACKAGES=(wasi-libc libclang-rt-14-dev-wasm32 lld clang cmake nodejs)
-
-installed() { [[ $(dpkg-query -W -f '${Status}' "$1" 2>/dev/null) == "install ok installed" ]]; }
-
-ensure_packages() {
-    local p missing=()
-    for p in "${PACKAGES[@]}"; do
-        installed "$p" || missing+=("$p")
-    done
-    # A node or clang from elsewhere on PATH is fine too.
-    local keep=()
-    for p in "${missing[@]}"; do
-        case $p in
-            nodejs) command -v node >/dev/null || keep+=("$p") ;;
-            clang) command -v "$CC_WASI" >/dev/null || keep+=("$p") ;;
-            cmake) command -v cmake >/dev/null || keep+=("$p") ;;
-            lld) command -v wasm-ld >/dev/null || keep+=("$p") ;;
-            *) keep+=("$p") ;;
-        esac
-    done
-    missing=("${keep[@]}")
-    ((${#missing[@]})) || return 0
-    echo "test_wasi.sh: missing: ${missing[*]}"
-    if [[ ${PM_NO_INSTALL:-} == 1 ]] || ! command -v apt-get >/dev/null; then
-        echo "test_wasi.sh: install them (apt-get install ${missing[*]}) and run again" >&2
-        return 1
-    fi
-    local sudo=()
-    if [[ $(id -u) != 0 ]]; then
-        command -v sudo >/dev/null || { echo "test_wasi.sh: not root and no sudo" >&2; return 1; }
-        sudo=(sudo)
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -q || echo "test_wasi.sh: apt-get update failed; trying the install anyway"
-    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-}
+# (libclang_rt.builtins-wasm32.a), wasm-ld, clang, cmake, node. A node,
+# clang, cmake or wasm-ld from elsewhere on PATH is fine too.
+source "$ROOT/scripts/install_missing.sh"
+PACKAGES=(
+    "pkg:wasi-libc                 wasi-libc"
+    "pkg:libclang-rt-14-dev-wasm32 libclang-rt-14-dev-wasm32"
+    "pkg:lld|cmd:wasm-ld           lld"
+    "pkg:clang|cmd:$CC_WASI        clang"
+    "pkg:cmake|cmd:cmake           cmake"
+    "pkg:nodejs|cmd:node           nodejs"
+)
 
 fail() { # fail: configure/build/setup failed; count it as one failed test
     mkdir -p "$DIR" && echo "0 1 0" >"$DIR/results"
     exit 1
 }
 
-ensure_packages || fail
+install_missing "${PACKAGES[@]}" || fail
 command -v node >/dev/null || { echo "test_wasi.sh: node not found" >&2; fail; }
 
 # A build dir from another checkout is started afresh.
