@@ -168,14 +168,51 @@ typedef struct pm_opts {
  *    crash, a stray kill), every other item keeps its result;
  *    pm_report.signal tells the signal;
  *  - with timeout_s, an item running longer is marked PM_ETIMEOUT (its process
- *    is killed and replaced);
+ *    is killed and replaced). With threads > 1 it is first retried alone, as
+ *    a crash is: a sibling may have stalled the whole process (it then costs
+ *    up to twice timeout_s);
+ *  - a worker process stopped by a signal (an item's raise(SIGSTOP)) is
+ *    killed and treated as crashed: the item is PM_ECRASH, pm_report.signal
+ *    the stop signal. pm_report.signal is that of the lowest-index crashed
+ *    item: 0 when it called exit();
  *  - workers die with the caller (even on SIGKILL), ignore SIGINT (the caller
  *    decides: pm_cancel_request in a SIGINT handler kills them promptly), and
  *    are all reaped before the call returns; no file descriptor is left open.
- * The item function must not wait for a lock that another thread of the
- * caller may hold at the time of the call (the rule of every fork-based pool).
+ *
+ * What an item may do inside a worker process:
+ *  - print: stdout and stderr, from any number of threads (its own, OpenMP's,
+ *    the worker's `threads`). The caller's unflushed stdout/stderr is flushed
+ *    before the fork when no other thread holds it, else left to the caller;
+ *    either way nothing prints twice. A worker flushes stdout and stderr when
+ *    it ends; other streams an item writes it must flush or close itself;
+ *    a stream the caller had written without flushing should be flushed
+ *    before the call (a worker that flushes it writes the caller's part too);
+ *  - start threads, fork and exec (the worker's sockets are close-on-exec),
+ *    close file descriptors it does not own (closefrom(3) before exec'ing a
+ *    tool): its result counts; the worker, which can no longer talk to the
+ *    caller, is replaced at once and the items that were running beside it
+ *    are retried;
+ *  - raise signals, crash, exit(), loop forever: see above;
+ *  - call parmap: threads, serial, and processes calls (on its own pool too)
+ *    run inside the worker. A pm_pool made in another process (the caller's,
+ *    seen from a worker) runs the call on workers of its own with the pool's
+ *    settings.
+ * It must not wait for a lock that another thread of the caller may hold at
+ * the time of the call (the rule of every fork-based pool), and with pm_imap,
+ * data that items reach through `user` should not live on the stack of the
+ * thread that created the iterator when items start threads (glibc may give
+ * that stack, in a replaced worker, to an item's new thread; pm_map forks
+ * every worker from the calling thread, so its `in` and `user` are safe).
+ *
+ * Nothing the caller's program does around a call makes it hang: other
+ * threads calling fflush(NULL), reading stdin, forking helpers (which hold
+ * copies of the workers' sockets) or running processes calls of their own.
+ *
  * A pm_pool with this backend keeps its settings and crew, but forks workers
- * per call (one call at a time per pool) for the reason above.
+ * per call. It runs one call at a time: a call that finds it busy (another
+ * thread's call, a pm_map from one of its items, a second pm_imap chained to
+ * the first with pm_iter_source) runs on workers forked for that call, as a
+ * call without a pool does, and never waits for the pool.
  */
 
 /*
@@ -359,7 +396,9 @@ PM_API int pm_iter_source(void *iter, void *item);
  * threads are taken from `opts` here (NULL: defaults); the pool starts
  * threads - 1 workers and every call's own thread works alongside them.
  * Several calls may use a pool at once (they share its workers), and an item
- * function may itself call pm_map on the pool it runs on. Returns NULL with
+ * function may itself call pm_map on the pool it runs on (a processes pool
+ * runs one call at a time: a call that finds it busy gets workers of its
+ * own, see the processes backend; it never waits for the pool). Returns NULL with
  * errno EINVAL (bad options), ENOTSUP, ENOMEM, or EAGAIN when threads could not
  * be started.
  */
