@@ -2,13 +2,14 @@
  * proc_util.h - what the processes executor's tests (tests/test_proc_*.c)
  * share: the watchdog, the leftover checks (children, zombies, fds and
  * threads, from Linux /proc), the procs x threads configurations, and
- * (proc_items.h, included at the end) the records and item functions that
+ * (proc_items.h, which it includes) the records and item functions that
  * crash, time out or fail on purpose, with their oracle.
  *
  * Include it FIRST in a test: it selects the feature level (_GNU_SOURCE, for
  * MAP_ANONYMOUS under -std=c11) and includes check.h and conformance.h. Its
- * own parts exist only where fork() does (PMT_HAVE_FORK); without it a test
- * skips (test_proc_crashes checks that PM_PROCESSES says PM_ENOTSUP there).
+ * own parts (and proc_items.h) exist only where fork() does (PMT_HAVE_FORK);
+ * without it a test skips (test_proc_crashes checks that PM_PROCESSES says
+ * PM_ENOTSUP there).
  *
  * A test's main: proc_init(name) first, then each case under the watchdog,
  * RUN(budget_s, call) or proc_matrix(name, fn) for a case on every
@@ -49,6 +50,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "proc_items.h"
 
 /* PMT_TSAN, PMT_ASAN: check.h */
 /* Worker processes may start threads (see above). */
@@ -258,7 +261,7 @@ static inline void *shared_new(size_t bytes)
 
 /* ------------------------------------------------------- a test's main */
 
-/* First thing in main: names the test (for the watchdog) and arms it. */
+/* First thing in main: names the test and installs the watchdog's handler. */
 static inline void proc_init(const char *name)
 {
     proc_name = name;
@@ -304,8 +307,6 @@ static inline int proc_done(const char *name)
                         : "ASan's allocator is not fork-safe: a child's thread start can hang");
     return pmt_done(name);
 }
-
-#include "proc_items.h"
 
 #endif /* PMT_HAVE_FORK */
 #endif
