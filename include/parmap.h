@@ -135,7 +135,11 @@ typedef struct pm_opts {
                                   An item running longer gets its worker process killed and
                                   is marked PM_ETIMEOUT */
     pm_cancel *cancel;         /* optional cancellation token */
-    pm_pool *pool;             /* optional warm pool; then backend/threads come from the pool */
+    pm_pool *pool;             /* optional warm pool; then the backend comes from the pool.
+                                  With a threads pool, `threads` (> 0) caps the workers this
+                                  call uses, the calling thread included (above the pool's
+                                  size: the pool's size); 0: all of them. Other pools take
+                                  their threads from the pool */
     int results_everywhere;    /* PM_MPI, pm_map: every rank gets out[] and codes[] (which
                                   must then be as big as on rank 0), not only rank 0 */
 } pm_opts;
@@ -302,6 +306,24 @@ PM_API void pm_cancel_free(pm_cancel *c);
  * it must be thread-safe with respect to `user`. */
 typedef int (*pm_fn)(void *user, const void *in, void *out);
 
+/* The batch (chunk) function: items [first, first + count) of the call at
+ * once, so that a trivial body vectorises and a binding makes one foreign
+ * call per chunk. `in` and `out` point at the first item's records (strides
+ * as given to the call; out NULL when the call has no outputs); `first` is
+ * the first item's index in the array or stream. `codes` (count ints) comes
+ * zeroed: write a nonzero code for each item that failed. Return how many
+ * items, from the first, were processed (<= count): in PM_RAISE mode it may
+ * stop after the first failure; the items it left are passed again in
+ * another call. A call that processes none of its items, or claims more than
+ * `count`, fails the items it was given with PM_EINVAL. Called concurrently,
+ * like pm_fn. Everything else (chunk sizing by measured time, progress per
+ * item, cancellation between chunks, timeouts, crash isolation) is as with
+ * pm_fn; in a worker process that dies inside a batch, or a batch call that
+ * runs longer than timeout_s, the rest of that chunk runs one item per call
+ * (each with timeout_s), so that exactly the guilty item is marked. */
+typedef size_t (*pm_batch_fn)(void *user, size_t first, size_t count, const void *in,
+                              void *out, int *codes);
+
 /* A stream of input records: write the next record at `item` (in_stride bytes)
  * and return 1; return 0 at the end; return a negative PM_E* status on error
  * (the iterator then ends with that status). Called by one thread at a time. */
@@ -328,6 +350,10 @@ typedef int (*pm_source_fn)(void *src, void *item);
 PM_API int pm_map(pm_fn fn, void *user, const void *in, size_t in_stride,
                   void *out, size_t out_stride, size_t n, const pm_opts *opts,
                   pm_report *report);
+/* pm_map with a batch function: the same call, a chunk per call of `fn`. */
+PM_API int pm_map_batch(pm_batch_fn fn, void *user, const void *in, size_t in_stride,
+                        void *out, size_t out_stride, size_t n, const pm_opts *opts,
+                        pm_report *report);
 
 /* ------------------------------------------------------------- streams */
 
@@ -350,6 +376,9 @@ typedef struct pm_iter pm_iter;
  */
 PM_API pm_iter *pm_imap(pm_fn fn, void *user, pm_source_fn next, void *src,
                         size_t in_stride, size_t out_stride, const pm_opts *opts);
+/* pm_imap with a batch function (`first` is the stream position). */
+PM_API pm_iter *pm_imap_batch(pm_batch_fn fn, void *user, pm_source_fn next, void *src,
+                              size_t in_stride, size_t out_stride, const pm_opts *opts);
 
 /*
  * The next result: copies it to `out` (out_stride bytes; out may be NULL when

@@ -201,8 +201,9 @@ static void *feeder_main(void *arg)
 static int stream_take(pm__job *job, int worker, size_t max_items, pm__task *t)
 {
     pm__stream *s = (pm__stream *)job;
-    (void)worker;
     (void)max_items; /* chunks were sized by the feeder; a runner may split them */
+    if (!pm__worker_allowed(job, worker, s->background))
+        return PM__STEP_IDLE; /* beyond this call's cap: leave it to the others */
     pm__mutex_lock(&s->lock);
     if (!s->stop && !s->closing && pm__canceled(s->cancel))
         pm__stream_stop(s, PM_ECANCELED);
@@ -375,9 +376,9 @@ static size_t default_window(size_t in_stride, size_t out_stride, int workers, s
     return w;
 }
 
-int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, void *src,
-                   size_t in_stride, size_t out_stride, const pm__opts *o,
-                   const pm__codec *codec)
+int pm__stream_new(pm__stream **out, pm_fn fn, pm_batch_fn batch, void *user,
+                   pm_source_fn source, void *src, size_t in_stride, size_t out_stride,
+                   const pm__opts *o, const pm__codec *codec)
 {
     pm__stream *s = calloc(1, sizeof *s);
     *out = s;
@@ -385,6 +386,8 @@ int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, 
         return PM_ENOMEM;
     s->t0 = pm__now();
     s->job.fn = fn;
+    s->job.batch = batch;
+    s->job.limit = o->limit;
     s->job.user = user;
     s->source = source;
     s->src = src;
@@ -409,7 +412,10 @@ int pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, 
     }
     int workers = s->ex->m->workers(s->ex->state);
     /* The consumer runs chunks too, unless items must stay out of this process. */
+    s->background = workers;
     s->workers = workers + (s->ex->m->isolated ? 0 : 1);
+    if (o->limit && o->limit < s->workers)
+        s->workers = o->limit;
     s->window = o->user.window ? o->user.window
                                : default_window(in_stride, out_stride, s->workers, s->fixed);
     s->max_chunks = 8 * (size_t)s->workers + 8;

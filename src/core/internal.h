@@ -77,6 +77,10 @@ typedef struct pm__codec {
 typedef struct pm__job pm__job;
 struct pm__job {
     pm_fn fn;
+    pm_batch_fn batch;              /* instead of fn: a chunk per call (NULL: use fn) */
+    int limit;                      /* 0, or the workers this call may use, the caller
+                                       included: background workers numbered limit - 1
+                                       and up take nothing (a capped call on a pool) */
     void *user;
     size_t in_stride, out_stride;   /* out_stride 0: no outputs */
     int raise;                      /* PM_RAISE: a task stops at its first failure */
@@ -106,6 +110,19 @@ static inline int pm__item_status(int code)
     return code == PM_ECRASH || code == PM_ETIMEOUT ? code : PM_EITEM;
 }
 
+/* Items [0, count) of a chunk through the job's batch function: codes[k]
+ * for each (zeroed first); returns how many ran (< count only when PM_RAISE
+ * stopped at a failure). Calls again for what a call left; a call that
+ * processed none, or claimed more than it was given, fails the rest of the
+ * items with PM_EINVAL. `first`: the index of item 0. */
+size_t pm__batch_call(const pm__job *job, size_t first, size_t count, const unsigned char *in,
+                      unsigned char *out, int *codes);
+/* Whether `worker` (of `background` background workers; the caller is
+ * number `background`) may take chunks of a job capped by job->limit. */
+static inline int pm__worker_allowed(const pm__job *job, int worker, int background)
+{
+    return job->limit == 0 || worker >= background || worker < job->limit - 1;
+}
 /* Run the task's items on this thread: codes, ran, failed, first_failed. */
 void pm__task_run(const pm__job *job, pm__task *task);
 /* Record one item's code in a task's results (for runners). */
@@ -209,6 +226,8 @@ typedef struct pm__opts {
     pm_backend backend;  /* never PM_AUTO */
     pm__exec_config cfg;
     size_t chunksize;    /* 0 = auto */
+    int limit;           /* a call on a threads pool: user.threads when it caps the pool
+                            (0: all of it) */
 } pm__opts;
 
 /* Validate and fill defaults. NULL opts = all defaults. PM_OK or PM_EINVAL /

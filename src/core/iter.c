@@ -82,14 +82,31 @@ static int missing_source(void *src, void *item)
     return PM_EINVAL;
 }
 
+static pm_iter *imap_call(pm_fn fn, pm_batch_fn batch, void *user, pm_source_fn next,
+                          void *src, size_t in_stride, size_t out_stride, const pm_opts *opts,
+                          const pm__codec *codec);
+
 pm_iter *pm_imap(pm_fn fn, void *user, pm_source_fn next, void *src, size_t in_stride,
                  size_t out_stride, const pm_opts *opts)
 {
-    return pm__imap_ex(fn, user, next, src, in_stride, out_stride, opts, NULL);
+    return imap_call(fn, NULL, user, next, src, in_stride, out_stride, opts, NULL);
+}
+
+pm_iter *pm_imap_batch(pm_batch_fn fn, void *user, pm_source_fn next, void *src,
+                       size_t in_stride, size_t out_stride, const pm_opts *opts)
+{
+    return imap_call(NULL, fn, user, next, src, in_stride, out_stride, opts, NULL);
 }
 
 pm_iter *pm__imap_ex(pm_fn fn, void *user, pm_source_fn next, void *src, size_t in_stride,
                      size_t out_stride, const pm_opts *opts, const pm__codec *codec)
+{
+    return imap_call(fn, NULL, user, next, src, in_stride, out_stride, opts, codec);
+}
+
+static pm_iter *imap_call(pm_fn fn, pm_batch_fn batch, void *user, pm_source_fn next,
+                          void *src, size_t in_stride, size_t out_stride, const pm_opts *opts,
+                          const pm__codec *codec)
 {
     pm_iter *it = handle_new();
     if (!it)
@@ -99,20 +116,21 @@ pm_iter *pm__imap_ex(pm_fn fn, void *user, pm_source_fn next, void *src, size_t 
     int spmd = opts_rc == PM_OK ? pm__backend_spmd(o.backend) : pm__opts_spmd_fallback(opts, &o);
     /* SPMD: a follower never reads the source, so it need not pass one (see
      * missing_source for the owner). */
-    int rc = (!fn || (!next && !spmd) || in_stride == 0) ? PM_EINVAL : opts_rc;
+    int rc = ((!fn && !batch) || (!next && !spmd) || in_stride == 0) ? PM_EINVAL : opts_rc;
     if (rc == PM_OK && o.user.codes)
         rc = PM_EINVAL; /* codes[] is for pm_map; iterators return each code */
     int made = PM_OK;
     if (rc == PM_OK) {
-        made = rc = pm__stream_new(&it->stream, fn, user, next ? next : missing_source, src,
-                                   in_stride, out_stride, &o, codec);
+        made = rc = pm__stream_new(&it->stream, fn, batch, user, next ? next : missing_source,
+                                   src, in_stride, out_stride, &o, codec);
     } else if (spmd) {
         /* SPMD (MPI): the other processes make this call too and wait for
          * this one (bad options too: it takes part with the least settings).
          * Take part in an empty stream that refuses, so that the executor
          * fails the call on every process (pm__refuse). */
         o.user.codes = NULL;
-        made = pm__stream_new(&it->stream, pm__refuse, NULL, no_items, NULL, 1, 0, &o, NULL);
+        made = pm__stream_new(&it->stream, pm__refuse, NULL, NULL, no_items, NULL, 1, 0, &o,
+                              NULL);
         it->bad_args = 1;
     }
     if (made != PM_OK) {

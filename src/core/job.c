@@ -6,6 +6,8 @@
 #include "internal.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 void pm__task_record(const pm__job *job, pm__task *task, size_t k, int code)
 {
@@ -18,6 +20,63 @@ void pm__task_record(const pm__job *job, pm__task *task, size_t k, int code)
     }
 }
 
+size_t pm__batch_call(const pm__job *job, size_t first, size_t count, const unsigned char *in,
+                      unsigned char *out, int *codes)
+{
+    memset(codes, 0, count * sizeof *codes);
+    size_t k = 0;
+    while (k < count) {
+        size_t left = count - k;
+        size_t r = job->batch(job->user, first + k, left, in + k * job->in_stride,
+                              out ? out + k * job->out_stride : NULL, codes + k);
+        if (r == 0 || r > left) { /* a broken batch function: say so per item */
+            for (size_t j = k; j < count; j++)
+                codes[j] = PM_EINVAL;
+            return job->raise ? k + 1 : count;
+        }
+        if (job->raise)
+            for (size_t j = k; j < k + r; j++)
+                if (codes[j])
+                    return j + 1;
+        k += r;
+    }
+    return count;
+}
+
+/* A batch job here: the task's codes, or scratch ones when the caller keeps
+ * none (on the stack for small chunks). */
+static size_t task_run_batch(const pm__job *job, pm__task *task)
+{
+    int small[256], *codes = task->codes;
+    if (!codes)
+        codes = task->count <= 256 ? small : malloc(task->count * sizeof *codes);
+    size_t ran;
+    if (codes) {
+        ran = pm__batch_call(job, task->base, task->count, task->in, task->out, codes);
+    } else { /* out of memory for the codes: slices that fit `small` */
+        codes = small;
+        for (ran = 0; ran < task->count;) {
+            size_t n = task->count - ran < 256 ? task->count - ran : 256;
+            size_t r = pm__batch_call(job, task->base + ran, n, task->in + ran * job->in_stride,
+                                      task->out ? task->out + ran * job->out_stride : NULL,
+                                      codes);
+            for (size_t k = 0; k < r; k++)
+                if (codes[k])
+                    pm__task_record(job, task, ran + k, codes[k]);
+            ran += r;
+            if (r < n)
+                break;
+        }
+        return ran;
+    }
+    for (size_t k = 0; k < ran; k++)
+        if (codes[k]) /* (task->codes, when kept, already holds them) */
+            pm__task_record(job, task, k, codes[k]);
+    if (codes != task->codes && codes != small)
+        free(codes);
+    return ran;
+}
+
 void pm__task_run(const pm__job *job, pm__task *task)
 {
     const unsigned char *ip = task->in;
@@ -28,6 +87,10 @@ void pm__task_run(const pm__job *job, pm__task *task)
     task->first_code = 0;
     task->signal = 0; /* nothing here can kill a process but the caller's own */
     task->signal_index = SIZE_MAX;
+    if (job->batch) {
+        task->ran = task_run_batch(job, task);
+        return;
+    }
     for (k = 0; k < task->count; k++) {
         int code = job->fn(job->user, ip, op);
         pm__task_record(job, task, k, code);

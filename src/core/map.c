@@ -75,6 +75,8 @@ static int map_take(pm__job *job, int worker, size_t max_items, pm__task *t)
 {
     map_job *m = (map_job *)job;
     slot *s = &m->slots[worker];
+    if (!pm__worker_allowed(job, worker, m->nslots - 1))
+        return PM__STEP_IDLE; /* beyond this call's cap: leave it to the others */
     if (atomic_load_explicit(&m->stop, memory_order_relaxed))
         return PM__STEP_END;
     if (pm__canceled(m->cancel)) {
@@ -139,9 +141,9 @@ static void sum_slots(const map_job *m, size_t *done, size_t *failed)
 
 /* What every process reads, an SPMD follower too: the function and the size
  * of an input record. */
-static int check_args(pm_fn fn, size_t in_stride)
+static int check_args(int has_fn, size_t in_stride)
 {
-    return !fn || in_stride == 0 ? PM_EINVAL : PM_OK;
+    return !has_fn || in_stride == 0 ? PM_EINVAL : PM_OK;
 }
 
 /* What only the process holding the data reads (on SPMD executors, the
@@ -222,8 +224,8 @@ static int share_outcome(const pm__exec *ex, int follower, int rc, pm_report *re
  * the arguments were bad, the call takes part with no items (SPMD) and
  * returns that status. `arrays`: check_arrays' verdict, which counts only
  * where the arrays are read (not on an SPMD follower). */
-static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
-                   size_t out_stride, size_t n, const pm__opts *o, pm_report *rep,
+static int map_run(pm_fn fn, pm_batch_fn batch, void *user, const void *in, size_t in_stride,
+                   void *out, size_t out_stride, size_t n, const pm__opts *o, pm_report *rep,
                    const pm__codec *codec, int status, int arrays)
 {
     pm__exec own = {0}, *ex = NULL;
@@ -258,6 +260,8 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
     m->job.take = map_take;
     m->job.finish = map_finish;
     m->job.fn = status != PM_OK ? pm__refuse : fn;
+    m->job.batch = status != PM_OK ? NULL : batch;
+    m->job.limit = o->limit;
     m->job.user = user;
     m->job.in_stride = in_stride;
     m->job.out_stride = out_stride;
@@ -270,7 +274,7 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
     m->out = out;
     m->n = n;
     m->codes = o->user.codes;
-    m->workers = nslots;
+    m->workers = o->limit && o->limit < nslots ? o->limit : nslots;
     m->cancel = o->user.cancel;
     m->first_index = SIZE_MAX;
     m->signal_index = SIZE_MAX;
@@ -284,8 +288,10 @@ static int map_run(pm_fn fn, void *user, const void *in, size_t in_stride, void 
         status = arrays;
     if (follower || status != PM_OK)
         m->n = 0;
-    if (status != PM_OK)
+    if (status != PM_OK) {
         m->job.fn = pm__refuse; /* SPMD: fails the call everywhere, before it runs */
+        m->job.batch = NULL;
+    }
     pm__progress pr;
     int reporting = !follower && pm__progress_init(&pr, &o->user, m->n);
     int submitted = n > 0 || spmd ? run(m, ex, &pr, reporting) : PM_OK;
@@ -320,14 +326,31 @@ int pm_map(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
     return pm__map_ex(fn, user, in, in_stride, out, out_stride, n, opts, report, NULL);
 }
 
+static int map_call(pm_fn fn, pm_batch_fn batch, void *user, const void *in, size_t in_stride,
+                    void *out, size_t out_stride, size_t n, const pm_opts *opts,
+                    pm_report *report, const pm__codec *codec);
+
+int pm_map_batch(pm_batch_fn fn, void *user, const void *in, size_t in_stride, void *out,
+                 size_t out_stride, size_t n, const pm_opts *opts, pm_report *report)
+{
+    return map_call(NULL, fn, user, in, in_stride, out, out_stride, n, opts, report, NULL);
+}
+
 int pm__map_ex(pm_fn fn, void *user, const void *in, size_t in_stride, void *out,
                size_t out_stride, size_t n, const pm_opts *opts, pm_report *report,
                const pm__codec *codec)
 {
+    return map_call(fn, NULL, user, in, in_stride, out, out_stride, n, opts, report, codec);
+}
+
+static int map_call(pm_fn fn, pm_batch_fn batch, void *user, const void *in, size_t in_stride,
+                    void *out, size_t out_stride, size_t n, const pm_opts *opts,
+                    pm_report *report, const pm__codec *codec)
+{
     double t0 = pm__now();
     pm_report rep = {.first_error_index = SIZE_MAX};
     pm__opts o;
-    int rc = check_args(fn, in_stride);
+    int rc = check_args(fn != NULL || batch != NULL, in_stride);
     int arrays = rc == PM_OK ? check_arrays(in, in_stride, out, out_stride, n) : PM_OK;
     int opts_rc = pm__opts_resolve(opts, &o);
     int spmd = opts_rc == PM_OK ? pm__backend_spmd(o.backend) : pm__opts_spmd_fallback(opts, &o);
@@ -336,13 +359,13 @@ int pm__map_ex(pm_fn fn, void *user, const void *in, size_t in_stride, void *out
     if (rc == PM_OK && !spmd)
         rc = arrays; /* SPMD: known to matter once map_run knows who owns the call */
     if (rc == PM_OK)
-        rc = map_run(fn, user, in, in_stride, out, out_stride, n, &o, &rep, codec, PM_OK,
+        rc = map_run(fn, batch, user, in, in_stride, out, out_stride, n, &o, &rep, codec, PM_OK,
                      arrays);
     else if (spmd)
         /* SPMD (MPI): the other processes make this call too and wait for
          * this one. Take part with no items (bad options too, with the
          * least settings), so that every process fails the call. */
-        rc = map_run(fn, user, NULL, 1, NULL, 0, 0, &o, &rep, codec, rc, PM_OK);
+        rc = map_run(fn, batch, user, NULL, 1, NULL, 0, 0, &o, &rep, codec, rc, PM_OK);
     if (report) {
         *report = rep;
         report->status = rc;

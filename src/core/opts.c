@@ -40,6 +40,10 @@ int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
         out->backend = o->pool->backend;
         out->cfg.threads = o->pool->threads;
         out->cfg.procs = o->pool->procs;
+        /* A threads pool shares its workers between calls: `threads` caps
+         * this call's share (more than the pool has: all of it). */
+        if (out->backend == PM_THREADS && o->threads > 0 && o->threads < o->pool->threads)
+            out->limit = o->threads;
     } else {
         out->backend = o->backend;
         if (out->backend == PM_AUTO)

@@ -29,6 +29,7 @@ struct pm__stream {
     void *src;
     int ordered;
     int workers;                /* threads running chunks, the consumer included */
+    int background;             /* the executor's background workers */
     size_t fixed, window, max_chunks;
     pm_cancel *cancel;
     pm__exec own, *ex;
@@ -71,9 +72,9 @@ struct pm__stream {
 
 /* Build and start a stream job; on error *out may hold a half-built job that
  * pm__stream_free accepts. */
-int  pm__stream_new(pm__stream **out, pm_fn fn, void *user, pm_source_fn source, void *src,
-                    size_t in_stride, size_t out_stride, const pm__opts *o,
-                    const pm__codec *codec);
+int  pm__stream_new(pm__stream **out, pm_fn fn, pm_batch_fn batch, void *user,
+                    pm_source_fn source, void *src, size_t in_stride, size_t out_stride,
+                    const pm__opts *o, const pm__codec *codec);
 /* The next result (1), the end (0) or the final status (< 0); on PM_EITEM,
  * *err_index / *err_code name the failing item. Consumer thread only. */
 int  pm__stream_next(pm__stream *s, void *out, size_t *index, int *item_code,

@@ -53,6 +53,7 @@ static ftask *make_ftask(const pm__job *follower_job, unsigned char *msg, size_t
     /* What running items needs (not the executor's bookkeeping fields, which
      * the crew changes under its lock meanwhile). */
     f->job.fn = follower_job->fn;
+    f->job.batch = follower_job->batch;
     f->job.user = follower_job->user;
     f->job.raise = follower_job->raise;
     f->job.codec = follower_job->codec;

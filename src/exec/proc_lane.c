@@ -16,6 +16,7 @@ enum { PIECE_OK, PIECE_DIED, PIECE_CANCELED, PIECE_NOPROC };
 
 typedef struct piece {
     const unsigned char *in;
+    size_t first;    /* index of its first item in the call (batch functions) */
     size_t count;
     int inherited, exclusive, slot;
     /* out */
@@ -123,6 +124,8 @@ static int await(procs_state *st, lane *l, pm__job *job, piece *pc, unsigned gen
             last_pos = pos;
             last_change = now;
         } else if (job->timeout_s > 0 && now - last_change > job->timeout_s && !pc->timed_out) {
+            /* (a batch call reports its items only when it returns: one
+             * over timeout_s is stopped and its items run one per call) */
             pc->timed_out = 1;
             pm__kill(pc->pid); /* not reaped before we say so: the pid is still ours */
         }
@@ -146,7 +149,7 @@ static int send_piece(lane *l, const pm__job *job, piece *pc)
     if (!pc->inherited)
         memcpy(l->in[pc->slot], pc->in, pc->count * job->in_stride);
     atomic_store_explicit(&l->shm->pos[pc->slot], 0, memory_order_relaxed);
-    msg_run m = {pc->inherited ? pc->in : NULL, pc->count, pc->slot};
+    msg_run m = {pc->inherited ? pc->in : NULL, pc->first, pc->count, pc->slot};
     return pm__send_all(l->fd, &m, sizeof m) == 0 ? PIECE_OK : PIECE_DIED;
 }
 
@@ -238,6 +241,10 @@ static void task_reset(pm__task *t)
 static void run_task(procs_state *st, lane *l, pm__job *job, pm__task *t, size_t k,
                      const piece *died)
 {
+    /* A batch function reports its items only when the call returns, so
+     * after a death inside a batch the rest of the task goes one item per
+     * call: exactly the guilty item is marked, at one process per crash. */
+    int single = job->batch && died;
     while (k < t->count) {
         piece pc;
         int r;
@@ -246,8 +253,9 @@ static void run_task(procs_state *st, lane *l, pm__job *job, pm__task *t, size_t
             died = NULL;
             r = PIECE_DIED;
         } else {
-            pc = (piece){.in = t->in + k * job->in_stride, .inherited = t->inherited};
-            pc.count = t->count - k < l->cap ? t->count - k : l->cap;
+            pc = (piece){.in = t->in + k * job->in_stride, .first = t->base + k,
+                         .inherited = t->inherited};
+            pc.count = single ? 1 : t->count - k < l->cap ? t->count - k : l->cap;
             r = run_piece(st, l, job, &pc);
             collect(l, 0, job, t, k, pc.done);
             k += pc.done;
@@ -263,10 +271,12 @@ static void run_task(procs_state *st, lane *l, pm__job *job, pm__task *t, size_t
         /* Died while running item k. It is a suspect, run again alone in a
          * fresh process, unless it already was alone and ran out of time:
          * an item that shared its process may have been stalled by a
-         * sibling that stopped or froze the whole process. */
+         * sibling that stopped or froze the whole process, and a batch may
+         * have died at any of its items. */
         int code = PM_ETIMEOUT, sig = pc.signal;
-        if (!pc.timed_out || st->nthreads > 1) {
-            piece again = {.in = t->in + k * job->in_stride, .count = 1,
+        single = single || job->batch;
+        if (!pc.timed_out || st->nthreads > 1 || (job->batch && pc.count - pc.done > 1)) {
+            piece again = {.in = t->in + k * job->in_stride, .first = t->base + k, .count = 1,
                            .inherited = t->inherited, .exclusive = 1};
             r = run_piece(st, l, job, &again);
             if (r == PIECE_CANCELED)
@@ -325,7 +335,8 @@ int pm__lane_step(void *owner, pm__job *job, int worker)
     }
     sent[0] = 0;
     if (gen) {
-        pc[0] = (piece){.in = t[0].in, .count = t[0].count, .inherited = t[0].inherited, .pid = pid};
+        pc[0] = (piece){.in = t[0].in, .first = t[0].base, .count = t[0].count,
+                        .inherited = t[0].inherited, .pid = pid};
         sent[0] = send_piece(l, job, &pc[0]) == PIECE_OK;
     }
     while (held > 0 && sent[head]) {
@@ -336,7 +347,8 @@ int pm__lane_step(void *owner, pm__job *job, int worker)
                 held++;
                 sent[next] = 0;
                 if (t[next].count <= l->cap) {
-                    pc[next] = (piece){.in = t[next].in, .count = t[next].count,
+                    pc[next] = (piece){.in = t[next].in, .first = t[next].base,
+                                       .count = t[next].count,
                                        .inherited = t[next].inherited, .slot = next, .pid = pid};
                     sent[next] = send_piece(l, job, &pc[next]) == PIECE_OK;
                 }

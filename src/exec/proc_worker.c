@@ -63,6 +63,33 @@ static void piece_done(void)
         pm__child_exit(LANE_LOST_EXIT);
 }
 
+/* A piece's items with the item function; with a codec each output is
+ * encoded into the slot's arena. Returns how many ran (the piece ends early
+ * at a PM_RAISE failure, or when the arena is full). */
+static size_t run_items(lane *l, const msg_run *m, const unsigned char *in, unsigned char *own)
+{
+    pm__job *job = l->st->job;
+    unsigned char *out = l->out[m->slot];
+    int *codes = l->codes[m->slot];
+    size_t k, used = 0;
+    for (k = 0; k < m->count; k++) {
+        unsigned char *rec = own ? own : out + k * job->out_stride;
+        int code = job->fn(job->user, in + k * job->in_stride, job->out_stride ? rec : NULL);
+        if (own) {
+            int shipped = ship_output(l, m->slot, k, &used, own);
+            if (shipped < 0)
+                break;
+            if (!code)
+                code = shipped;
+        }
+        codes[k] = code;
+        atomic_store_explicit(&l->shm->pos[m->slot], k + 1, memory_order_release);
+        if (code && job->raise)
+            return k + 1;
+    }
+    return k;
+}
+
 static void *child_lane(void *arg)
 {
     lane *l = arg;
@@ -83,27 +110,15 @@ static void *child_lane(void *arg)
         }
         atomic_fetch_add(&busy, 1);
         const unsigned char *in = m.in ? m.in : l->in[m.slot];
-        unsigned char *out = l->out[m.slot];
-        int *codes = l->codes[m.slot];
-        size_t k, used = 0;
-        for (k = 0; k < m.count; k++) {
-            unsigned char *rec = own ? own : out + k * job->out_stride;
-            int code = job->fn(job->user, in + k * job->in_stride, job->out_stride ? rec : NULL);
-            if (own) {
-                int shipped = ship_output(l, m.slot, k, &used, own);
-                if (shipped < 0)
-                    break;
-                if (!code)
-                    code = shipped;
-            }
-            codes[k] = code;
-            atomic_store_explicit(&l->shm->pos[m.slot], k + 1, memory_order_release);
-            if (code && job->raise) {
-                k++;
-                break;
-            }
+        size_t ran;
+        if (job->batch) { /* the piece in one go (batch jobs have no codec) */
+            ran = pm__batch_call(job, m.first, m.count, in,
+                                 job->out_stride ? l->out[m.slot] : NULL, l->codes[m.slot]);
+            atomic_store_explicit(&l->shm->pos[m.slot], ran, memory_order_release);
+        } else {
+            ran = run_items(l, &m, in, own);
         }
-        msg_done d = {k};
+        msg_done d = {ran};
         /* An item may have closed fds it does not own: answer only on our
          * own socket, never on whatever file took its number. */
         int lost = atomic_load(&broken) || pm__fd_id(l->child_fd) != l->child_id ||

@@ -88,7 +88,7 @@ static void shutdown_procs(procs_state *st)
         /* The socket to the lane's current process: its own, or a
          * respawn's that the lane has not adopted yet. */
         int to = l->gen == l->proc->gen ? l->fd : l->next_fd;
-        msg_run quit = {NULL, 0, MSG_QUIT};
+        msg_run quit = {NULL, 0, 0, MSG_QUIT};
         if (to >= 0 && l->proc->pid > 0)
             pm__send_all(to, &quit, sizeof quit); /* an idle lane's socket is empty: no block */
         pm__close(l->fd);

@@ -31,6 +31,7 @@ typedef struct lane_shm {
 
 typedef struct msg_run {   /* parent -> worker thread */
     const void *in;        /* inherited input, or NULL: read the scratch */
+    size_t first;          /* index of the piece's first item (batch functions) */
     size_t count;
     int slot;              /* MSG_QUIT: the job is over, exit */
 } msg_run;
