@@ -8,7 +8,12 @@
  * the item function through a pointer once per item, as parmap does, so the
  * gap between "omp_static" and "omp_static_call" is the price of the per-item
  * call, and the gap between "omp_static_call" and "parmap" is parmap's own
- * scheduling.
+ * scheduling. "parmap_batch" maps with a batch function (a chunk per call,
+ * so the loop vectorises like OpenMP's) starting its threads per call, and
+ * "parmap_batch_pool" the same on a warm pool, as OpenMP's team is (goal:
+ * <= 1.1x omp_static); "parmap_capped1" is pm_map_batch on that pool capped
+ * to 1 thread by opts.threads (goal: the serial loop's time +- 10 %: it runs
+ * on the caller alone).
  *
  * spin_uniform / spin_skewed (case 3): items of ~100 us of calibrated busy
  * arithmetic, all equal or growing linearly with the index (same total), so
@@ -37,6 +42,7 @@ typedef struct arr_ctx {
     size_t n;
     const void *ref;
     long chunksize;
+    pm_pool *pool;      /* parmap_capped1's warm pool */
 } arr_ctx;
 
 static void arr_prep(void *p)
@@ -119,6 +125,39 @@ static int run_parmap(void *p)
     return rc;
 }
 
+static size_t twice_batch(void *user, size_t first, size_t count, const void *in, void *out,
+                          int *codes)
+{
+    (void)user, (void)first, (void)codes;
+    serial_twice_loop(in, out, count);
+    return count;
+}
+
+static int run_parmap_batch(void *p)
+{
+    arr_ctx *c = p;
+    pm_report rep;
+    int rc = pm_map_batch(twice_batch, NULL, c->in, c->in_stride, c->out, c->out_stride, c->n,
+                          &(pm_opts){ .threads = bco_cfg.threads, .chunksize = c->chunksize },
+                          &rep);
+    if (rc == PM_OK && rep.done != c->n) rc = BCO_EBADREPORT;
+    return rc;
+}
+
+static int run_batch_on_pool(arr_ctx *c, int threads)
+{
+    pm_report rep;
+    int rc = pm_map_batch(twice_batch, NULL, c->in, c->in_stride, c->out, c->out_stride, c->n,
+                          &(pm_opts){ .pool = c->pool, .threads = threads,
+                                      .chunksize = c->chunksize },
+                          &rep);
+    if (rc == PM_OK && rep.done != c->n) rc = BCO_EBADREPORT;
+    return rc;
+}
+
+static int run_parmap_batch_pool(void *p) { return run_batch_on_pool(p, 0); }
+static int run_parmap_capped1(void *p) { return run_batch_on_pool(p, 1); }
+
 static bu_impl impl(const char *name, int (*run)(void *), void *ctx, int available)
 {
     bu_impl im;
@@ -137,12 +176,12 @@ void bco_case_trivial(const char *bench, long chunksize, size_t n)
 {
     double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
     double *ref = malloc(n * sizeof *ref);
-    arr_ctx c = { bco_twice, x, sizeof *x, y, sizeof *y, n, ref, chunksize };
+    arr_ctx c = { bco_twice, x, sizeof *x, y, sizeof *y, n, ref, chunksize, NULL };
     int omp = bco_omp_available();
     int dyn = chunksize == 1;
     const char *omp_ref = dyn ? "omp_dynamic1" : "omp_static";
     const char *omp_call = dyn ? "omp_dynamic1_call" : "omp_static_call";
-    bu_impl im[5];
+    bu_impl im[8];
     int i, count = 0;
     size_t k;
 
@@ -160,7 +199,14 @@ void bco_case_trivial(const char *bench, long chunksize, size_t n)
     im[count++] = impl(omp_call, dyn ? run_omp_call_dynamic1 : run_omp_call_static,
                        &c, omp);
     im[count++] = impl("parmap", run_parmap, &c, 1);
+    if (!dyn) {
+        c.pool = pm_pool_new(&(pm_opts){ .threads = bco_cfg.threads });
+        im[count++] = impl("parmap_batch", run_parmap_batch, &c, 1);
+        im[count++] = impl("parmap_batch_pool", run_parmap_batch_pool, &c, c.pool != NULL);
+        im[count++] = impl("parmap_capped1", run_parmap_capped1, &c, c.pool != NULL);
+    }
     bco_run(im, count);
+    pm_pool_free(c.pool);
 
     for (i = 0; i < count; i++) {
         bu_json j;
@@ -179,6 +225,20 @@ void bco_case_trivial(const char *bench, long chunksize, size_t n)
                                         : "ratio_vs_omp_static <= 2");
             bco_emit_goal(&j, r == r ? (r <= (dyn ? 1.0 : 2.0)) : -1,
                           r == r ? (r <= (dyn ? 1.0 : 2.0) * BCO_TOLERANCE) : -1);
+        } else if (strcmp(im[i].name, "parmap_batch") == 0) {
+            bco_emit_ratio(&j, "ratio_vs_omp_static", &im[i], o);
+        } else if (strcmp(im[i].name, "parmap_batch_pool") == 0) {
+            double r = bu_ratio(im[i].st.median, o->st.median);
+            bco_emit_ratio(&j, "ratio_vs_omp_static", &im[i], o);
+            bu_json_str(&j, "goal", "ratio_vs_omp_static_median <= 1.1");
+            bco_emit_goal(&j, r == r ? r <= 1.1 : -1, r == r ? r <= 1.1 * BCO_TOLERANCE : -1);
+        } else if (strcmp(im[i].name, "parmap_capped1") == 0) {
+            bu_impl *sc = bu_find(im, count, "serial");
+            double r = bu_ratio(im[i].st.median, sc->st.median);
+            bco_emit_ratio(&j, "ratio_vs_serial", &im[i], sc);
+            bu_json_str(&j, "goal", "0.9 <= ratio_vs_serial_median <= 1.1");
+            bco_emit_goal(&j, r == r ? r >= 0.9 && r <= 1.1 : -1,
+                          r == r ? r >= 0.9 / BCO_TOLERANCE && r <= 1.1 * BCO_TOLERANCE : -1);
         }
         bu_json_end(&j);
     }
@@ -194,7 +254,7 @@ void bco_case_spin(const char *bench, int skewed, size_t n)
 {
     bco_spin_item *in = malloc(n * sizeof *in);
     uint64_t *out = malloc(n * sizeof *out), *ref = malloc(n * sizeof *ref);
-    arr_ctx c = { bco_spin_fn, in, sizeof *in, out, sizeof *out, n, ref, 0 };
+    arr_ctx c = { bco_spin_fn, in, sizeof *in, out, sizeof *out, n, ref, 0, NULL };
     int omp = bco_omp_available();
     double ipu, per_item;
     bu_impl im[4], *serial, *dynamic1;
