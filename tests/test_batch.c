@@ -224,7 +224,10 @@ static void test_imap(void)
             CHECK_STATUS(PM_OK, pm_iter_free(it));
             free(seen);
         }
-    CHECK(pm_imap_batch(NULL, NULL, count_src, NULL, 8, 8, NULL) != NULL); /* EINVAL iterator */
+    pm_iter *bad = pm_imap_batch(NULL, NULL, count_src, NULL, 8, 8, NULL);
+    CHECK(bad != NULL);
+    CHECK_STATUS(PM_EINVAL, pm_iter_next(bad, NULL, NULL, NULL));
+    CHECK_STATUS(PM_EINVAL, pm_iter_free(bad));
 }
 
 #if PMT_HAVE_FORK
