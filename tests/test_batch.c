@@ -9,8 +9,10 @@
 #include "check.h"
 #include "conformance.h"
 
-#include <signal.h>
 #include <stdint.h>
+#if PMT_HAVE_FORK
+#include <signal.h>
+#endif
 
 #define FAIL_CODE 11
 
