@@ -65,7 +65,10 @@ static int64_t *iota64(size_t n)
 }
 
 static const pm_backend backends[] = {
-    PM_SERIAL, PM_THREADS,
+    PM_SERIAL,
+#if PMT_HAVE_THREADS
+    PM_THREADS,
+#endif
 #if PMT_HAVE_FORK
     PM_PROCESSES,
 #endif
