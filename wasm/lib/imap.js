@@ -11,9 +11,10 @@
 
 import { checkOptions } from './options.js';
 import { functionSource } from './source.js';
-import { runtime, begin, end, yieldToLoop } from './loader.js';
+import { runtime, begin, end, yieldToLoop, poolFor } from './loader.js';
 import { abortError, STATUS } from './errors.js';
-import { newJsJob, writeItems, readResults, watchJob, endError, itemEncodeError, runSlices } from './map.js';
+import { newJsJob, writeItems, readResults, watchJob, endError, itemEncodeError, runSlices, freeJob } from './map.js';
+import { startImapWorkers, fillWorkers } from './wmap.js';
 
 const IN_CAP = 8192;     // records in the in ring (power of two)
 const OUT_CAP = 8192;    // records in the out ring
@@ -52,6 +53,8 @@ class ImapIterator {
     this.error = null;
     this.closed = false;     // return() / abort: stop pulling the source
     this.sourceDone = false;
+    this.handed = 0;         // results handed to the consumer (workers engine: back-pressure)
+    this.wakePump = null;
   }
 
   [Symbol.asyncIterator]() { return this; }
@@ -62,6 +65,8 @@ class ImapIterator {
     if (this.qpos < this.queue.length) {
       const value = this.queue[this.qpos++];
       if (this.qpos === this.queue.length) { this.queue = []; this.qpos = 0; }
+      this.handed++;
+      if (this.wakePump !== null) { const w = this.wakePump; this.wakePump = null; w(); }
       return Promise.resolve({ value, done: false });
     }
     return this.nextSlow();
@@ -74,6 +79,7 @@ class ImapIterator {
       if (this.qpos < this.queue.length) {
         const value = this.queue[this.qpos++];
         if (this.qpos === this.queue.length) { this.queue = []; this.qpos = 0; }
+        this.handed++;
         return { value, done: false };
       }
       if (this.finished) {
@@ -119,6 +125,15 @@ class ImapIterator {
       this.onAbort = () => { this.closed = true; if (this.cancel) this.cancel(); };
       this.o.signal.addEventListener('abort', this.onAbort, { once: true });
     }
+    const pool = await poolFor(this.rt, this.o);
+    if (pool) {
+      // The workers engine (or a call with a timeout): lib/wmap.js.
+      begin(this.rt, 1);
+      this.began = true;
+      this.workers = true;
+      startImapWorkers(this, pool, this.rt.pmw, this.src, this.o, this.o.threads || pool.size);
+      return;
+    }
     this.threads = begin(this.rt, this.o.threads || this.rt.threads);
     this.began = true;
     try {
@@ -131,7 +146,7 @@ class ImapIterator {
   }
 
   cleanup() {
-    if (this.job) { this.rt.M._pmw_job_free(this.job); this.job = 0; }
+    if (this.job) { freeJob(this.rt, this.job); this.job = 0; }
     if (this.watch) { this.watch.unwatch(); this.watch = null; }
     if (this.onAbort) { this.o.signal.removeEventListener('abort', this.onAbort); this.onAbort = null; }
     if (this.began) { this.began = false; end(this.rt); }
@@ -222,15 +237,25 @@ class ImapIterator {
       this.sourceError = e;
       status = STATUS.ESOURCE;
     }
-    if (this.job) M._pmw_stream_eof(this.job, status);
+    if (this.job && !rt.terminated) M._pmw_stream_eof(this.job, status);
   }
 
   /** Wait for results (or the end) and decode what arrived into the queue. */
   async fill() {
     if (this.single) return this.fillSingle();
+    if (this.workers) return fillWorkers(this);
     const { rt, ring } = this;
     const H = rt.pmw.heap();
     for (;;) {
+      if (this.watch.handler.terminated) {
+        // terminate(): the module is gone; the loop throws, never ends quietly.
+        this.closed = true;
+        this.finished = true;
+        this.error = this.o.signal && this.o.signal.aborted ? abortError(this.o.signal) : this.watch.handler.terminated;
+        this.cleanup();
+        if (!this.sourceDone) await this.closeSource();
+        return;
+      }
       const head = Atomics.load(H.U32, ring.outHead);
       const tail = Atomics.load(H.U32, ring.outTail);
       if (tail !== head) {
@@ -284,8 +309,15 @@ class ImapIterator {
   }
 
   async shutdown() {
+    if (this.workers) {
+      if (this.call && !this.call.ended) this.call.finish(null);
+      this.finished = true;
+      this.cleanup();
+      return;
+    }
     if (this.finished || !this.job) { this.cleanup(); return; }
     if (this.single) { this.cleanup(); return; }
+    if (this.rt.terminated) { this.finished = true; this.cleanup(); return; }
     this.rt.M._pmw_cancel(this.job);
     if (this.wakeIn) { const w = this.wakeIn; this.wakeIn = null; w(); }
     await this.watch.done;

@@ -12,11 +12,13 @@
 
 import { checkOptions, toList } from './options.js';
 import { functionSource } from './source.js';
-import { runtime, begin, end, yieldToLoop } from './loader.js';
+import { runtime, begin, end, yieldToLoop, poolFor, retire } from './loader.js';
+import { parmapWorkers, kernelWorkers } from './wmap.js';
 import { ParmapError, itemError, abortError, statusError, STATUS } from './errors.js';
 import { heapOf, pin, unpin, freshView } from './heap.js';
 
 const SLICE_MS = 8; // single-thread build: time between two yields
+const ABORT_GRACE_MS = 60; // threaded: an abort waits this long for the threads to stop
 
 /* ----------------------------------------------------------- job helpers */
 
@@ -164,14 +166,36 @@ export function watchJob(rt, job, o, onCancel) {
       if (progressError) return;
       try { o.onProgress(p); } catch (e) { progressError = e; M._pmw_cancel(job); }
     } : null,
-    post: (what) => { if (what === 1) resolveDone(); if (handler.onPost) handler.onPost(what); },
+    post: (what) => {
+      if (what === 1) {
+        handler.ended = true;
+        resolveDone();
+        if (rt.orphans && rt.orphans.delete(job)) { rt.jobs.delete(id); M._pmw_job_free(job); }
+      }
+      if (handler.onPost) handler.onPost(what);
+    },
     cancel: () => { M._pmw_cancel(job); if (onCancel) onCancel(); },
+    // terminate() (or an abort whose function does not stop) took the module down.
+    terminate: (err) => { handler.terminated = err; resolveDone(); if (handler.onPost) handler.onPost(1); },
     onPost: null,
+    ended: false,
+    terminated: null,
   };
   rt.jobs.set(id, handler);
   let abortListener = null;
+  let abortTimer = null;
   if (o.signal) {
-    abortListener = () => M._pmw_cancel(job);
+    // The workers stop within a chunk; a function that never returns keeps
+    // its pthread forever, and a pthread cannot be killed alone: after a
+    // grace period the call rejects and the module is retired (terminated,
+    // the next call loads a fresh one).
+    abortListener = () => {
+      M._pmw_cancel(job);
+      abortTimer = setTimeout(() => {
+        if (handler.ended || handler.terminated) return;
+        retire(rt, 'an aborted call whose function did not return');
+      }, ABORT_GRACE_MS);
+    };
     o.signal.addEventListener('abort', abortListener, { once: true });
   }
   return {
@@ -179,8 +203,12 @@ export function watchJob(rt, job, o, onCancel) {
     handler,
     progressError: () => progressError,
     unwatch: () => {
-      rt.jobs.delete(id);
+      if (!handler.ended && !handler.terminated) {
+        // Still running on some thread (imap stopped waiting): free it when it ends.
+        (rt.orphans || (rt.orphans = new Set())).add(job);
+      } else rt.jobs.delete(id);
       if (abortListener) o.signal.removeEventListener('abort', abortListener);
+      if (abortTimer) clearTimeout(abortTimer);
     },
   };
 }
@@ -188,6 +216,7 @@ export function watchJob(rt, job, o, onCancel) {
 /** The error that ends a failed call, or null. */
 export function endError(api, rt, job, status, o, w) {
   const { M, pmw } = rt;
+  if (w && w.handler && w.handler.terminated) return o.signal && o.signal.aborted ? abortError(o.signal) : w.handler.terminated;
   if (w && w.progressError()) return w.progressError();
   if (status === STATUS.OK) return null;
   if (status === STATUS.ECANCELED || (o.signal && o.signal.aborted)) return abortError(o.signal);
@@ -218,6 +247,15 @@ export async function parmap(fn, items, opts) {
   const src = functionSource('parmap', fn, rt.pmw.compile);
   const list = toList('parmap', items);
   if (o.signal && o.signal.aborted) throw abortError(o.signal);
+  const pool = await poolFor(rt, o);
+  if (pool) {
+    begin(rt, 1);
+    try {
+      return await parmapWorkers(pool, rt.pmw, 'parmap', src, o, list, o.threads || pool.size);
+    } finally {
+      end(rt);
+    }
+  }
   const threads = begin(rt, o.threads || rt.threads);
   let job = 0;
   try {
@@ -234,9 +272,18 @@ export async function parmap(fn, items, opts) {
     if (!o.ordered && rt.build === 'threaded') return completionOrder(rt, job, out);
     return out;
   } finally {
-    if (job) rt.M._pmw_job_free(job);
+    if (job) freeJob(rt, job);
     end(rt);
   }
+}
+
+/** Free a job, unless its module was terminated (its threads may have died
+ * holding malloc's lock: no C may run there any more) or a thread may still
+ * use it (a runaway the call stopped waiting for: freed when it ends). */
+export function freeJob(rt, job) {
+  if (rt.terminated) return;
+  if (rt.orphans && rt.orphans.has(job)) return;
+  rt.M._pmw_job_free(job);
 }
 
 function completionOrder(rt, job, out) {
@@ -258,6 +305,7 @@ export async function runThreaded(rt, job, o) {
     const rc = rt.M._pmw_map_start(job);
     if (rc !== 0) throw statusError(rt.M, rc, 'starting the map');
     await w.done;
+    if (w.handler.terminated) return { status: -6, watch: w };
     return { status: rt.M._pmw_job_get(job, 0), watch: w };
   } finally {
     w.unwatch();
@@ -362,6 +410,9 @@ async function runKernel(name, input, opts, inHeap, outOpt, outHeap) {
   const k = kernels(rt).find((x) => x.name === name);
   if (!k) throw new RangeError(`mapKernel: no kernel named '${name}' (have: ${kernels(rt).map((x) => x.name).join(', ')})`);
   const o = checkOptions('mapKernel', opts, new Set([...k.paramNames, 'out']));
+  if (o.timeout)
+    throw new RangeError('mapKernel: option timeout is not supported: a kernel is C code run a chunk at a time, with no ' +
+      'JavaScript between its items; stop a call with option signal instead');
   for (const opt of ['star', 'kwstar', 'args', 'kwargs', 'total', 'ordered'])
     if (opts && opts[opt] !== undefined) throw new RangeError(`mapKernel: option ${opt} does not apply to kernels`);
   const InType = KTYPES[k.in], OutType = KTYPES[k.out];
@@ -387,6 +438,20 @@ async function runKernel(name, input, opts, inHeap, outOpt, outHeap) {
   const { M } = rt;
   if ((inHeap && inHeap.rt !== rt) || (outHeap && outHeap.rt !== rt))   // terminate() while we awaited
     throw new TypeError('mapKernel: a heap array belongs to a module that is no longer loaded');
+  if (rt.pool) {
+    begin(rt, 1);
+    try {
+      const kernel = { name, params: Float64Array.from(params), InType, OutType, perItem: kernelPerItem(rt, name, params) };
+      if (!kernel.perItem) throw new RangeError(`mapKernel: ${name}: bad parameters (the output length per item must be >= 1)`);
+      const src = inHeap ? freshView(inHeap) : data;
+      if (outHeap && outHeap.length !== n * kernel.perItem)
+        throw new RangeError(`mapKernel: option out must have ${n * kernel.perItem} elements (${n} items x ${kernel.perItem}), got ${outHeap.length}`);
+      const res = await kernelWorkers(rt.pool, rt.pmw, o, o.threads || rt.pool.size, kernel, src, outHeap ? () => freshView(outHeap) : null);
+      return res;
+    } finally {
+      end(rt);
+    }
+  }
   const threads = begin(rt, o.threads || rt.threads);
   let job = 0;
   try {
@@ -430,8 +495,27 @@ async function runKernel(name, input, opts, inHeap, outOpt, outHeap) {
     }
     return out;
   } finally {
-    if (job) M._pmw_job_free(job);
+    if (job) freeJob(rt, job);
     end(rt);
+  }
+}
+
+/** Output elements per item of a kernel with these parameters (asked of
+ * the C registry; 0: bad parameters). */
+function kernelPerItem(rt, name, params) {
+  const { M } = rt;
+  const job = M._pmw_job_new(1, 1, 0, 1, 0, 0) >>> 0;
+  if (!job) throw new RangeError('mapKernel: out of WebAssembly memory');
+  try {
+    rt.pmw.heap().F64.set(params, M._pmw_job_params(job) >>> 3);
+    const nameBytes = new TextEncoder().encode(name + '\0');
+    const namePtr = M._malloc(nameBytes.length) >>> 0;
+    rt.pmw.heap().U8.set(nameBytes, namePtr);
+    const perItem = M._pmw_job_kernel(job, namePtr);
+    M._free(namePtr);
+    return perItem;
+  } finally {
+    M._pmw_job_free(job);
   }
 }
 

@@ -3,7 +3,7 @@
 // each naming the option.
 
 const KNOWN = new Set(['threads', 'chunksize', 'ordered', 'star', 'kwstar', 'args', 'kwargs', 'exception',
-  'total', 'onProgress', 'signal']);
+  'total', 'onProgress', 'signal', 'timeout']);
 
 function isPlainObject(v) {
   if (v === null || typeof v !== 'object') return false;
@@ -32,7 +32,7 @@ export function checkOptions(api, opts, extra) {
   }
   const o = {
     threads: undefined, chunksize: 0, ordered: true, star: false, kwstar: false, args: [], kwargs: undefined,
-    raise: true, total: undefined, onProgress: undefined, signal: undefined,
+    raise: true, total: undefined, onProgress: undefined, signal: undefined, timeout: 0,
   };
   if (opts.threads !== undefined) o.threads = intOption(api, 'threads', opts.threads, 1, 1024);
   if (opts.chunksize !== undefined && opts.chunksize !== 0)
@@ -77,6 +77,13 @@ export function checkOptions(api, opts, extra) {
     if (typeof s !== 'object' || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function')
       throw new TypeError(`${api}: option signal must be an AbortSignal`);
     o.signal = s;
+  }
+  if (opts.timeout !== undefined) {
+    const t = opts.timeout;
+    if (typeof t !== 'number' || !(t > 0) || t > 2 ** 31 - 1)
+      throw new RangeError(`${api}: option timeout must be a positive number of milliseconds (up to 2^31-1), got ${
+        typeof t === 'number' ? t : t === null ? 'null' : typeof t}`);
+    o.timeout = t;
   }
   return o;
 }

@@ -7,10 +7,12 @@ import { parmap, imap, mapKernel, listKernels, info, ParmapError } from '../inde
 import { BUILD, checkBuild, same } from './helpers.mjs';
 
 const threaded = BUILD === 'threaded';
+const parallel = BUILD !== 'single';   // threaded or workers
 
 test('info names the build and its threads', async () => {
   const i = await checkBuild();
-  assert.equal(i.threads, threaded ? i.cpuCount : 1);
+  assert.equal(i.threads, parallel ? i.cpuCount : 1);
+  assert.equal(typeof i.reason, 'string');
   assert.equal(i.environment, 'node');
 });
 
@@ -75,7 +77,7 @@ test('ordered: false gives every result, in completion order when threaded', asy
   const items = Array.from({ length: 40 }, (_, i) => i);
   const un = await parmap(slowFirst, items, { ordered: false, chunksize: 1, threads: 2 });
   assert.deepEqual([...un].sort((a, b) => a - b), items);
-  if (threaded) assert.notEqual(un[0], 0, 'the slow item 0 should come last-ish, not first');
+  if (parallel) assert.notEqual(un[0], 0, 'the slow item 0 should come last-ish, not first');
   assert.deepEqual(await parmap(slowFirst, items, { ordered: true, chunksize: 1, threads: 2 }), items);
 });
 
@@ -116,7 +118,7 @@ test('a closure fails with a clear error naming the variable', async () => {
   // imap says the same at its first next()
   await assert.rejects((async () => { for await (const _ of imap((x) => x + scale, [1])); })(), /imap: the function uses `scale`/);
   // A global of the main thread that workers lack is caught in the worker.
-  if (threaded) {
+  if (parallel) {
     globalThis.mainOnlyValue = 5;
     const e2 = await parmap((x) => x + mainOnlyValue, [1]).then(() => null, (e) => e);   // eslint-disable-line no-undef
     delete globalThis.mainOnlyValue;

@@ -35,7 +35,7 @@ test('npm pack installs into an empty project and works there', { timeout: 18000
       const img = await mapKernel('mandelbrot_row', new Int32Array([0, 1]), { width: 8, height: 2 });
       console.log(JSON.stringify({ build: i.build, a, b, img: img.length }));
     `);
-    for (const build of ['threaded', 'single']) {
+    for (const build of ['threaded', 'workers', 'single']) {
       const out = execFileSync(process.execPath, ['main.js'], { cwd: app, encoding: 'utf8', timeout: 60000, env: { ...process.env, PARMAP_WASM_BUILD: build } });
       assert.deepEqual(JSON.parse(out.trim()), { build, a: [1, 4, 9], b: [1, 2], img: 64 });
     }

@@ -1,0 +1,270 @@
+// pool.js - the `workers` engine's pool: N dedicated workers (lib/worker.js),
+// each with its own instance of the single-thread module, all instantiated
+// from one compiled WebAssembly.Module. No SharedArrayBuffer: chunks go out
+// and results come back as one transferable buffer each.
+//
+// The pool knows the calls that want workers (lib/wcall.js) and hands idle
+// workers their chunks, round robin, at most `threads` workers per call. It
+// is also where runaway code is stopped, since a worker in a loop hears no
+// message: the only way is to terminate it.
+//  - timeout: calls with a timeout run in stream mode (the worker answers
+//    item by item), so the pool knows which item each worker runs and since
+//    when; a watchdog terminates a worker whose item is over the limit.
+//  - a call that ends early (abort, a failure in raise mode, imap's break,
+//    terminate()) leaves its running chunks a short grace period, then their
+//    workers are terminated.
+//  - a worker that dies (an uncaught error, a trap, out of memory) is
+//    replaced; the call of its chunk decides what failed (wcall.js).
+// Every replacement is asynchronous (new Worker never blocks), so nothing
+// here ever blocks the main thread. In Node, idle workers are unref'ed: a
+// script exits by itself.
+
+export const GRACE_MS = 50;   // an ended call's chunks get this long before their worker is killed
+
+let nextWorkerId = 1;
+
+export class Pool {
+  /**
+   * size: workers; module: the compiled single-thread WebAssembly.Module;
+   * dist: URL of dist/; spawnWorker(url): a Worker-like object (see
+   * makeSpawner) with post(msg, transfer), terminate(), ref(), unref() and
+   * the callbacks onmessage(msg), ondeath(message).
+   */
+  constructor({ size, module, dist, spawn }) {
+    this.size = size;
+    this.module = module;
+    this.dist = dist;
+    this.spawnImpl = spawn;
+    this.workers = [];
+    this.calls = [];          // calls wanting workers, round robin
+    this.rr = 0;
+    this.closed = false;
+    this.watchdog = null;
+    for (let i = 0; i < size; i++) this.spawn();
+  }
+
+  spawn() {
+    const W = { id: nextWorkerId++, ready: false, dead: false, task: null, known: new Set(), itemK: 0, itemStart: 0, graceTimer: null };
+    W.h = this.spawnImpl();
+    W.h.onmessage = (msg) => this.onMessage(W, msg);
+    W.h.ondeath = (message) => this.onDeath(W, message);
+    if (!this.calls.length) W.h.unref();
+    W.h.post({ t: 'init', module: this.module, dist: this.dist });
+    this.workers.push(W);
+    return W;
+  }
+
+  /** Make sure there are at least n workers (never blocks: they start in the background). */
+  grow(n) {
+    while (!this.closed && this.workers.length < n) this.spawn();
+    if (n > this.size) this.size = n;
+  }
+
+  add(call) {
+    // While calls wait, every worker keeps Node's event loop alive (one
+    // still starting up included); idle ones do not.
+    if (!this.calls.length) for (const W of this.workers) W.h.ref();
+    this.calls.push(call);
+    this.grow(call.threads);
+    this.dispatch();
+  }
+
+  remove(call) {
+    const i = this.calls.indexOf(call);
+    if (i >= 0) this.calls.splice(i, 1);
+    if (!this.calls.length) for (const W of this.workers) if (!W.task) W.h.unref();
+    // Its chunks still running: a grace period, then their workers go.
+    for (const W of this.workers) {
+      if (W.task && W.task.call === call && !W.graceTimer) {
+        W.graceTimer = setTimeout(() => { W.graceTimer = null; if (W.task && W.task.call === call) this.kill(W); }, GRACE_MS);
+      }
+    }
+    this.dispatch();
+  }
+
+  /** Give idle workers work. */
+  dispatch() {
+    if (this.closed) return;
+    for (const W of this.workers) {
+      if (!W.ready || W.dead || W.task) continue;
+      const n = this.calls.length;
+      let given = false;
+      for (let j = 0; j < n && !given; j++) {
+        const call = this.calls[(this.rr + j) % n];
+        if (call.active >= call.threads) continue;
+        const task = call.nextTask();
+        if (!task) continue;
+        this.rr = (this.rr + j + 1) % n;
+        this.start(W, task);
+        given = true;
+      }
+      if (!given) break;
+    }
+  }
+
+  start(W, task) {
+    const { call } = task;
+    let msg;
+    try {
+      msg = call.message(task, !W.known.has(call.id));
+    } catch (e) {
+      call.fail(e);   // an item that cannot be sent (TypeError naming it)
+      return;
+    }
+    W.task = task;
+    call.active++;
+    W.itemK = 0;
+    W.itemStart = performance.now();
+    W.h.ref();
+    W.known.add(call.id);
+    W.h.post(msg.msg, msg.transfer);
+    if (task.stream && call.timeout) this.armWatchdog();
+  }
+
+  finish(W) {
+    const task = W.task;
+    W.task = null;
+    if (W.graceTimer) { clearTimeout(W.graceTimer); W.graceTimer = null; }
+    if (task) task.call.active--;
+    if (!W.dead && !this.calls.length) W.h.unref();
+    return task;
+  }
+
+  onMessage(W, msg) {
+    if (W.dead) return;
+    switch (msg.t) {
+      case 'ready':
+        W.ready = true;
+        this.dispatch();
+        return;
+      case 'fatal':
+        this.onDeath(W, msg.message, true);
+        return;
+      case 'crash':
+        this.onDeath(W, msg.message);
+        return;
+      case 'p':
+        if (W.task) W.task.call.partial(W.task, msg.k);
+        return;
+      case 'item': {
+        const task = W.task;
+        if (!task) return;
+        W.itemK = msg.k + 1;
+        W.itemStart = performance.now();
+        task.call.onItem(task, msg);
+        return;
+      }
+      case 'done':
+      case 'kdone': {
+        const task = this.finish(W);
+        if (task) task.call.onDone(task, msg);
+        this.dispatch();
+        return;
+      }
+    }
+  }
+
+  /** A worker died by itself (or asked to be replaced after a trap). */
+  onDeath(W, message, fatal) {
+    if (W.dead) return;
+    const task = W.task;
+    const k = W.itemK;
+    this.kill(W);
+    if (fatal && !task) {
+      // It could not even start: do not loop on replacing it.
+      this.fatalError = message;
+      for (const call of [...this.calls]) call.fail(new Error(`parmap: a worker could not start: ${message}`));
+      return;
+    }
+    if (task) task.call.onCrash(task, k, message);
+    this.dispatch();
+  }
+
+  /** Terminate a worker and start its replacement (unless closed). */
+  kill(W) {
+    if (W.dead) return;
+    W.dead = true;
+    const task = this.finish(W);
+    if (task) task.dropped = true;
+    try { W.h.terminate(); } catch { /* gone already */ }
+    const i = this.workers.indexOf(W);
+    if (i >= 0) this.workers.splice(i, 1);
+    if (!this.closed && this.workers.length < this.size) this.spawn();
+  }
+
+  /** Timed calls: terminate the worker whose item ran over. */
+  armWatchdog() {
+    if (this.watchdog) return;
+    this.watchdog = setInterval(() => {
+      const now = performance.now();
+      let any = false;
+      for (const W of [...this.workers]) {
+        const task = W.task;
+        if (!task || !task.stream || !task.call.timeout) continue;
+        any = true;
+        if (now - W.itemStart > task.call.timeout) {
+          const k = W.itemK;
+          this.kill(W);
+          task.call.onTimeout(task, k);
+        }
+      }
+      if (!any) { clearInterval(this.watchdog); this.watchdog = null; }
+      this.dispatch();
+    }, 5);
+  }
+
+  /** Stop everything at once: workers are terminated (never waited for). */
+  close(err) {
+    this.closed = true;
+    if (this.watchdog) { clearInterval(this.watchdog); this.watchdog = null; }
+    for (const call of [...this.calls]) call.fail(err);
+    for (const W of [...this.workers]) {
+      W.dead = true;
+      if (W.graceTimer) clearTimeout(W.graceTimer);
+      try { W.h.terminate(); } catch { /* gone already */ }
+    }
+    this.workers = [];
+  }
+}
+
+/**
+ * A function that starts one worker of lib/worker.js: worker_threads in
+ * Node, a module Web Worker in browsers, behind the same small interface.
+ */
+export async function makeSpawner(isNode) {
+  if (isNode) {
+    const { Worker } = await import('node:worker_threads');
+    const url = new URL('./worker.js', import.meta.url);
+    return () => {
+      const w = new Worker(url, { stdout: false, stderr: false });
+      const h = {
+        onmessage: null, ondeath: null, dead: false,
+        post: (m, t) => w.postMessage(m, t),
+        terminate: () => { h.dead = true; w.terminate().catch(() => {}); },
+        ref: () => w.ref(),
+        unref: () => w.unref(),
+      };
+      w.on('message', (m) => h.onmessage(m));
+      w.on('error', (e) => { if (!h.dead) h.ondeath(String(e && e.message || e)); });
+      w.on('exit', (code) => { if (!h.dead) h.ondeath(`the worker exited (code ${code})`); });
+      return h;
+    };
+  }
+  const url = new URL('./worker.js', import.meta.url);
+  return () => {
+    const w = new Worker(url, { type: 'module' });
+    const h = {
+      onmessage: null, ondeath: null, dead: false,
+      post: (m, t) => w.postMessage(m, t || []),
+      terminate: () => { h.dead = true; w.terminate(); },
+      ref: () => {},
+      unref: () => {},
+    };
+    w.onmessage = (ev) => h.onmessage(ev.data);
+    // An uncaught error in a Web Worker does not end it; treat it as a crash
+    // all the same: its state is not to be trusted.
+    w.onerror = (ev) => { ev.preventDefault(); if (!h.dead) h.ondeath(String(ev.message || 'an uncaught error in the worker')); };
+    w.onmessageerror = () => { if (!h.dead) h.ondeath('a message from the worker could not be read'); };
+    return h;
+  };
+}

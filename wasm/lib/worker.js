@@ -1,0 +1,277 @@
+// worker.js - one dedicated worker of the `workers` engine (lib/pool.js):
+// a Web Worker in browsers, a worker_threads Worker in Node. It owns its own
+// instance of the single-thread module, instantiated from the compiled
+// WebAssembly.Module the main thread posts (compiled once for all workers).
+//
+// Messages in:
+//   { t: 'init', module, dist }            -> { t: 'ready' } or { t: 'fatal', message }
+//   { t: 'run', call, src?, meta?, base, n, items, f64, raise, stream }
+//        items: a Float64Array (numbers) or the MessagePack bytes of an array
+//        (transferred). Batch mode answers once per chunk:
+//          { t: 'done', call, base, ran, f64 | bytes, codes, ms }
+//        stream mode (calls with a timeout, items retried alone) answers each
+//        item as it finishes: { t: 'item', call, k, v | bytes, code }, then
+//        { t: 'done', call, base, ran, ms }. The main thread therefore always
+//        knows which item is running: the one after the last it heard of.
+//   { t: 'kernel', call, base, n, name, params, input, raise }
+//        -> { t: 'kdone', call, base, status, output, codes, errIndex, errCode }
+//   { t: 'forget', call }                  drop the cached function
+// While a chunk runs with progress asked for, { t: 'p', call, k } every
+// ~100 ms (k = items of the chunk done).
+//
+// Nothing here can be interrupted from outside but by terminating the worker:
+// that is how the pool stops runaway items (timeout, abort, terminate()).
+
+const isNode = typeof process === 'object' && process !== null && typeof process.versions === 'object' &&
+  typeof process.versions.node === 'string' && typeof self === 'undefined';
+
+let port;            // where messages go
+if (isNode) {
+  const wt = await import('node:worker_threads');
+  port = wt.parentPort;
+} else {
+  port = self;
+}
+
+let M = null;        // the module instance
+let pmw = null;      // its runtime (codec, compile, makeCall)
+const calls = new Map();   // call id -> { call, raise }
+let enc = null;
+
+async function init(msg) {
+  const instantiateWasm = (imports, done) => {
+    WebAssembly.instantiate(msg.module, imports).then((inst) => done(inst, msg.module));
+    return {};
+  };
+  let factory;
+  if (isNode) {
+    const { createRequire } = await import('node:module');
+    const { fileURLToPath } = await import('node:url');
+    factory = createRequire(import.meta.url)(fileURLToPath(new URL('node/parmap-st.js', msg.dist)));
+  } else {
+    factory = (await import(new URL('web/parmap-st.mjs', msg.dist).href)).default;
+  }
+  M = await factory({ instantiateWasm, pmwPoolSize: 1 });
+  if (!M._pmw_pool_ensure(1)) throw new Error('parmap: the worker could not start its pool');
+  pmw = M.pmw;
+  enc = new pmw.Encoder();
+}
+
+function callOf(msg) {
+  let J = calls.get(msg.call);
+  if (J) return J;
+  let meta = { star: false };
+  if (msg.meta) {
+    const dec = new pmw.Decoder();
+    dec.reset(msg.meta);
+    dec.pos = 0;
+    meta = dec.value();
+  }
+  try {
+    J = { call: pmw.makeCall(pmw.compile(msg.src), meta) };
+  } catch (e) {
+    J = { call: () => { throw e; } };   // every item fails with it
+  }
+  if (calls.size > 64) calls.delete(calls.keys().next().value);
+  calls.set(msg.call, J);
+  return J;
+}
+
+function decodeItems(msg) {
+  if (msg.f64) return msg.items;
+  const dec = new pmw.Decoder();
+  dec.reset(msg.items);
+  dec.pos = 0;
+  return dec.value();
+}
+
+/** What a failed item sends back (runtime.js's error fields, with its index). */
+function failure(e, index, code) {
+  const f = itemErrorFields(e, index, code);
+  return f;
+}
+
+// The same mapping runtime.js does for the threaded build (pmwItemError is
+// internal to the module, so it is rebuilt here from the exported pieces).
+function itemErrorFields(e, index, code) {
+  let f;
+  if (e instanceof Error) {
+    f = { name: String(e.name), message: String(e.message) };
+    if (typeof e.stack === 'string') f.stack = e.stack;
+    if (e.code !== undefined && (typeof e.code === 'string' || typeof e.code === 'number')) f.code = e.code;
+  } else {
+    let s;
+    try { s = String(e); } catch { s = typeof e; }
+    f = { name: 'Error', message: 'a non-Error value was thrown: ' + s };
+  }
+  if (code === 1 && e instanceof ReferenceError) {
+    const m = /^(\S+) is not defined$/.exec(f.message);
+    if (m) {
+      f.cause = { name: f.name, message: f.message };
+      f.name = 'ReferenceError';
+      f.message = 'parmap: the function uses `' + m[1] + '`, which is not defined in the worker: functions are ' +
+        'shipped by source and must be self-contained; pass it through args/kwargs';
+    }
+  }
+  f.index = index;
+  f.itemCode = code;
+  if (code === 2) f.shape = true;
+  return f;
+}
+
+/** Encode one value; on failure the error fields take its place (code 3). */
+function encodeOne(v, index, code) {
+  const at = enc.pos;
+  try {
+    enc.value(v, 0);
+    return code;
+  } catch (e) {
+    enc.pos = at;
+    if (!(e instanceof pmw.EncodeError)) throw e;
+    const err = new TypeError('parmap: item ' + index + ': the result cannot be sent back: ' + e.what +
+      (e.path ? ' at result' + e.path : ''));
+    enc.value(failure(err, index, 3), 0);
+    return 3;
+  }
+}
+
+function takeBytes() {
+  const out = enc.buf.slice(0, enc.pos);
+  enc.pos = 0;
+  // Memory a call used is given back: do not keep a huge scratch buffer.
+  if (enc.buf.length > (8 << 20)) enc = new pmw.Encoder();
+  return out;
+}
+
+function run(msg) {
+  const J = callOf(msg);
+  const call = J.call, n = msg.n, base = msg.base, raise = msg.raise, stream = msg.stream, progress = msg.progress;
+  const items = decodeItems(msg);
+  const t0 = performance.now();
+  let lastP = t0;
+  let f64 = stream ? null : new Float64Array(n);
+  let vals = null;
+  const codes = stream ? null : new Int32Array(n);
+  let k = 0;
+  for (; k < n; k++) {
+    let r, code = 0;
+    try {
+      r = call(items[k]);
+    } catch (e) {
+      code = e && e.pmwShape ? 2 : 1;
+      r = failure(e, base + k, code);
+    }
+    if (stream) {
+      if (code === 0 && typeof r === 'number') port.postMessage({ t: 'item', call: msg.call, k, v: r, code: 0 });
+      else {
+        enc.pos = 0;
+        enc.head(0x90, 1, 16, 0, 0xdc, 0xdd);
+        code = encodeOne(r, base + k, code);
+        const bytes = takeBytes();
+        port.postMessage({ t: 'item', call: msg.call, k, bytes, code }, [bytes.buffer]);
+      }
+    } else {
+      codes[k] = code;
+      if (vals === null && code === 0 && typeof r === 'number') f64[k] = r;
+      else {
+        if (vals === null) { vals = Array.from(f64.subarray(0, k)); f64 = null; }
+        vals[k] = r;
+      }
+    }
+    if (code !== 0 && raise) { k++; break; }
+    if (progress && (k & 15) === 15) {
+      const now = performance.now();
+      if (now - lastP > 100) { lastP = now; port.postMessage({ t: 'p', call: msg.call, k: k + 1 }); }
+    }
+  }
+  const ms = performance.now() - t0;
+  if (stream) { port.postMessage({ t: 'done', call: msg.call, base, ran: k, ms }); return; }
+  if (vals === null) {
+    const out = k === n ? f64 : f64.slice(0, k);
+    port.postMessage({ t: 'done', call: msg.call, base, ran: k, f64: out, codes: null, ms }, [out.buffer]);
+    return;
+  }
+  enc.pos = 0;
+  enc.head(0x90, k, 16, 0, 0xdc, 0xdd);
+  let anyFail = false;
+  for (let i = 0; i < k; i++) {
+    codes[i] = encodeOne(vals[i], base + i, codes[i]);
+    if (codes[i]) anyFail = true;
+    if (codes[i] && raise && i < k - 1) {
+      // An encoding failure in raise mode ends the chunk there.
+      k = i + 1;
+      break;
+    }
+  }
+  const bytes = takeBytes();
+  const c = anyFail ? codes.slice(0, k) : null;
+  const transfer = [bytes.buffer];
+  if (c) transfer.push(c.buffer);
+  // A raise cut above left the header saying more items than follow: the
+  // main thread reads only `ran` of them.
+  port.postMessage({ t: 'done', call: msg.call, base, ran: k, bytes, codes: c, ms }, transfer);
+}
+
+function kernel(msg) {
+  const { n, base } = msg;
+  const job = M._pmw_job_new(1, 1, 0, msg.raise ? 1 : 0, 0, 0) >>> 0;
+  if (!job) throw new RangeError('parmap: out of WebAssembly memory in a worker');
+  try {
+    pmw.heap(0).F64.set(msg.params, M._pmw_job_params(job) >>> 3);
+    const nameBytes = new TextEncoder().encode(msg.name + '\0');
+    const namePtr = M._malloc(nameBytes.length) >>> 0;
+    pmw.heap().U8.set(nameBytes, namePtr);
+    const perItem = M._pmw_job_kernel(job, namePtr);
+    M._free(namePtr);
+    const kin = M._pmw_job_kernel_arrays(job, n, 0, 0) >>> 0;
+    if (!kin) throw new RangeError(`mapKernel: out of WebAssembly memory for ${n} items in a worker`);
+    pmw.heap().U8.set(msg.input, kin);
+    const status = n ? M._pmw_map_slice(job, 0, n) : 0;
+    const kout = M._pmw_job_kernel_out(job) >>> 0;
+    const outBytes = perItem * n * msg.outSize;
+    const output = pmw.heap().U8.slice(kout, kout + outBytes);
+    let codes = null;
+    if (!msg.raise) codes = pmw.heap().I32.slice(M._pmw_job_codes(job) >>> 2, (M._pmw_job_codes(job) >>> 2) + n);
+    let errIndex = M._pmw_job_get(job, 3), errCode = M._pmw_job_get(job, 4);
+    if (errIndex < 0) { errIndex = M._pmw_job_get(job, 7); errCode = M._pmw_job_get(job, 8); }
+    const transfer = [output.buffer];
+    if (codes) transfer.push(codes.buffer);
+    port.postMessage({ t: 'kdone', call: msg.call, base, status, output, codes,
+      errIndex: errIndex >= 0 ? base + errIndex : -1, errCode }, transfer);
+  } finally {
+    M._pmw_job_free(job);
+  }
+}
+
+function onMessage(msg) {
+  try {
+    switch (msg.t) {
+      case 'run': run(msg); break;
+      case 'kernel': kernel(msg); break;
+      case 'forget': calls.delete(msg.call); break;
+      case 'crash': throw new Error('parmap test: a worker crash asked for');
+    }
+  } catch (e) {
+    // A trap in a kernel, out of memory, a bug: this worker's state is not
+    // to be trusted any more. The pool replaces it (the item's chunk is
+    // retried item by item, so only the one that does this again fails).
+    port.postMessage({ t: 'crash', call: msg.call, message: String(e && e.message || e) });
+  }
+}
+
+let ready = null;
+const early = [];
+const listener = (ev) => {
+  const msg = isNode ? ev : ev.data;
+  if (msg.t === 'init') {
+    ready = init(msg).then(() => {
+      port.postMessage({ t: 'ready' });
+      for (const m of early.splice(0)) onMessage(m);
+    }, (e) => port.postMessage({ t: 'fatal', message: String(e && e.stack || e) }));
+    return;
+  }
+  if (!M) { early.push(msg); return; }
+  onMessage(msg);
+};
+if (isNode) port.on('message', listener);
+else self.onmessage = listener;

@@ -1,0 +1,3 @@
+// The runaway suite on the single engine.
+process.env.PARMAP_WASM_BUILD = 'single';
+await import('./runaway.test.mjs');

@@ -1,0 +1,119 @@
+// Runaway code: per-item timeouts that kill, aborts and terminate() that
+// never wait for a function that does not return, crash isolation. Every
+// test has a watchdog (the test's own timeout), and the functions that loop
+// forever are always stopped by the library: none is left running when the
+// file ends, so the process exits by itself. runaway.single.test.mjs and
+// runaway.workers.test.mjs run it on the other engines.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parmap, imap, mapKernel, terminate, info, ParmapError } from '../index.js';
+import { BUILD, checkBuild } from './helpers.mjs';
+
+const WATCH = { timeout: 30000 };
+const range = (n) => Array.from({ length: n }, (_, i) => i);
+// Items 13, 57 and 140 loop forever; the rest return 2x.
+const runaway = (x) => { if (x === 13 || x === 57 || x === 140) for (;;); return 2 * x; };
+
+test('timeout: the items over the limit fail with ETIMEOUT and their index, the rest completes', WATCH, async () => {
+  await checkBuild();
+  const t0 = performance.now();
+  const r = await parmap(runaway, range(200), { timeout: 200, exception: 'return' });
+  const took = performance.now() - t0;
+  assert.equal(r.length, 200);
+  const failed = r.map((v, i) => (v instanceof ParmapError ? i : -1)).filter((i) => i >= 0);
+  assert.deepEqual(failed, [13, 57, 140]);
+  for (const i of failed) {
+    assert.equal(r[i].code, 'ETIMEOUT');
+    assert.equal(r[i].index, i);
+    assert.match(r[i].message, /timed out after 200 ms/);
+  }
+  for (let i = 0; i < 200; i++) if (!failed.includes(i)) assert.equal(r[i], 2 * i);
+  assert.ok(took < 3000, `took ${took.toFixed(0)} ms`);
+  // The killed workers were replaced: a parallel call runs as before.
+  assert.deepEqual(await parmap((x) => x + 1, range(1000)), range(1000).map((x) => x + 1));
+});
+
+test('timeout: raise mode rejects with the ETIMEOUT ParmapError', WATCH, async () => {
+  const t0 = performance.now();
+  const err = await parmap(runaway, range(50), { timeout: 100 }).then(() => null, (e) => e);
+  assert.ok(err instanceof ParmapError, String(err));
+  assert.equal(err.code, 'ETIMEOUT');
+  assert.equal(err.index, 13);
+  assert.ok(performance.now() - t0 < 2000);
+  // Slow but in time: no failure (and fixed chunks keep the contract).
+  const ok = await parmap((x) => { const t = Date.now() + 20; while (Date.now() < t); return x; }, range(20), { timeout: 1000, chunksize: 4 });
+  assert.deepEqual(ok, range(20));
+});
+
+test('timeout: imap yields ETIMEOUT in place and goes on, in order', WATCH, async () => {
+  async function* gen(n) { for (let i = 0; i < n; i++) yield i; }
+  const out = [];
+  for await (const v of imap(runaway, gen(150), { timeout: 150, exception: 'return' })) out.push(v);
+  assert.equal(out.length, 150);
+  assert.ok(out[13] instanceof ParmapError && out[13].code === 'ETIMEOUT' && out[13].index === 13);
+  assert.ok(out[57] instanceof ParmapError && out[57].index === 57);
+  assert.ok(out[140] instanceof ParmapError && out[140].index === 140);
+  assert.equal(out[139], 278);
+  assert.equal(out[149], 298);
+});
+
+test('timeout: bad values are a RangeError naming the option; mapKernel refuses it clearly', WATCH, async () => {
+  for (const t of [0, -5, NaN, '100', null, Infinity]) {
+    await assert.rejects(parmap((x) => x, [1], { timeout: t }), (e) => e instanceof RangeError && /option timeout/.test(e.message), String(t));
+    assert.throws(() => imap((x) => x, [1], { timeout: t }), (e) => e instanceof RangeError && /option timeout/.test(e.message));
+  }
+  await assert.rejects(mapKernel('collatz_steps', [1, 2], { timeout: 100 }), (e) => e instanceof RangeError && /option timeout is not supported/.test(e.message));
+});
+
+test('abort: rejects within 100 ms while the function loops forever; the next call works', WATCH, async () => {
+  if (BUILD === 'single') return;   // one thread: the loop would be the caller's own (see README)
+  const ac = new AbortController();
+  const p = parmap((x) => { for (;;); }, range(4), { signal: ac.signal });   // eslint-disable-line no-unused-vars
+  await new Promise((r) => setTimeout(r, 100));
+  const t0 = performance.now();
+  ac.abort();
+  await assert.rejects(p, { name: 'AbortError' });
+  const took = performance.now() - t0;
+  assert.ok(took < 100, `rejected ${took.toFixed(0)} ms after the abort`);
+  assert.deepEqual(await parmap((x) => x * 3, range(10)), range(10).map((x) => 3 * x));
+});
+
+test('terminate(): never blocks, rejects pending calls (ECANCELED), makes imap throw', WATCH, async () => {
+  if (BUILD === 'single') return;   // nothing runs beside the caller there
+  const p = parmap((x) => { for (;;); }, range(4));   // eslint-disable-line no-unused-vars
+  const it = imap((x) => { if (x === 5) for (;;); return x; }, range(100), { chunksize: 1 });
+  const seen = [];
+  const loop = (async () => { for await (const v of it) seen.push(v); })();
+  await new Promise((r) => setTimeout(r, 150));
+  let last = performance.now(), worst = 0;
+  const iv = setInterval(() => { const now = performance.now(); worst = Math.max(worst, now - last); last = now; }, 5);
+  const t0 = performance.now();
+  await terminate();
+  const took = performance.now() - t0;
+  await assert.rejects(p, (e) => e instanceof ParmapError && e.code === 'ECANCELED' && /terminate\(\)/.test(e.message));
+  await assert.rejects(loop, (e) => e instanceof ParmapError && e.code === 'ECANCELED');
+  await new Promise((r) => setTimeout(r, 30));
+  clearInterval(iv);
+  assert.ok(took < 100, `terminate() took ${took.toFixed(0)} ms`);
+  assert.ok(worst < 100, `the main thread stalled ${worst.toFixed(0)} ms`);
+  assert.ok(seen.length <= 5);
+  assert.deepEqual(await parmap((x) => -x, [1, 2]), [-1, -2], 'the next call loads afresh');
+  assert.equal((await info()).build, BUILD);
+});
+
+test('crash isolation: a worker that dies fails only its item (ECRASH), the rest completes', WATCH, async () => {
+  if (BUILD !== 'workers') return;   // pthreads share one process memory: nothing to isolate
+  // process.exit in a worker_threads worker ends that worker only.
+  const dies = (x) => { if (x === 7 || x === 300) process.exit(3); return x * 2; };
+  const r = await parmap(dies, range(500), { exception: 'return' });
+  assert.equal(r.length, 500);
+  for (const i of [7, 300]) {
+    assert.ok(r[i] instanceof ParmapError, `item ${i}: ${r[i]}`);
+    assert.equal(r[i].code, 'ECRASH');
+    assert.equal(r[i].index, i);
+  }
+  for (let i = 0; i < 500; i++) if (i !== 7 && i !== 300) assert.equal(r[i], 2 * i, `item ${i}`);
+  await assert.rejects(parmap(dies, range(20)), (e) => e instanceof ParmapError && e.code === 'ECRASH' && e.index === 7);
+  assert.deepEqual(await parmap((x) => x + 1, range(100)), range(100).map((x) => x + 1), 'the pool is whole again');
+  assert.equal((await info()).threads, (await info()).cpuCount);
+});

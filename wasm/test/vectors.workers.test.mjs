@@ -1,0 +1,3 @@
+// The vectors suite on the workers engine (one single-thread instance per worker).
+process.env.PARMAP_WASM_BUILD = 'workers';
+await import('./vectors.test.mjs');
