@@ -411,8 +411,8 @@ static int run_case(vcase *c)
         }
     }
 #if PMT_HAVE_FORK
-    /* Processes: results come back as MessagePack (pm_vmap only; pm_vimap
-     * on processes is PM_ENOTSUP in this release). */
+    /* Processes: results come back as MessagePack; pm_vimap's items (made
+     * after the fork) travel to the workers as MessagePack too. */
     static const struct { int procs, threads; } pe[] = {{2, 1}, {1, 2}};
     for (size_t e = 0; e < sizeof pe / sizeof pe[0]; e++) {
         if (pe[e].threads > 1 && PMT_TSAN) {
@@ -435,10 +435,15 @@ static int run_case(vcase *c)
             CHECK_CTX("case '%s' on processes %dx%d, chunksize %ld, vmap", c->name, pe[e].procs,
                       pe[e].threads, chunk);
             run_vmap(c, c->items, 1);
-            runs++;
+            CHECK_CTX("case '%s' on processes %dx%d, chunksize %ld, vimap", c->name, pe[e].procs,
+                      pe[e].threads, chunk);
+            run_vimap(c, c->items, 1, 0);
+            run_vimap(c, c->items, 1, 1);
+            runs += 3;
             if (big) {
                 run_vmap(c, big, SCALE_COPIES);
-                runs++;
+                run_vimap(c, big, SCALE_COPIES, chunk);
+                runs += 2;
             }
         }
     }

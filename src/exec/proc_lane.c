@@ -8,6 +8,7 @@
 #include "processes.h"
 
 #if PM_HAVE_FORK
+#include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- pieces */
@@ -141,12 +142,44 @@ static int await(procs_state *st, lane *l, pm__job *job, piece *pc, unsigned gen
 }
 
 /* Queue a piece to the lane's worker (we are inside its process). */
+/* Inputs the worker does not have, with a codec that ships them: each
+ * record's encoding goes to the slot's input arena. The piece ends before
+ * the first one that no longer fits (it goes in the next piece); one that
+ * could never fit (PM_ENOMEM), or does not encode (its code), goes as a
+ * span that carries the code instead (SPAN_FAILED), which fails that item
+ * in the worker. */
+static size_t ship_inputs(lane *l, const pm__job *job, const piece *pc)
+{
+    size_t used = 0;
+    for (size_t k = 0; k < pc->count; k++) {
+        unsigned char *buf = NULL;
+        size_t len = 0;
+        int code = job->codec->encode_in(job->codec->ctx, pc->in + k * job->in_stride, &buf, &len);
+        if (code == 0 && len <= l->in_arena_size && used + len > l->in_arena_size && k > 0) {
+            free(buf);
+            return k;
+        }
+        if (code == 0 && used + len > l->in_arena_size)
+            code = PM_ENOMEM;
+        l->in_spans[pc->slot][k] = SPAN_FAILED | (uint32_t)code;
+        if (code == 0) {
+            memcpy(l->in_arena[pc->slot] + used, buf, len);
+            l->in_spans[pc->slot][k] = (uint64_t)used << 32 | len;
+            used += len;
+        }
+        free(buf);
+    }
+    return pc->count;
+}
+
 static int send_piece(lane *l, const pm__job *job, piece *pc)
 {
     pc->done = 0;
     pc->timed_out = 0;
     pc->signal = 0;
-    if (!pc->inherited)
+    if (!pc->inherited && job->codec && job->codec->encode_in)
+        pc->count = ship_inputs(l, job, pc);
+    else if (!pc->inherited)
         memcpy(l->in[pc->slot], pc->in, pc->count * job->in_stride);
     atomic_store_explicit(&l->shm->pos[pc->slot], 0, memory_order_relaxed);
     msg_run m = {pc->inherited ? pc->in : NULL, pc->first, pc->count, pc->slot};
@@ -191,10 +224,11 @@ static void collect_encoded(const lane *l, int slot, const pm__job *job, pm__tas
         int code = l->codes[slot][j];
         uint64_t span = l->spans[slot][j];
         size_t off = (size_t)(span >> 32), len = (size_t)(span & 0xffffffffu);
-        if (t->out && len && off + len <= l->arena_size) {
+        if (t->out) { /* nothing shipped (a failed encoding): decode(NULL) */
+            int shipped = len && off + len <= l->arena_size;
             int bad = job->codec->decode(job->codec->ctx, t->in + (k + j) * job->in_stride,
-                                         l->arena[slot] + off, len,
-                                         t->out + (k + j) * job->out_stride);
+                                         shipped ? l->arena[slot] + off : NULL,
+                                         shipped ? len : 0, t->out + (k + j) * job->out_stride);
             if (!code)
                 code = bad;
         }
@@ -223,6 +257,17 @@ static void collect(const lane *l, int slot, const pm__job *job, pm__task *t, si
         if (j < n)
             pm__task_record(job, t, k + j, codes[j]);
     }
+}
+
+/* An item that ended without results (its process crashed, it timed out, no
+ * process could be forked): with a codec, its output record is still made
+ * valid (decode of nothing), as the codec contract says. */
+static void record_lost(const pm__job *job, pm__task *t, size_t k, int code)
+{
+    if (job->codec && t->out)
+        job->codec->decode(job->codec->ctx, t->in + k * job->in_stride, NULL, 0,
+                           t->out + k * job->out_stride);
+    pm__task_record(job, t, k, code);
 }
 
 static void task_reset(pm__task *t)
@@ -265,7 +310,7 @@ static void run_task(procs_state *st, lane *l, pm__job *job, pm__task *t, size_t
         if (r == PIECE_OK || pc.done == pc.count)
             continue;
         if (r == PIECE_NOPROC) { /* fork failed: say so per item, go on */
-            pm__task_record(job, t, k++, PM_ESYS);
+            record_lost(job, t, k++, PM_ESYS);
             continue;
         }
         /* Died while running item k. It is a suspect, run again alone in a
@@ -282,7 +327,7 @@ static void run_task(procs_state *st, lane *l, pm__job *job, pm__task *t, size_t
             if (r == PIECE_CANCELED)
                 break;
             if (r == PIECE_NOPROC) {
-                pm__task_record(job, t, k++, PM_ESYS);
+                record_lost(job, t, k++, PM_ESYS);
                 continue;
             }
             if (r == PIECE_OK || again.done == again.count) {
@@ -295,7 +340,7 @@ static void run_task(procs_state *st, lane *l, pm__job *job, pm__task *t, size_t
             code = again.timed_out ? PM_ETIMEOUT : PM_ECRASH;
             sig = again.signal;
         }
-        pm__task_record(job, t, k, code);
+        record_lost(job, t, k, code);
         if (t->signal_index == SIZE_MAX) { /* the task's lowest crashed item, even by exit() */
             t->signal = sig;
             t->signal_index = t->base + k;
@@ -361,8 +406,8 @@ int pm__lane_step(void *owner, pm__job *job, int worker)
         t[head].ran = pc[head].done;
         if (r != PIECE_OK)
             break; /* the head goes the careful way below */
-        if (pc[head].done < pc[head].count && !(job->raise && t[head].failed)) {
-            /* Ended early (encoded outputs filled the arena): the rest goes
+        if (pc[head].done < t[head].count && !(job->raise && t[head].failed)) {
+            /* Ended early (encoded outputs or inputs filled an arena): the rest goes
              * the careful way. The next piece may already be queued in the
              * worker, which will answer it first: take that answer now, so
              * that the careful way's pieces get their own. */

@@ -63,10 +63,26 @@ static void piece_done(void)
         pm__child_exit(LANE_LOST_EXIT);
 }
 
+/* Item k's input shipped encoded (streams with an input codec): decode it
+ * into the private record `own_in`. 0 or the item's code. */
+static int take_input(lane *l, int slot, size_t k, unsigned char *own_in)
+{
+    const pm__codec *codec = l->st->job->codec;
+    uint64_t span = l->in_spans[slot][k];
+    size_t off = (size_t)(span >> 32), len = (size_t)(span & 0xffffffffu);
+    if (span & SPAN_FAILED) { /* did not reach us: a record must still be there to release */
+        codec->decode_in(codec->ctx, NULL, 0, own_in);
+        return (int)(uint32_t)span;
+    }
+    return codec->decode_in(codec->ctx, l->in_arena[slot] + off, len, own_in);
+}
+
 /* A piece's items with the item function; with a codec each output is
- * encoded into the slot's arena. Returns how many ran (the piece ends early
- * at a PM_RAISE failure, or when the arena is full). */
-static size_t run_items(lane *l, const msg_run *m, const unsigned char *in, unsigned char *own)
+ * encoded into the slot's arena (and, `own_in`, each input decoded first).
+ * Returns how many ran (the piece ends early at a PM_RAISE failure, or when
+ * the arena is full). */
+static size_t run_items(lane *l, const msg_run *m, const unsigned char *in, unsigned char *own,
+                        unsigned char *own_in)
 {
     pm__job *job = l->st->job;
     unsigned char *out = l->out[m->slot];
@@ -74,9 +90,21 @@ static size_t run_items(lane *l, const msg_run *m, const unsigned char *in, unsi
     size_t k, used = 0;
     for (k = 0; k < m->count; k++) {
         unsigned char *rec = own ? own : out + k * job->out_stride;
-        int code = job->fn(job->user, in + k * job->in_stride, job->out_stride ? rec : NULL);
+        const unsigned char *rec_in = in + k * job->in_stride;
+        int code = own_in ? take_input(l, m->slot, k, own_in) : 0, undecoded = code != 0;
+        if (own_in)
+            rec_in = own_in;
+        if (!undecoded)
+            code = job->fn(job->user, rec_in, job->out_stride ? rec : NULL);
         if (own) {
-            int shipped = ship_output(l, m->slot, k, &used, own);
+            /* an input that did not decode ran nothing: no output to ship */
+            int shipped = 0;
+            if (undecoded)
+                l->spans[m->slot][k] = 0;
+            else
+                shipped = ship_output(l, m->slot, k, &used, own);
+            if (own_in)
+                job->codec->release_in(job->codec->ctx, own_in);
             if (shipped < 0)
                 break;
             if (!code)
@@ -94,8 +122,10 @@ static void *child_lane(void *arg)
 {
     lane *l = arg;
     pm__job *job = l->st->job;
-    /* With a codec the function writes a private record, shipped encoded. */
+    /* With a codec the function writes a private record, shipped encoded;
+     * inputs the worker did not inherit may come encoded too. */
     unsigned char *own = job->codec ? calloc(1, job->out_stride ? job->out_stride : 1) : NULL;
+    unsigned char *own_in = NULL;
     msg_run m;
     for (;;) {
         if (pm__recv_all(l->child_fd, &m, sizeof m) != 0) {
@@ -104,7 +134,10 @@ static void *child_lane(void *arg)
         }
         if (m.slot == MSG_QUIT)
             break;
-        if (m.slot < 0 || m.slot >= SLOTS || m.count > l->cap || (job->codec && !own)) {
+        if (!m.in && job->codec && job->codec->decode_in && !own_in)
+            own_in = calloc(1, job->in_stride);
+        if (m.slot < 0 || m.slot >= SLOTS || m.count > l->cap || (job->codec && !own) ||
+            (!m.in && job->codec && job->codec->decode_in && !own_in)) {
             lane_lost();
             break;
         }
@@ -116,7 +149,7 @@ static void *child_lane(void *arg)
                                  job->out_stride ? l->out[m.slot] : NULL, l->codes[m.slot], 0);
             atomic_store_explicit(&l->shm->pos[m.slot], ran, memory_order_release);
         } else {
-            ran = run_items(l, &m, in, own);
+            ran = run_items(l, &m, in, own, !m.in && job->codec && job->codec->decode_in ? own_in : NULL);
         }
         msg_done d = {ran};
         /* An item may have closed fds it does not own: answer only on our
@@ -130,6 +163,7 @@ static void *child_lane(void *arg)
             break;
     }
     free(own);
+    free(own_in);
     return NULL;
 }
 

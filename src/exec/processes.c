@@ -130,17 +130,19 @@ static size_t align64(size_t n)
 static int procs_submit(void *state, pm__job *job)
 {
     procs_state *st = state;
-    size_t span = job->codec ? sizeof(uint64_t) : 0;
-    size_t per_item = span + sizeof(int) + job->in_stride + job->out_stride;
+    int ships_in = job->codec && job->codec->encode_in;
+    size_t span = job->codec ? sizeof(uint64_t) : 0, in_span = ships_in ? sizeof(uint64_t) : 0;
+    size_t per_item = span + in_span + sizeof(int) + job->in_stride + job->out_stride;
     size_t cap = SCRATCH_BYTES / SLOTS / per_item; /* items per slot */
     if (cap == 0)
         cap = 1;
-    size_t arena = job->codec ? ARENA_BYTES : 0;
+    size_t arena = job->codec ? ARENA_BYTES : 0, in_arena = ships_in ? ARENA_BYTES : 0;
     /* Every region starts on a 64-byte line, so records keep the alignment
      * their stride gives them (an item function may store a double). */
     size_t r_span = align64(cap * span), r_codes = align64(cap * sizeof(int));
     size_t r_in = align64(cap * job->in_stride), r_out = align64(cap * job->out_stride);
-    size_t slot_bytes = r_span + r_codes + r_in + r_out + arena;
+    size_t r_in_span = align64(cap * in_span);
+    size_t slot_bytes = r_span + r_codes + r_in + r_out + arena + r_in_span + in_arena;
     pm__crew_settle(&st->crew); /* no member in start-up code at the fork below */
     pm__mutex_lock(&st->lock);
     /* One job at a time: its processes are forked for it. A call that found
@@ -168,8 +170,11 @@ static int procs_submit(void *state, pm__job *job)
             l->in[k] = base + r_span + r_codes;
             l->out[k] = l->in[k] + r_in;
             l->arena[k] = l->out[k] + r_out;
+            l->in_spans[k] = (uint64_t *)(l->arena[k] + arena);
+            l->in_arena[k] = (unsigned char *)l->in_spans[k] + r_in_span;
         }
         l->arena_size = arena;
+        l->in_arena_size = in_arena;
         l->cap = cap;
         l->gen = 0;
     }

@@ -24,6 +24,8 @@
 #define SLOTS 2
 /* Encoded outputs (jobs with a codec) per slot; one bigger output fails its item. */
 #define ARENA_BYTES ((size_t)2 << 20)
+/* An input span that carries an item's failure (its code) instead of bytes. */
+#define SPAN_FAILED ((uint64_t)1 << 63)
 
 typedef struct lane_shm {
     atomic_size_t pos[SLOTS]; /* items of the slot's piece finished (child writes) */
@@ -67,6 +69,11 @@ typedef struct lane {
     uint64_t *spans[SLOTS];
     unsigned char *arena[SLOTS];
     size_t arena_size;
+    /* jobs whose codec ships inputs too (encode_in), for inputs the worker
+     * does not already have (streams): in_spans[k] into the slot's in_arena */
+    uint64_t *in_spans[SLOTS];  /* or SPAN_FAILED | the item's code */
+    unsigned char *in_arena[SLOTS];
+    size_t in_arena_size;
 } lane;
 
 struct proc {

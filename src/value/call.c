@@ -276,3 +276,11 @@ double pm_arg_double(const pm_call *c, int i, double def) { return as_double(pm_
 int64_t pm_arg_int(const pm_call *c, int i, int64_t def) { return as_int(pm_arg(c, i), def); }
 int pm_arg_bool(const pm_call *c, int i, int def) { return as_bool(pm_arg(c, i), def); }
 const char *pm_arg_str(const pm_call *c, int i, const char *def) { return as_str(pm_arg(c, i), def); }
+
+pm_value *pm__lost_result(size_t index, int code)
+{
+    const char *why = code == PM_ETIMEOUT ? "the item ran longer than timeout_s"
+                    : code == PM_ECRASH   ? "the item crashed its worker process"
+                                          : pm_strerror(code);
+    return pm_value_error(index, code, why);
+}

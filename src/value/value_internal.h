@@ -126,6 +126,10 @@ int pm__vspec_init(pm__vspec *spec, const pm_vopts *opts);
 pm_value *pm__vcall_run(pm_vfn fn, void *user, const pm__vspec *spec,
                         const pm_value *item, size_t index, int *code);
 
+/* The error value of an item that ended with `code` but no result (its
+ * worker process crashed or timed out, or its result did not come back). */
+pm_value *pm__lost_result(size_t index, int code);
+
 /* An item shipped to another MPI rank: its index (8 bytes) then its
  * MessagePack, in a malloc'd buffer; 0 or PM_ENOMEM. And back: 0 with *v
  * and *index set, or PM_EINVAL. (vmap.c and viter.c) */

@@ -106,15 +106,18 @@ static int run(void *user, const void *in, void *out)
     return code;
 }
 
-/* ----------------------------------------------- MPI: cells travel encoded
+/* ------------------------------ processes and MPI: cells travel encoded
  *
- * A cell's address means nothing on another rank. Chunks sent there carry
- * each cell as its index and its item's MessagePack (encode_item, on rank 0;
- * the cell stays). The other rank decodes it into a cell of its own
+ * A cell's address means nothing in another process (an MPI rank, or a
+ * worker process forked before the cell was made). Chunks sent there carry
+ * each cell as its index and its item's MessagePack (encode_item, in the
+ * caller; the cell stays). The worker decodes it into a cell of its own
  * (decode_item), runs it as usual, and sends the result back as MessagePack
- * (encode_result; release_item then frees that cell). Rank 0 decodes the
+ * (encode_result; release_item then frees that cell). The caller decodes the
  * result into the original cell, found through the input record, frees its
- * item, and hands the cell on (decode_result) as a local worker would have. */
+ * item, and hands the cell on (decode_result) as a local worker would have;
+ * an item that came back with nothing (its worker crashed) keeps a NULL
+ * result, which pm_viter_next turns into an error value with its code. */
 
 static int encode_item(void *ctx, const void *in, unsigned char **buf, size_t *len)
 {
@@ -162,16 +165,18 @@ static int decode_result(void *ctx, const void *in, const unsigned char *buf, si
     cell *c;
     size_t used;
     memcpy(&c, in, sizeof c);
-    int rc = buf && pm_value_decode(buf, len, &c->result, &used) == PM_OK ? 0 : PM_EINVAL;
-    if (rc)
-        c->result = pm_value_error(c->index, rc, "the result did not come back from its rank");
+    int rc = 0;
+    if (!buf) /* it ended without a result: pm_viter_next makes one from its code */
+        rc = PM_EINVAL;
+    else if (pm_value_decode(buf, len, &c->result, &used) != PM_OK)
+        c->result = pm_value_error(c->index, rc = PM_EINVAL, "the result did not decode");
     pm_value_free(c->item);
     c->item = NULL;
     memcpy(out, &c, sizeof c);
     return rc;
 }
 
-static const pm__codec mpi_codec = {.encode = encode_result, .decode = decode_result,
+static const pm__codec ship_codec = {.encode = encode_result, .decode = decode_result,
                                     .encode_in = encode_item, .decode_in = decode_item,
                                     .release_in = release_item};
 
@@ -188,15 +193,13 @@ pm_viter *pm_vimap(pm_vfn fn, void *user, pm_vsource_fn next, void *src, const p
     v->next = next;
     v->src = src;
     int rc = (!fn || !next) ? PM_EINVAL : pm__vspec_init(&v->spec, o);
-    /* Processes: items fed after the fork would have to be shipped to the
-     * workers too (only results travel back there today). */
-    if (rc == PM_OK && pm__backend_of(&o->base) == PM_PROCESSES)
-        rc = PM_ENOTSUP;
+    pm_backend backend = pm__backend_of(&o->base);
+    int ships = backend == PM_PROCESSES || backend == PM_MPI;
     if (rc == PM_OK && (rc = pm__mutex_init(&v->lock)) == PM_OK)
         v->has_lock = 1;
     if (rc == PM_OK) {
         v->it = pm__imap_ex(run, v, feed, v, sizeof(cell *), sizeof(cell *), &o->base,
-                            pm__backend_of(&o->base) == PM_MPI ? &mpi_codec : NULL);
+                            ships ? &ship_codec : NULL);
         if (!v->it) {
             pm__mutex_destroy(&v->lock);
             free(v);
@@ -245,6 +248,8 @@ int pm_viter_next(pm_viter *v, pm_value **out, size_t *index)
             unlink_cell(v, c);
             pm_value *res = c->result;
             free(c);
+            if (!res && code)
+                res = pm__lost_result(i, code); /* a worker process crashed or timed out */
             if (res) {
                 v->last_code = code;
                 *out = res;
