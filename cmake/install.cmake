@@ -3,7 +3,9 @@
 #
 # Included by the top-level CMakeLists.txt after the library targets exist
 # (PM_INSTALL_TARGETS lists them: `parmap` static, and `parmap_shared` when the
-# shared library is built; both have OUTPUT_NAME parmap). Installs:
+# shared library is built; both have OUTPUT_NAME parmap). libparmap_mpi's
+# files (parmap-mpi.pc, parmapMpiTargets*.cmake) are installed by
+# cmake/mpi.cmake, which reuses the PM_PC_* values computed here. Installs:
 #   include/parmap.h
 #   lib/libparmap.a, lib/libparmap.so*       (libdir from GNUInstallDirs)
 #   lib/pkgconfig/parmap.pc                   (from cmake/parmap.pc.in)
@@ -36,12 +38,6 @@ if(Threads_FOUND)
   set(PM_CONFIG_NEEDS_THREADS 1)
 else()
   set(PM_CONFIG_NEEDS_THREADS 0)
-endif()
-
-if(PM_HAVE_MPI)
-  set(PM_CONFIG_NEEDS_MPI 1)
-else()
-  set(PM_CONFIG_NEEDS_MPI 0)
 endif()
 
 install(EXPORT parmapTargets
@@ -99,14 +95,6 @@ if(Threads_FOUND)
 endif()
 if(NOT WIN32 AND NOT EMSCRIPTEN AND NOT CMAKE_SYSTEM_NAME STREQUAL "WASI")
   string(APPEND PM_PC_LIBS_PRIVATE " -lm")
-endif()
-if(PM_HAVE_MPI)
-  # Debian's Open MPI: -lmpi; other MPIs: build downstream with mpicc instead.
-  foreach(lib IN LISTS MPI_C_LIBRARIES)
-    get_filename_component(libname "${lib}" NAME_WE)
-    string(REGEX REPLACE "^lib" "" libname "${libname}")
-    string(APPEND PM_PC_LIBS_PRIVATE " -l${libname}")
-  endforeach()
 endif()
 string(STRIP "${PM_PC_LIBS_PRIVATE}" PM_PC_LIBS_PRIVATE)
 

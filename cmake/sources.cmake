@@ -1,7 +1,7 @@
 # The library's portable sources: every target (native, Emscripten, WASI)
 # builds these. Other builds (wasm/CMakeLists.txt, wasm/bench) include this file
-# rather than keeping their own list. Optional parts compile to stubs unless the
-# build defines them (PM_HAVE_MPI: src/exec/mpi.c).
+# rather than keeping their own list. Parts a target lacks compile to nothing
+# (fork: src/exec/proc_*.c on WebAssembly).
 set(PM_SOURCES
   src/core/status.c
   src/core/opts.c
@@ -21,10 +21,6 @@ set(PM_SOURCES
   src/exec/processes.c
   src/exec/proc_worker.c
   src/exec/proc_lane.c
-  src/exec/mpi.c
-  src/exec/mpi_owner.c
-  src/exec/mpi_follower.c
-  src/exec/mpi_wire.c
   src/value/value.c
   src/value/dict.c
   src/value/json.c
@@ -34,4 +30,13 @@ set(PM_SOURCES
   src/value/call.c
   src/value/vmap.c
   src/value/viter.c
+)
+
+# libparmap_mpi, the MPI executor (cmake/mpi.cmake; native builds that find
+# MPI only, never part of libparmap).
+set(PM_MPI_SOURCES
+  src/exec/mpi.c
+  src/exec/mpi_owner.c
+  src/exec/mpi_follower.c
+  src/exec/mpi_wire.c
 )

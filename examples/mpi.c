@@ -1,5 +1,12 @@
 /* mpi.c - the same pm_map across machines: Collatz chain lengths of 1..N on
- * every rank's threads, results on rank 0. Build with MPI, then run
+ * every rank's threads, results on rank 0. The MPI executor is a library of
+ * its own, libparmap_mpi, linked beside libparmap: parmap's build makes it
+ * when it finds MPI (and builds this as build/examples/mpi); elsewhere
+ *
+ *     cc mpi.c -o mpi $(pkg-config --cflags --libs parmap-mpi)
+ *     (CMake: find_package(parmap COMPONENTS mpi), link parmap::mpi)
+ *
+ * then run
  *
  *     mpirun -np 4 ./mpi 2000000        (as root: add --allow-run-as-root)
  *

@@ -83,7 +83,7 @@ typedef enum pm_backend {
     PM_SERIAL,     /* the calling thread runs every item, in order */
     PM_THREADS,    /* a pool of pthreads */
     PM_PROCESSES,  /* forked worker processes (PM_ENOTSUP where fork does not exist) */
-    PM_MPI         /* MPI ranks x threads (PM_ENOTSUP in builds without MPI); see "MPI" */
+    PM_MPI         /* MPI ranks x threads (PM_ENOTSUP without libparmap_mpi); see "MPI" */
 } pm_backend;
 
 typedef enum pm_on_error {
@@ -253,12 +253,19 @@ typedef struct pm_opts {
  *
  * pm_mpi_init initialises MPI (thread level MPI_THREAD_MULTIPLE) unless the
  * program did already; calling MPI_Init_thread yourself with
- * MPI_THREAD_MULTIPLE works too. Outside mpirun (no MPI launcher in the
- * environment) it returns PM_ENOMPI, and so does a PM_MPI call made before MPI
- * is initialised; PM_ENOTSUP when the build has no MPI or MPI gives less than
- * MPI_THREAD_MULTIPLE. If a rank dies, MPI's default error handler aborts the
- * whole job (mpirun kills every rank): a lost rank cannot lose results
- * silently.
+ * MPI_THREAD_MULTIPLE first works too (pm_mpi_init then only checks; call it
+ * anyway: in a static link it is what brings the executor in). Outside
+ * mpirun (no MPI launcher in the environment) it returns PM_ENOMPI, and so
+ * does a PM_MPI call made before MPI is initialised; PM_ENOTSUP when MPI gives
+ * less than MPI_THREAD_MULTIPLE. If a rank dies, MPI's default error handler
+ * aborts the whole job (mpirun kills every rank): a lost rank cannot lose
+ * results silently.
+ *
+ * Linking: the MPI executor and the pm_mpi_* functions are a library of their
+ * own, libparmap_mpi (built when parmap's build finds MPI), so that libparmap
+ * never loads MPI. MPI programs link both: CMake `parmap::mpi` (static) or
+ * `parmap::mpi_shared`, pkg-config `parmap-mpi`. In a program without
+ * libparmap_mpi, PM_MPI calls return PM_ENOTSUP.
  */
 PM_API int pm_mpi_init(int *argc, char ***argv);
 /* Finalizes MPI if pm_mpi_init initialised it. PM_OK. */

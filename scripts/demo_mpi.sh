@@ -4,6 +4,8 @@
 # tools when missing, builds examples/mpi.c with the MPI executor in
 # build/demo-mpi and runs it under mpirun: Collatz chain lengths of 1..n
 # (default 2,000,000) over `ranks` ranks (default 2), results on rank 0.
+# The example links libparmap_mpi (the MPI executor, parmap::mpi) beside
+# libparmap, which itself links no MPI: the script shows both.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -29,7 +31,15 @@ if [[ -f $BUILD/CMakeCache.txt ]] &&
 fi
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPM_WITH_MPI=ON \
       -DPM_BUILD_TESTS=OFF -DPM_BUILD_BENCH=OFF -DPM_BUILD_EXAMPLES=ON >/dev/null
-cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)" --target pm_example_mpi >/dev/null
+cmake --build "$BUILD" -j "$(nproc 2>/dev/null || echo 2)" --target pm_example_mpi parmap_mpi_shared \
+      >/dev/null
+
+# What loads MPI: libparmap_mpi does, libparmap does not.
+if command -v readelf >/dev/null; then
+    needs() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' '; }
+    echo "=== libparmap.so needs: $(needs "$BUILD/libparmap.so")"
+    echo "=== libparmap_mpi.so needs: $(needs "$BUILD/libparmap_mpi.so")"
+fi
 
 # Open MPI on one machine: as root it wants --allow-run-as-root, more ranks
 # than cores --oversubscribe, and --bind-to none lets a rank use every core.

@@ -18,6 +18,12 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+/* The executor seam: the few pm__ functions an executor built outside
+ * libparmap (libparmap_mpi) calls. libparmap.so exports them (everything else
+ * pm__ is hidden), but they are not public API: the public executor interface
+ * (include/parmap_exec.h, issue 14 item 3) replaces them. */
+#define PM__SEAM PM_API
+
 /* ------------------------------------------------------------------ jobs */
 
 /* What a job's step() returns to the worker calling it. */
@@ -124,17 +130,17 @@ static inline int pm__worker_allowed(const pm__job *job, int worker, int backgro
     return job->limit == 0 || worker >= background || worker < job->limit - 1;
 }
 /* Run the task's items on this thread: codes, ran, failed, first_failed. */
-void pm__task_run(const pm__job *job, pm__task *task);
+PM__SEAM void pm__task_run(const pm__job *job, pm__task *task);
 /* Record one item's code in a task's results (for runners). */
-void pm__task_record(const pm__job *job, pm__task *task, size_t k, int code);
+PM__SEAM void pm__task_record(const pm__job *job, pm__task *task, size_t k, int code);
 /* The item function of a call with bad arguments (or options) on an SPMD
  * executor, which takes part with no items so the other processes are not
  * left waiting. It also marks the job: the executor fails the call on every
  * process before any item runs (mpi.c); were an item sent anyway, it would
  * fail with PM_EINVAL. */
-int  pm__refuse(void *user, const void *in, void *out);
+PM__SEAM int pm__refuse(void *user, const void *in, void *out);
 /* take + run here + finish: what a local worker does. PM__STEP_*. */
-int  pm__job_step(pm__job *job, int worker);
+PM__SEAM int pm__job_step(pm__job *job, int worker);
 
 /* ------------------------------------------------------------- executors */
 
@@ -186,12 +192,23 @@ typedef struct pm__exec_methods {
      * pm_map from one of its items, a chained pm_imap) and would never end.
      * NULL: never busy. */
     int  (*busy)(void *state);
+    /* Version 4, SPMD executors: 1 when an executor opened in this process
+     * now would be a follower (follower() without a state: the value layer
+     * must know before it reads its arguments). NULL: never. */
+    int  (*follows)(void);
 } pm__exec_methods;
 
 extern const pm__exec_methods pm__exec_serial;
 extern const pm__exec_methods pm__exec_threads;
 extern const pm__exec_methods pm__exec_processes; /* where fork exists (PM_HAVE_FORK) */
-extern const pm__exec_methods pm__exec_mpi;       /* builds with MPI (PM_HAVE_MPI) */
+
+/* Executors for backends the core does not build in (PM_MPI: libparmap_mpi,
+ * which registers itself when loaded and from pm_mpi_init). A backend that
+ * nothing registered gives PM_ENOTSUP. `m` NULL unregisters; a pool keeps the
+ * table it was opened with. PM_OK, or PM_EINVAL for a built-in or unknown
+ * backend or a table of version < 1. Thread-safe. This becomes the public
+ * executor interface's registration (include/parmap_exec.h, issue 14 item 3). */
+PM__SEAM int pm__exec_register(pm_backend backend, const pm__exec_methods *m);
 
 /* An opened executor (what a pm_pool wraps; pm_map without a pool makes one). */
 typedef struct pm__exec {
@@ -207,6 +224,11 @@ void pm__exec_close(pm__exec *ex);
 int  pm__backend_spmd(pm_backend backend);
 /* 1 when `ex` only serves another process's jobs (an MPI rank other than 0). */
 int  pm__exec_follower(const pm__exec *ex);
+/* 1 when a call on `backend` in this process would only serve another
+ * process's job (methods' follows()). */
+int  pm__backend_follows(pm_backend backend);
+/* 1 when this build has, or something registered, an executor for `backend`. */
+int  pm__backend_available(pm_backend backend);
 
 /* pm_imap with a codec (NULL: pm_imap itself). */
 pm_iter *pm__imap_ex(pm_fn fn, void *user, pm_source_fn next, void *src, size_t in_stride,

@@ -61,8 +61,8 @@ int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
         return PM_ENOTSUP; /* no fork (WebAssembly, WASI) */
     if (out->backend == PM_THREADS && !PM_HAVE_THREADS)
         return PM_ENOTSUP;
-    if (out->backend == PM_MPI && !PM_HAVE_MPI)
-        return PM_ENOTSUP;
+    if (!o->pool && !pm__backend_available(out->backend))
+        return PM_ENOTSUP; /* PM_MPI without libparmap_mpi (pm__exec_register) */
     /* Threads cannot be killed safely, so a per-item timeout is a processes
      * feature; silently ignoring it would be worse than saying so. */
     if (o->timeout_s > 0 && out->backend != PM_PROCESSES)

@@ -3,13 +3,23 @@
  * kept warm between calls. A call without opts.pool opens its own executor and
  * closes it at the end (parmapper's pool-per-call behaviour); with a pool the
  * call only submits its job to the pool's already running workers.
+ *
+ * Serial, threads and processes are built in; other backends (PM_MPI) come
+ * from libraries that register their executor (pm__exec_register), so
+ * libparmap itself never links what they need.
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-static const pm__exec_methods *methods_for(pm_backend backend)
+/* Executors of backends the core does not build in, by backend: what
+ * pm__exec_register was given (PM_MPI: libparmap_mpi). Written and read
+ * without a lock: each slot is one pointer to a const table that lives as
+ * long as the program. */
+static _Atomic(const pm__exec_methods *) registered[PM_MPI + 1];
+
+static const pm__exec_methods *built_in(pm_backend backend)
 {
     switch (backend) {
     case PM_SERIAL: return &pm__exec_serial;
@@ -17,11 +27,36 @@ static const pm__exec_methods *methods_for(pm_backend backend)
 #if PM_HAVE_FORK
     case PM_PROCESSES: return &pm__exec_processes;
 #endif
-#if PM_HAVE_MPI
-    case PM_MPI: return &pm__exec_mpi;
-#endif
     default: return NULL;
     }
+}
+
+static const pm__exec_methods *methods_for(pm_backend backend)
+{
+    const pm__exec_methods *m = built_in(backend);
+    if (!m && (int)backend > PM_AUTO && (int)backend <= PM_MPI)
+        m = atomic_load_explicit(&registered[backend], memory_order_acquire);
+    return m;
+}
+
+int pm__exec_register(pm_backend backend, const pm__exec_methods *m)
+{
+    if ((int)backend <= PM_AUTO || (int)backend > PM_MPI || built_in(backend) ||
+        (m && m->version < 1))
+        return PM_EINVAL;
+    atomic_store_explicit(&registered[backend], m, memory_order_release);
+    return PM_OK;
+}
+
+int pm__backend_available(pm_backend backend)
+{
+    return methods_for(backend) != NULL;
+}
+
+int pm__backend_follows(pm_backend backend)
+{
+    const pm__exec_methods *m = methods_for(backend);
+    return m && m->version >= 4 && m->follows && m->follows();
 }
 
 int pm__exec_open(pm__exec *ex, pm_backend backend, const pm__exec_config *cfg)

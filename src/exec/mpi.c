@@ -1,6 +1,9 @@
 /*
  * mpi.c - the MPI executor (PM_MPI): ranks x threads, on the MPI engine the
- * cluster already runs. Built only when CMake finds MPI (PM_HAVE_MPI).
+ * cluster already runs. It is its own library, libparmap_mpi (built when
+ * CMake finds MPI: PM_WITH_MPI), so that libparmap never links MPI: the core
+ * knows this executor only through the table it registers
+ * (pm__exec_register, see "Registration" below).
  *
  * SPMD: every rank makes the same calls in the same order, so every rank
  * opens this executor and submits one job per call. Rank 0 *owns* the job
@@ -43,12 +46,11 @@
  * not burn a core: on rank 0 that core computes.
  *
  * Files: mpi.c (this: the communication thread, the executor's methods, the
- * public pm_mpi_* functions), mpi_owner.c (rank 0's side), mpi_follower.c
- * (the other ranks'), mpi_wire.c (messages), mpi.h (what they share).
+ * public pm_mpi_* functions, registration), mpi_owner.c (rank 0's side),
+ * mpi_follower.c (the other ranks'), mpi_wire.c (messages), mpi.h (what they
+ * share).
  */
 #include "mpi.h"
-
-#if PM_HAVE_MPI
 
 /* ------------------------------------------------- communication thread */
 
@@ -267,8 +269,13 @@ static int mpi_share(void *state, void *buf, size_t len)
     return PM_OK;
 }
 
-const pm__exec_methods pm__exec_mpi = {
-    .version = 2,
+static int mpi_follows(void)
+{
+    return pm_mpi_rank() > 0;
+}
+
+static const pm__exec_methods exec_mpi = {
+    .version = 4,
     .name = "mpi",
     .state_size = sizeof(mpi_state),
     .open = mpi_open,
@@ -279,7 +286,29 @@ const pm__exec_methods pm__exec_mpi = {
     .close = mpi_close,
     .follower = mpi_follower,
     .share = mpi_share,
+    .follows = mpi_follows,
 };
+
+/* ---------------------------------------------------------- registration */
+
+/* The core runs PM_MPI on whatever table was registered for it, so the
+ * library registers itself: when it is loaded (a constructor, as the wasm
+ * package's kernels do: a PM_MPI call before pm_mpi_init then says PM_ENOMPI,
+ * as documented, rather than PM_ENOTSUP), and again from pm_mpi_init (for
+ * toolchains without constructors, and static links, where this file is in
+ * the program only because it calls pm_mpi_init). Registering twice is
+ * harmless. A program that does not link libparmap_mpi gets PM_ENOTSUP. */
+static void register_mpi(void)
+{
+    (void)pm__exec_register(PM_MPI, &exec_mpi);
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((constructor)) static void register_at_load(void)
+{
+    register_mpi();
+}
+#endif
 
 /* ------------------------------------------------------------ public API */
 
@@ -299,6 +328,7 @@ static int launched(void)
 int pm_mpi_init(int *argc, char ***argv)
 {
     int inited = 0, provided = 0;
+    register_mpi();
     MPI_Initialized(&inited);
     if (!inited) {
         if (!launched())
@@ -335,18 +365,3 @@ int pm_mpi_size(void)
         MPI_Comm_size(MPI_COMM_WORLD, &s);
     return s;
 }
-
-#else /* no MPI in this build */
-
-int pm_mpi_init(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    return PM_ENOTSUP;
-}
-
-int pm_mpi_finalize(void) { return PM_OK; }
-int pm_mpi_rank(void) { return 0; }
-int pm_mpi_size(void) { return 1; }
-
-#endif

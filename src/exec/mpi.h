@@ -9,7 +9,6 @@
 
 #include "crew.h"
 
-#if PM_HAVE_MPI
 #include <mpi.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -148,5 +147,4 @@ int  pm__mpi_owner_step(void *owner, pm__job *job, int worker);
 void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq);
 int  pm__mpi_follower_step(void *owner, pm__job *job, int worker);
 
-#endif
 #endif

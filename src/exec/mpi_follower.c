@@ -5,8 +5,6 @@
  */
 #include "mpi.h"
 
-#if PM_HAVE_MPI
-
 /* A chunk's life here: the communication thread receives it (make_ftask:
  * no more than reading the header), a compute thread decodes its inputs,
  * runs it and packs the reply (run_ftask), and the communication thread sends
@@ -305,5 +303,3 @@ int pm__mpi_follower_step(void *owner, pm__job *job, int worker)
     pm__mutex_unlock(&st->lock);
     return PM__STEP_RAN;
 }
-
-#endif

@@ -4,8 +4,6 @@
  */
 #include "mpi.h"
 
-#if PM_HAVE_MPI
-
 /* ---------------------------------------------------------------- rank 0 */
 
 static int encode_input(void *ctx, void *rec, unsigned char **buf, size_t *len)
@@ -210,5 +208,3 @@ int pm__mpi_owner_step(void *owner, pm__job *job, int worker)
     (void)owner;
     return pm__job_step(job, worker);
 }
-
-#endif

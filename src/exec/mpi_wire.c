@@ -5,8 +5,6 @@
  */
 #include "mpi.h"
 
-#if PM_HAVE_MPI
-
 /* -------------------------------------------------------------- helpers */
 
 int pm__mpi_post(mpi_state *st, unsigned char *buf, size_t len, int dest, int tag)
@@ -151,5 +149,3 @@ int pm__mpi_unpack_next(const unsigned char **p, const unsigned char *end,
     *p += n;
     return 0;
 }
-
-#endif

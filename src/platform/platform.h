@@ -28,11 +28,6 @@
 #define PM_HAVE_FORK 0
 #endif
 
-/* PM_HAVE_MPI: set by the build (CMake's PM_WITH_MPI) when it links MPI. */
-#ifndef PM_HAVE_MPI
-#define PM_HAVE_MPI 0
-#endif
-
 #if PM_HAVE_THREADS
 #include <pthread.h>
 typedef pthread_mutex_t pm__mutex;

@@ -171,7 +171,7 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
     *results = NULL;
     memset(report, 0, sizeof *report);
     report->first_error_index = SIZE_MAX;
-    if (pm__backend_of(&o->base) == PM_MPI && pm_mpi_rank() > 0)
+    if (pm__backend_follows(pm__backend_of(&o->base)))
         return follow(fn, user, o, report);
     if (!fn || pm_value_type(items) != PM_T_LIST || pm__vspec_init(&c.spec, o) != PM_OK)
         rc = PM_EINVAL;

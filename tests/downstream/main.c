@@ -43,6 +43,13 @@ int main(void) {
         fprintf(stderr, "pm_err_name(PM_EINVAL) = %s\n", pm_err_name(PM_EINVAL));
         return 1;
     }
+    /* Without libparmap_mpi in the program, PM_MPI is not there. */
+    rc = pm_map(square, NULL, in, sizeof in[0], out, sizeof out[0], N,
+                &(pm_opts){ .backend = PM_MPI }, NULL);
+    if (rc != PM_ENOTSUP) {
+        fprintf(stderr, "PM_MPI without libparmap_mpi: %s, want ENOTSUP\n", pm_err_name(rc));
+        return 1;
+    }
     printf("downstream ok: parmap %s, %d items\n", pm_version(), N);
     return 0;
 }
