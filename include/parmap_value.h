@@ -381,8 +381,10 @@ typedef struct pm_viter pm_viter;
  * to: those and src must stay valid until pm_viter_free. opts->report is
  * not used (see pm_viter_report). Never returns NULL except when out of
  * memory; bad arguments give an iterator whose first pm_viter_next returns
- * PM_EINVAL (PM_ENOTSUP for PM_PROCESSES: its items would have to be shipped
- * to the workers too, which this release does not do).
+ * PM_EINVAL. On PM_PROCESSES the items (made after the workers were forked)
+ * travel to them as MessagePack and the results back; an item whose
+ * encoding is over 2 MB fails alone with PM_ENOMEM, and an item that crashed
+ * or timed out its worker gives an error value with PM_ECRASH / PM_ETIMEOUT.
  */
 PM_API pm_viter *pm_vimap(pm_vfn fn, void *user, pm_vsource_fn next, void *src,
                           const pm_vopts *opts);
