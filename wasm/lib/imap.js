@@ -12,7 +12,7 @@
 import { checkOptions } from './options.js';
 import { functionSource } from './source.js';
 import { runtime, begin, end, yieldToLoop, poolFor } from './loader.js';
-import { abortError, STATUS } from './errors.js';
+import { abortError, STATUS, ParmapError } from './errors.js';
 import { newJsJob, writeItems, readResults, watchJob, endError, itemEncodeError, runSlices, freeJob } from './map.js';
 import { startImapWorkers, fillWorkers } from './wmap.js';
 
@@ -283,7 +283,13 @@ class ImapIterator {
     while (h !== tail) {
       const k = h & mask;
       const run = Math.min(((tail - h) >>> 0), OUT_CAP - k);
-      readResults(rt, ring.outVal + k, run, out, out.length, this.releaser);
+      const at = out.length;
+      readResults(rt, ring.outVal + k, run, out, at, this.releaser);
+      // Failed items: the index is the stream's (the out ring's index records).
+      for (let i = 0; i < run; i++) {
+        const v = out[at + i];
+        if (v instanceof ParmapError) v.index = H.F64[ring.outIdx + k + i];
+      }
       h = (h + run) >>> 0;
     }
     this.releaser.flush();

@@ -227,7 +227,10 @@ export function endError(api, rt, job, status, o, w) {
     const H = pmw.heap();
     const tag = pmw.tag(H.U32, rec >>> 3);
     let err;
-    if (tag === pmw.TAG_ERROR) err = itemError(pmw, pmw.decodeRef(H.U32, rec >>> 3));
+    if (tag === pmw.TAG_ERROR) {
+      err = itemError(pmw, pmw.decodeRef(H.U32, rec >>> 3));
+      if (index >= 0) err.index = index;   // the core's word (a stream's item knows no index in the worker)
+    }
     else err = new ParmapError(`${api}: item ${index} failed (code ${M._pmw_job_get(job, 4)})`, { index, itemCode: M._pmw_job_get(job, 4) });
     M._free(rec);
     return err;

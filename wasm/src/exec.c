@@ -34,12 +34,26 @@ EM_JS(int, pmw_js_run, (pmw_job *job, double base, int count, const void *in_, v
 
 void pmw__run_task_js(pmw_job *j, pm__task *t, const unsigned char *in, unsigned char *out)
 {
-    int ran = pmw_js_run(j, (double)(j->offset + t->base), (int)t->count, in, out, t->codes);
+    /* The core may keep no codes for a task (t->codes NULL): the chunk still
+     * needs somewhere to say which items failed. */
+    int local[256];
+    int *codes = t->codes, *owned = NULL;
+    if (!codes) {
+        codes = t->count <= 256 ? local : (owned = malloc(t->count * sizeof *codes));
+        if (!codes) {
+            t->ran = 0;
+            t->failed = t->count;
+            t->first_failed = t->base;
+            t->first_code = PM_ENOMEM;
+            return;
+        }
+    }
+    int ran = pmw_js_run(j, (double)(j->offset + t->base), (int)t->count, in, out, codes);
     t->failed = 0;
     t->first_failed = SIZE_MAX;
     t->first_code = 0;
     for (int k = 0; k < ran; k++) {
-        int code = t->codes[k];
+        int code = codes[k];
         if (code && !t->failed++) {
             t->first_failed = t->base + (size_t)k;
             t->first_code = code;
@@ -50,6 +64,7 @@ void pmw__run_task_js(pmw_job *j, pm__task *t, const unsigned char *in, unsigned
         size_t k = t->first_failed - t->base;
         pmw__note_error(j, j->offset + t->first_failed, t->first_code, ((const double *)out)[k]);
     }
+    free(owned);
 }
 
 /* The per-item path, for anything that runs a JS job's task item by item
@@ -58,7 +73,26 @@ int pmw__item_fn(void *user, const void *in, void *out)
 {
     pmw_job *j = user;
     int code = 0;
-    pmw_js_run(j, 0, 1, in, out, &code);
+    /* The item's index, for its error: maps run over j->recs, so the
+     * record's position is the index (streams pass their chunks to
+     * pmw__run_task_js with the index instead). */
+    double index = 0;
+    const double *rec = in;
+    if (j->recs && rec >= j->recs && rec < j->recs + j->n)
+        index = (double)(rec - j->recs);
+    pmw_js_run(j, index, 1, in, out, &code);
+    /* Raise mode: keep the failing item's record (its error) for the main
+     * thread. A stream's items have no index here: PMW_NO_INDEX, and the
+     * stream puts the real one in (stream.c). */
+    if (code && j->raise)
+        pmw__note_error(j, j->recs ? (size_t)index : PMW_NO_INDEX, code, *(const double *)out);
+    if (j->log && j->recs) {
+        /* completion order (ordered: false): the core ran this item on its
+         * own, not through pmw_step */
+        unsigned slot = atomic_fetch_add_explicit(&j->log_n, 1, memory_order_relaxed);
+        j->log[2 * slot] = (uint32_t)index;
+        j->log[2 * slot + 1] = 1;
+    }
     return code;
 }
 

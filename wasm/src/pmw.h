@@ -25,6 +25,9 @@
 #ifndef PMW_H
 #define PMW_H
 
+/* err_index of a stream's error noted where its index is unknown */
+#define PMW_NO_INDEX (SIZE_MAX - 1)
+
 #include "core/internal.h"
 #include "parmap_kernel.h"
 

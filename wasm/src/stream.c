@@ -128,7 +128,9 @@ static void *stream_main(void *arg)
                 pmw__sweep(j);
             }
         }
-        if (r == PM_EITEM && j->err_index == SIZE_MAX) {
+        if (r == PM_EITEM && (j->err_index == SIZE_MAX || j->err_index == PMW_NO_INDEX)) {
+            if (j->err_index == SIZE_MAX)
+                j->err_rec = val;
             j->err_index = index;
             j->err_code = code;
         }

@@ -1,6 +1,6 @@
 // The package in a real browser (headless Chromium, when installed): the
 // threaded build on a cross-origin isolated page (COOP/COEP headers), the
-// single-thread build without them. Skipped where there is no Chromium; the
+// workers engine without them (Web Workers, no SharedArrayBuffer). Skipped where there is no Chromium; the
 // browser demo's own end-to-end tests go further.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,7 +60,7 @@ async function run(isolated) {
 }
 
 for (const isolated of [true, false]) {
-  test(`browser: ${isolated ? 'cross-origin isolated page -> threaded' : 'plain page -> single-thread'} build`,
+  test(`browser: ${isolated ? 'cross-origin isolated page -> threaded' : 'plain page -> workers'} engine`,
     // Skipped only when asked to (PARMAP_NO_BROWSER=1); a missing Chromium
     // otherwise fails the test (scripts/test_node.sh installs it).
     { skip: process.env.PARMAP_NO_BROWSER === '1' ? 'PARMAP_NO_BROWSER=1' : false, timeout: 90000 }, async () => {
@@ -68,7 +68,10 @@ for (const isolated of [true, false]) {
       const r = await run(isolated);
       assert.ok(r.ok, r.error);
       assert.equal(r.crossOriginIsolated, isolated);
-      assert.equal(r.info.build, isolated ? 'threaded' : 'single');
+      assert.equal(r.info.build, isolated ? 'threaded' : 'workers');
+      assert.ok(r.info.threads >= 2 || r.info.cpuCount < 2, `threads ${r.info.threads}`);
+      assert.match(r.info.reason, isolated ? /cross-origin isolated/ : /not cross-origin isolated/);
+      assert.deepEqual(r.runaway, [0, 1, 2, 'ETIMEOUT:3', 4, 5], 'the runaway item was stopped by its timeout');
       assert.equal(r.info.environment, 'browser');
       assert.deepEqual(r.sq, [1, 4, 9]);
       assert.equal(r.bigLast, 1);
