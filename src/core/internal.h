@@ -196,6 +196,11 @@ typedef struct pm__exec_methods {
      * now would be a follower (follower() without a state: the value layer
      * must know before it reads its arguments). NULL: never. */
     int  (*follows)(void);
+    /* Version 5. 1: items run in other processes, which records reach as
+     * bytes (processes, MPI): a job whose records hold pointers (the value
+     * layer's) passes its codec, and the executor uses the parts it needs
+     * (outputs always; inputs where the worker does not have them). */
+    int  ships;
 } pm__exec_methods;
 
 extern const pm__exec_methods pm__exec_serial;
@@ -227,6 +232,8 @@ int  pm__exec_follower(const pm__exec *ex);
 /* 1 when a call on `backend` in this process would only serve another
  * process's job (methods' follows()). */
 int  pm__backend_follows(pm_backend backend);
+/* 1 when the backend's items run where records arrive as bytes (ships). */
+int  pm__backend_ships(pm_backend backend);
 /* 1 when this build has, or something registered, an executor for `backend`. */
 int  pm__backend_available(pm_backend backend);
 

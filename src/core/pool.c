@@ -53,6 +53,12 @@ int pm__backend_available(pm_backend backend)
     return methods_for(backend) != NULL;
 }
 
+int pm__backend_ships(pm_backend backend)
+{
+    const pm__exec_methods *m = methods_for(backend);
+    return m && m->version >= 5 && m->ships;
+}
+
 int pm__backend_follows(pm_backend backend)
 {
     const pm__exec_methods *m = methods_for(backend);

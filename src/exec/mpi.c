@@ -275,7 +275,7 @@ static int mpi_follows(void)
 }
 
 static const pm__exec_methods exec_mpi = {
-    .version = 4,
+    .version = 5,
     .name = "mpi",
     .state_size = sizeof(mpi_state),
     .open = mpi_open,
@@ -287,6 +287,7 @@ static const pm__exec_methods exec_mpi = {
     .follower = mpi_follower,
     .share = mpi_share,
     .follows = mpi_follows,
+    .ships = 1,
 };
 
 /* ---------------------------------------------------------- registration */

@@ -306,7 +306,7 @@ static int procs_open(void *state, const pm__exec_config *cfg)
 }
 
 const pm__exec_methods pm__exec_processes = {
-    .version = 3,
+    .version = 5,
     .name = "processes",
     .isolated = 1,
     .state_size = sizeof(procs_state),
@@ -317,6 +317,7 @@ const pm__exec_methods pm__exec_processes = {
     .wait = procs_wait,
     .close = procs_close,
     .busy = procs_busy,
+    .ships = 1,
 };
 
 #endif /* PM_HAVE_FORK */

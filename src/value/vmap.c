@@ -16,14 +16,14 @@
  *    and given back alone, the rest is freed;
  *  - anything else: everything is freed.
  *
- * Processes: a pointer to a value made in a worker process means nothing in
- * the caller. The items need no shipping (the workers are forked at the call,
- * so the item array is theirs too), but every result travels back as
- * MessagePack: the map runs with an output codec (pm__codec) that
- * encodes and frees the worker's result and decodes it into the caller's
- * slot. Items that crashed or timed out their worker have no result: they get
- * an error value here. (pm_vimap's items are fed after the fork, so it would
- * also have to ship items: not built yet, PM_ENOTSUP.)
+ * Executors whose items run in other processes (methods' `ships`: processes,
+ * MPI): a pointer to a value made there means nothing in the caller. Records
+ * then carry the item's index beside its pointer, and the map runs with a
+ * codec (pm__codec) that encodes and frees the worker's result and decodes
+ * it into the caller's slot, and encodes items for workers that lack them
+ * (MPI ranks; forked workers already have the list). The executor uses what
+ * it needs; this layer never asks which one runs. Items that crashed or timed
+ * out their worker have no result: they get an error value here.
  */
 #include "value_internal.h"
 
@@ -87,9 +87,8 @@ static int decode_result(void *ctx, const void *in, const unsigned char *buf, si
     return pm_value_decode(buf, len, (pm_value **)out, &used) == PM_OK ? 0 : PM_EINVAL;
 }
 
-static const pm__codec result_codec = {.encode = encode_result, .decode = decode_result};
-
-/* MPI: an item as its index and its MessagePack (pm__item_encode). */
+/* Where the executor needs it (MPI ranks, which never saw the list): an item
+ * as its index and its MessagePack (pm__item_encode). */
 static int encode_item(void *ctx, const void *in, unsigned char **buf, size_t *len)
 {
     (void)ctx;
@@ -112,21 +111,16 @@ static void release_item(void *ctx, void *in)
     r->v = NULL;
 }
 
-static const pm__codec mpi_codec = {.encode = encode_result, .decode = decode_result,
+static const pm__codec ship_codec = {.encode = encode_result, .decode = decode_result,
                                     .encode_in = encode_item, .decode_in = decode_item,
                                     .release_in = release_item};
 
-/* Processes: an item that killed its worker has no result value; make one. */
+/* An item that killed its worker process has no result value; make one. */
 static void fill_crashed(pm_value *list, const int *codes, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (list->u.l.v[i] || !codes[i])
-            continue;
-        const char *why = codes[i] == PM_ETIMEOUT ? "the item ran longer than timeout_s"
-                        : codes[i] == PM_ECRASH   ? "the item crashed its worker process"
-                                                  : pm_strerror(codes[i]);
-        list->u.l.v[i] = pm_value_error(i, codes[i], why);
-    }
+    for (size_t i = 0; i < n; i++)
+        if (!list->u.l.v[i] && codes[i])
+            list->u.l.v[i] = pm__lost_result(i, codes[i]);
 }
 
 /* Free every slot and the list. */
@@ -145,7 +139,7 @@ static int follow(pm_vfn fn, void *user, const pm_vopts *o, pm_report *report)
     int bad = !fn || pm__vspec_init(&c.spec, o) != PM_OK;
     /* Bad arguments here still take part (pm__map_ex), or rank 0 would wait. */
     int rc = pm__map_ex(bad ? NULL : run_record, &c, &none, sizeof none, &none,
-                        sizeof(pm_value *), 0, &o->base, report, &mpi_codec);
+                        sizeof(pm_value *), 0, &o->base, report, &ship_codec);
     if (bad)
         rc = PM_EINVAL;
     report->status = rc;
@@ -163,25 +157,26 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
     pm_value *list = NULL;
     int rc = PM_OK;
 
+    pm_backend backend = pm__backend_of(&o->base);
     if (!results) {
-        if (pm__backend_of(&o->base) == PM_MPI) /* the other ranks wait: see below */
-            pm__map_ex(NULL, NULL, NULL, 0, NULL, 0, 0, &o->base, NULL, &mpi_codec);
+        if (pm__backend_spmd(backend)) /* the other processes wait: see below */
+            pm__map_ex(NULL, NULL, NULL, 0, NULL, 0, 0, &o->base, NULL, &ship_codec);
         return PM_EINVAL;
     }
     *results = NULL;
     memset(report, 0, sizeof *report);
     report->first_error_index = SIZE_MAX;
-    if (pm__backend_follows(pm__backend_of(&o->base)))
+    if (pm__backend_follows(backend))
         return follow(fn, user, o, report);
     if (!fn || pm_value_type(items) != PM_T_LIST || pm__vspec_init(&c.spec, o) != PM_OK)
         rc = PM_EINVAL;
     else if (!(list = pm_value_list()))
         rc = PM_ENOMEM;
     if (rc != PM_OK) {
-        if (pm__backend_of(&o->base) == PM_MPI)
-            /* The other ranks wait for this call: a map of nothing with bad
+        if (pm__backend_spmd(backend))
+            /* The other processes wait for this call: a map of nothing with bad
              * arguments tells them PM_EINVAL (see pm__map_ex). */
-            pm__map_ex(NULL, NULL, NULL, 0, NULL, 0, 0, &o->base, report, &mpi_codec);
+            pm__map_ex(NULL, NULL, NULL, 0, NULL, 0, 0, &o->base, report, &ship_codec);
         report->status = rc;
         return rc;
     }
@@ -195,8 +190,10 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
     }
     list->u.l.cap = n;
     c.base = n ? items->u.l.v : &dummy;
-    int mpi = pm__backend_of(&o->base) == PM_MPI;
-    int remote = pm__backend_of(&o->base) == PM_PROCESSES || mpi;
+    /* Where items run in other processes, records carry their index (a
+     * pointer's offset means nothing there) and values travel as MessagePack
+     * (the codec: results always, items where the workers lack them). */
+    int remote = pm__backend_ships(backend);
     int *codes = NULL;
     pm_opts base = o->base;
     if (remote && n && !o->base.codes) {
@@ -208,19 +205,19 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
         base.codes = codes;
     }
     vrec *recs = NULL;
-    if (mpi && !(recs = malloc((n ? n : 1) * sizeof *recs))) {
+    if (remote && !(recs = malloc((n ? n : 1) * sizeof *recs))) {
         free(codes);
         pm_value_free(list);
         report->status = PM_ENOMEM;
         return PM_ENOMEM;
     }
-    for (size_t i = 0; mpi && i < n; i++)
+    for (size_t i = 0; remote && i < n; i++)
         recs[i] = (vrec){items->u.l.v[i], i};
-    c.indexed = mpi;
-    rc = mpi ? pm__map_ex(run_record, &c, recs, sizeof *recs, n ? list->u.l.v : &dummy,
-                          sizeof(pm_value *), n, &base, report, &mpi_codec)
-             : pm__map_ex(run_record, &c, c.base, sizeof(pm_value *), n ? list->u.l.v : &dummy,
-                          sizeof(pm_value *), n, &base, report, remote ? &result_codec : NULL);
+    c.indexed = remote;
+    rc = remote ? pm__map_ex(run_record, &c, recs, sizeof *recs, n ? list->u.l.v : &dummy,
+                             sizeof(pm_value *), n, &base, report, &ship_codec)
+                : pm__map_ex(run_record, &c, c.base, sizeof(pm_value *), n ? list->u.l.v : &dummy,
+                             sizeof(pm_value *), n, &base, report, NULL);
     free(recs);
     if (remote && n)
         fill_crashed(list, base.codes, n);
