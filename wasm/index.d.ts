@@ -35,8 +35,10 @@ export interface MapOptions {
   total?: number;
   /** Called on the main thread about 10 times a second while the work runs, and once at the end. */
   onProgress?: (p: Progress) => void;
-  /** Aborting rejects with an AbortError; the workers stop within about one chunk. */
+  /** Aborting rejects with an AbortError at once; workers still running the call's chunks are terminated after a short grace period. */
   signal?: AbortSignal;
+  /** Milliseconds per item (> 0): an item over it fails with code 'ETIMEOUT', its worker is terminated and replaced. */
+  timeout?: number;
 }
 
 /** An item's function failed (or its value could not be sent). */
@@ -44,8 +46,8 @@ export class ParmapError extends Error {
   name: 'ParmapError';
   /** The item's position in the input. */
   index: number;
-  /** 'EITEM' */
-  code: string;
+  /** 'EITEM' (the function threw), 'ETIMEOUT' (over the timeout), 'ECRASH' (its worker died), 'ECANCELED' (terminate()) */
+  code: 'EITEM' | 'ETIMEOUT' | 'ECRASH' | 'ECANCELED' | string;
   /** -1 when the item does not fit its star/kwstar mode; the thrown error's numeric code; else 1. */
   itemCode: number;
   /** The original error, rebuilt on this side (same class for built-in errors, same stack text). */
@@ -160,10 +162,13 @@ export interface KernelInfo {
 export function listKernels(): Promise<KernelInfo[]>;
 
 export interface Info {
-  build: 'threaded' | 'single';
+  build: 'threaded' | 'workers' | 'single';
+  /** Why this engine was chosen. */
+  reason: string;
   threads: number;
   cpuCount: number;
   threadsSupported: boolean;
+  workersSupported: boolean;
   crossOriginIsolated: boolean;
   environment: 'node' | 'browser';
 }
@@ -173,8 +178,8 @@ export function info(): Promise<Info>;
 /** Stop the workers and forget the module (a later call loads it again). */
 export function terminate(): Promise<void>;
 
-/** Before the first call: build 'auto' | 'threaded' | 'single', pool threads, baseURL of dist/. */
-export function configure(opts: { build?: 'auto' | 'threaded' | 'single'; threads?: number; baseURL?: string | URL }): void;
+/** Before the first call: build 'auto' | 'threaded' | 'workers' | 'single', pool threads, baseURL of dist/. */
+export function configure(opts: { build?: 'auto' | 'threaded' | 'workers' | 'single'; threads?: number; baseURL?: string | URL }): void;
 
 /** CPUs this program may use. */
 export function cpuCount(): number;

@@ -52,6 +52,11 @@ export class Call {
 
   nextTask() {
     if (this.ended) return null;
+    if (this.failAt) {
+      // Raise mode after a failure: only what comes before it still runs.
+      const i = this.queue.findIndex((t) => t.base < this.failAt.index);
+      return i < 0 ? null : this.queue.splice(i, 1)[0];
+    }
     if (this.queue.length) return this.queue.shift();
     const avail = this.available();
     if (avail <= 0) return null;
@@ -132,7 +137,7 @@ export class Call {
     if (msg.t === 'kdone') return this.kernelDone(task, msg);
     if (task.stream) {
       // Items came one by one; a raise stop leaves the rest of the chunk.
-      return this.progress(false);
+      return this.afterResults();
     }
     let values;
     if (msg.f64) values = msg.f64;
@@ -152,7 +157,7 @@ export class Call {
           if (this.o.raise) {
             this.done += i;
             this.sink.results(task.base, values.slice(0, i));
-            return this.fail(values[i]);
+            return this.raiseAt(task.base + i, values[i]);
           }
         }
       }
@@ -180,11 +185,30 @@ export class Call {
   itemResult(index, v, failed) {
     if (failed) {
       this.failed++;
-      if (this.o.raise) return this.fail(v);
+      if (this.o.raise) return this.raiseAt(index, v);
     }
     this.done++;
     this.sink.results(index, [v]);
     this.afterResults();
+  }
+
+  /**
+   * Raise mode: the call ends with the failure of the lowest index, once
+   * every item before it has its result (an imap consumer gets all of them
+   * first, as on the other engines). Nothing after it starts any more.
+   */
+  raiseAt(index, err) {
+    if (!this.failAt || index < this.failAt.index) this.failAt = { index, err };
+    this.checkRaise();
+  }
+
+  checkRaise() {
+    if (!this.failAt || this.ended) return false;
+    const at = this.failAt.index;
+    const before = (t) => t && t.call === this && !t.dropped && t.base < at;
+    if (this.queue.some(before) || this.pool.workers.some((W) => before(W.task))) return false;
+    this.fail(this.failAt.err);
+    return true;
   }
 
   kernelDone(task, msg) {
@@ -193,7 +217,7 @@ export class Call {
     if (msg.status !== 0 && msg.status !== -3)
       return this.fail(new Error(`mapKernel: ${this.kernel.name} failed in a worker (status ${msg.status})`));
     if (msg.status === -3 && this.o.raise) {
-      return this.fail(new ParmapError(`mapKernel: ${this.kernel.name} failed on item ${msg.errIndex} (code ${msg.errCode})`,
+      return this.raiseAt(msg.errIndex, new ParmapError(`mapKernel: ${this.kernel.name} failed on item ${msg.errIndex} (code ${msg.errCode})`,
         { index: msg.errIndex, itemCode: msg.errCode }));
     }
     if (msg.codes) {
@@ -210,6 +234,7 @@ export class Call {
   }
 
   afterResults() {
+    if (this.checkRaise()) return;
     this.progress(false);
     if (!this.ended && this.sourceEnded() && this.done === this.taken && this.available() <= 0) this.finish(null);
   }
@@ -234,7 +259,7 @@ export class Call {
         { index, code: 'ECRASH', itemCode: -4 });
       this.requeueAfter(task, at);
       if (this.kind === 'kernel') {
-        if (this.o.raise) return this.fail(err);
+        if (this.o.raise) return this.raiseAt(index, err);
         this.failed++;
         this.done++;
         this.sink.failure(index, -4);

@@ -187,7 +187,8 @@ async function pumpSource(it, call) {
     it.pending.push(r.value);
     it.pulled++;
     const avail = it.pending.length - it.pendingPos;
-    if (avail >= 64 || call.active === 0) call.pool.dispatch();
+    // Idle workers are given work here; busy ones take it when they finish.
+    if (call.active === 0 || (avail & 63) === 0) call.pool.dispatch();
     if (!source.async && (it.pulled & 1023) === 0) await yieldToLoop();
   }
 }

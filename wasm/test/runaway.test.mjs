@@ -65,8 +65,9 @@ test('timeout: bad values are a RangeError naming the option; mapKernel refuses 
   await assert.rejects(mapKernel('collatz_steps', [1, 2], { timeout: 100 }), (e) => e instanceof RangeError && /option timeout is not supported/.test(e.message));
 });
 
-test('abort: rejects within 100 ms while the function loops forever; the next call works', WATCH, async () => {
-  if (BUILD === 'single') return;   // one thread: the loop would be the caller's own (see README)
+// Not on the single engine: there the function runs on the caller's own
+// thread, where nothing can stop an endless loop (README: Runaway code).
+if (BUILD !== 'single') test('abort: rejects within 100 ms while the function loops forever; the next call works', WATCH, async () => {
   const ac = new AbortController();
   const p = parmap((x) => { for (;;); }, range(4), { signal: ac.signal });   // eslint-disable-line no-unused-vars
   await new Promise((r) => setTimeout(r, 100));
@@ -78,8 +79,7 @@ test('abort: rejects within 100 ms while the function loops forever; the next ca
   assert.deepEqual(await parmap((x) => x * 3, range(10)), range(10).map((x) => 3 * x));
 });
 
-test('terminate(): never blocks, rejects pending calls (ECANCELED), makes imap throw', WATCH, async () => {
-  if (BUILD === 'single') return;   // nothing runs beside the caller there
+if (BUILD !== 'single') test('terminate(): never blocks, rejects pending calls (ECANCELED), makes imap throw', WATCH, async () => {
   const p = parmap((x) => { for (;;); }, range(4));   // eslint-disable-line no-unused-vars
   const it = imap((x) => { if (x === 5) for (;;); return x; }, range(100), { chunksize: 1 });
   const seen = [];
@@ -101,8 +101,8 @@ test('terminate(): never blocks, rejects pending calls (ECANCELED), makes imap t
   assert.equal((await info()).build, BUILD);
 });
 
-test('crash isolation: a worker that dies fails only its item (ECRASH), the rest completes', WATCH, async () => {
-  if (BUILD !== 'workers') return;   // pthreads share one process memory: nothing to isolate
+// Only the workers engine isolates crashes: pthreads share one memory.
+if (BUILD === 'workers') test('crash isolation: a worker that dies fails only its item (ECRASH), the rest completes', WATCH, async () => {
   // process.exit in a worker_threads worker ends that worker only.
   const dies = (x) => { if (x === 7 || x === 300) process.exit(3); return x * 2; };
   const r = await parmap(dies, range(500), { exception: 'return' });
