@@ -7,7 +7,7 @@
 #
 #   bash scripts/demo_web.sh                  build, then serve on http://127.0.0.1:8080/
 #   bash scripts/demo_web.sh --port 9000      any option of web/serve.mjs:
-#   bash scripts/demo_web.sh --no-isolation     no COOP/COEP: the single-thread build
+#   bash scripts/demo_web.sh --no-isolation     no COOP/COEP: the workers engine (parallel without SharedArrayBuffer)
 #   bash scripts/demo_web.sh --host 0.0.0.0     listen on every interface (a phone on the LAN)
 #   bash scripts/demo_web.sh --build-only     only build wasm/dist (scripts/test_browser.sh)
 #

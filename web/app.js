@@ -8,9 +8,14 @@
 // bar and the numbers (stats.js). The state of the page is also written to
 // <body data-state="loading|ready|running|done|cancelled|error"> for tests.
 
-import { parmap, mapKernel, info } from 'parmap-wasm';
+import { parmap, mapKernel, info, configure } from 'parmap-wasm';
+
+// ?build=threaded|workers|single forces an engine (the default: the best
+// this page allows).
+const forced = new URLSearchParams(location.search).get('build');
+if (forced) configure({ build: forced });
 import { renderMandelbrot } from './render.js';
-import { EXAMPLES, RANGES, compileFunction, rangeItems, summarise } from './jsmode.js';
+import { EXAMPLES, RANGES, TIMEOUTS, compileFunction, rangeItems, summarise } from './jsmode.js';
 import { Tracker, Baselines, formatDuration } from './stats.js';
 
 const $ = (id) => document.getElementById(id);
@@ -19,7 +24,7 @@ const els = {
   run: $('run'), cancel: $('cancel'), compare: $('compare'),
   threads: $('threads'), chunk: $('chunk'), threadsNote: $('threads-note'),
   view: $('view'), size: $('size'), maxIter: $('maxiter'),
-  example: $('example'), fn: $('fn'), from: $('from'), to: $('to'),
+  example: $('example'), fn: $('fn'), from: $('from'), to: $('to'), timeout: $('timeout'),
   canvas: $('canvas'), mandelbrotView: $('mandelbrot-view'), functionView: $('function-view'),
   mandelbrotOptions: $('mandelbrot-options'), functionOptions: $('function-options'),
   progressBox: $('progress-box'), resultSummary: $('result-summary'), resultList: $('result-list'), speedup: $('stat-speedup'),
@@ -30,6 +35,7 @@ const tracker = new Tracker({
 const baselines = new Baselines();
 let running = null; // { controller } while a run is on
 let build = null;
+let parallel = false; // threaded or workers engine
 
 function setState(state, message) {
   document.body.dataset.state = state;
@@ -50,6 +56,7 @@ function showMode() {
 function loadExample() {
   els.fn.value = EXAMPLES[els.example.value];
   [els.from.value, els.to.value] = RANGES[els.example.value];
+  els.timeout.value = String(TIMEOUTS[els.example.value] || 0);
 }
 
 /* ------------------------------------------------------------ the banner */
@@ -70,15 +77,19 @@ async function start() {
   if (i.build === 'threaded') {
     els.banner.innerHTML = `<strong>Threaded build</strong>: ${i.cpuCount} web-worker threads share one WebAssembly memory. ` +
       'This page is <em>cross-origin isolated</em> (served with COOP/COEP headers), so the browser allows SharedArrayBuffer.';
+  } else if (i.build === 'workers') {
+    els.banner.innerHTML = `<strong>Workers engine</strong>: ${i.threads} dedicated web workers run in parallel, each with ` +
+      'its own WebAssembly instance; chunks travel as transferable buffers. This page is <em>not cross-origin isolated</em> ' +
+      '(no COOP/COEP headers), so there is no SharedArrayBuffer, and none is needed.';
   } else {
     els.banner.innerHTML = '<strong>Single-thread build</strong>: the same API runs on this page\'s own thread, in short ' +
-      'slices. This page is <em>not cross-origin isolated</em> (no COOP/COEP headers), so the browser hides ' +
-      'SharedArrayBuffer, which threads need. Serve it with <code>node web/serve.mjs</code> for threads.';
+      `slices (${forced === 'single' ? 'asked for with <code>?build=single</code>' : 'this browser has no Web Workers'}).`;
   }
-  const max = i.build === 'threaded' ? Math.max(1, i.cpuCount) : 1;
+  parallel = i.build !== 'single';
+  const max = parallel ? Math.max(1, i.threads) : 1;
   for (let t = 1; t <= max; t++) els.threads.add(new Option(String(t), String(t), false, t === max));
   els.threads.disabled = max === 1;
-  els.threadsNote.hidden = i.build === 'threaded';
+  els.threadsNote.hidden = parallel;
   els.threadsNote.textContent = 'One thread: the single-thread build runs (see above).';
   setIdle();
   setState('ready', `Ready: ${i.build} build, up to ${max} thread${max > 1 ? 's' : ''}.`);
@@ -90,9 +101,9 @@ function setIdle() {
   running = null;
   els.run.disabled = false;
   els.cancel.disabled = true;
-  els.compare.disabled = build !== 'threaded' || Number(els.threads.value) < 2;
+  els.compare.disabled = !parallel || Number(els.threads.value) < 2;
   for (const f of els.form.querySelectorAll('fieldset')) f.disabled = false;
-  els.threads.disabled = build !== 'threaded' || els.threads.options.length < 2;
+  els.threads.disabled = !parallel || els.threads.options.length < 2;
 }
 
 function setRunning(controller) {
@@ -138,9 +149,13 @@ async function runFunction(threads, chunksize, signal) {
   tracker.start(items.length, 'items');
   els.resultSummary.textContent = 'Running…';
   els.resultList.textContent = '';
+  const timeout = Number(els.timeout.value);
+  if (!(timeout >= 0)) throw new RangeError('The timeout must be 0 (none) or a number of milliseconds');
   const results = await parmap(fn, items, {
     threads, chunksize, signal,
     onProgress: ({ done }) => tracker.update(done),
+    // With a timeout, items over it fail (ETIMEOUT) in place and the rest goes on.
+    ...(timeout > 0 ? { timeout, exception: 'return' } : {}),
   });
   const { summary, list } = summarise(items, results);
   els.resultSummary.textContent = summary;
@@ -178,7 +193,7 @@ async function run(threads) {
     tracker.stop();
     baselines.record(key, threads, seconds);
     const s = baselines.speedup(key, seconds);
-    els.speedup.textContent = build !== 'threaded' ? '– (single-thread build)'
+    els.speedup.textContent = !parallel ? '– (single-thread build)'
       : threads === 1 ? '1.00× (this is the 1-thread run)'
       : s ? `${s.toFixed(2)}× (1 thread: ${formatDuration(seconds * s)})` : 'no 1-thread run yet';
     document.body.dataset.seconds = seconds.toFixed(4);

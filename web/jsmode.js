@@ -32,6 +32,14 @@ export const EXAMPLES = {
   for (const c of String(BigInt(n) ** 2n)) s += c.charCodeAt(0) - 48;
   return s;
 }`,
+  runaway: `// every 2500th item loops forever: only a timeout stops it
+// (its worker is terminated and replaced; the other items finish)
+(n) => {
+  if (n % 2500 === 1234) for (;;);
+  let s = 0;
+  for (let d = 1; d <= 2000; d++) s += n % d;
+  return s;
+}`,
 };
 
 /** Default ranges per example: [from, to). */
@@ -40,7 +48,11 @@ export const RANGES = {
   collatz: [1, 1000001],
   double: [0, 1000000],
   digits: [1, 300001],
+  runaway: [0, 10000],
 };
+
+/** Default timeout per item (ms, 0: none) per example. */
+export const TIMEOUTS = { runaway: 200 };
 
 export const MAX_ITEMS = 10_000_000; // the heap is fixed (128 MB); 8 bytes per item and result
 
@@ -90,6 +102,23 @@ function show(v) {
  * sum and the largest with its item; anything else: the first pairs.
  */
 export function summarise(items, results) {
+  const failed = [];
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
+    if (r instanceof Error && typeof r.code === 'string') failed.push(i);
+  }
+  if (failed.length) {
+    const bad = new Set(failed);
+    const ok = results.filter((_, i) => !bad.has(i));
+    const okItems = Array.from(items).filter((_, i) => !bad.has(i));
+    const rest = summarise(okItems, ok);
+    const codes = [...new Set(failed.map((i) => results[i].code))].join(', ');
+    return {
+      summary: `${failed.length.toLocaleString('en-US')} item${failed.length > 1 ? 's' : ''} failed (${codes}): ` +
+        `${failed.slice(0, 20).map((i) => items[i]).join(', ')}${failed.length > 20 ? ', …' : ''}. ` + rest.summary,
+      list: rest.list,
+    };
+  }
   const n = results.length;
   const LIST = 200;
   if (n && results.every((r) => typeof r === 'boolean')) {

@@ -4,8 +4,8 @@
 // carries Cross-Origin-Opener-Policy: same-origin and
 // Cross-Origin-Embedder-Policy: require-corp, which make the page cross-origin
 // isolated, so the browser allows SharedArrayBuffer and the package picks its
-// threaded build; --no-isolation leaves them out to show the single-thread
-// fallback. No framework: node:http and a table of MIME types (browsers refuse
+// threaded build; --no-isolation leaves them out to show the workers engine
+// (no SharedArrayBuffer needed). No framework: node:http and a table of MIME types (browsers refuse
 // module scripts that are not text/javascript, and streaming WebAssembly
 // compilation that is not application/wasm).
 //

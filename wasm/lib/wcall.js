@@ -19,7 +19,7 @@
 
 import { ParmapError, itemError } from './errors.js';
 
-const TARGET_MS = 8;     // auto chunks: work per chunk
+const TARGET_MS = 20;    // auto chunks: work per chunk (the guided cap keeps the tail short)
 const FIRST_CHUNK = 16;  // auto chunks: before the first measurement
 
 let nextCallId = 1;
@@ -132,7 +132,7 @@ export class Call {
     if (this.ended) return;
     if (msg.ms > 0 && msg.ran > 0) {
       const per = msg.ms / msg.ran;
-      this.perItem = this.perItem < 0 ? per : 0.5 * (this.perItem + per);
+      this.perItem = this.perItem < 0 ? per : 0.25 * this.perItem + 0.75 * per;   // the JIT warms up: trust the latest
     }
     if (msg.t === 'kdone') return this.kernelDone(task, msg);
     if (task.stream) {
