@@ -106,7 +106,8 @@ run_logged "$tmp/build.log" cmake --build "$tmp/ds"
 
 # MPI runs: the build's mpiexec, with the flags CMakeLists.txt gives Open MPI
 # (as root, 2 ranks on any number of cores), and in sanitizer builds the
-# suppressions of what Open MPI itself leaks (tests/mpi/lsan.supp).
+# suppressions of what Open MPI itself leaks or locks (tests/mpi/lsan.supp,
+# tests/mpi/tsan.supp: Open MPI is not built with the sanitizers).
 mpiexec=$(cache_get MPIEXEC_EXECUTABLE)
 mpi_flags=()
 if [[ -n $mpiexec && -x $mpiexec ]] && [[ $("$mpiexec" --version 2>/dev/null) =~ Open\ MPI|OpenRTE ]]; then
@@ -114,12 +115,14 @@ if [[ -n $mpiexec && -x $mpiexec ]] && [[ $("$mpiexec" --version 2>/dev/null) =~
 fi
 run_mpi() { # run_mpi NAME PROGRAM: plainly, then on 2 ranks when mpiexec is there
     local name=$1 program=$2
+    local tsan="halt_on_error=1:second_deadlock_stack=1:suppressions=$here/../mpi/tsan.supp"
     LSAN_OPTIONS="suppressions=$here/../mpi/lsan.supp:print_suppressions=0" ASAN_OPTIONS=fast_unwind_on_malloc=0 \
-        "$program" || fail "$name exited $?"
+        TSAN_OPTIONS=$tsan "$program" || fail "$name exited $?"
     if [[ -n $mpiexec && -x $mpiexec ]]; then
         step "$name under $(basename "$mpiexec") -n 2"
         LSAN_OPTIONS="suppressions=$here/../mpi/lsan.supp:print_suppressions=0" ASAN_OPTIONS=fast_unwind_on_malloc=0 \
-            timeout 120 "$mpiexec" -n 2 "${mpi_flags[@]}" "$program" || fail "$name on 2 ranks exited $?"
+            TSAN_OPTIONS=$tsan timeout 120 "$mpiexec" -n 2 "${mpi_flags[@]}" "$program" \
+            || fail "$name on 2 ranks exited $?"
     fi
 }
 no_mpi_loaded() { # no_mpi_loaded PROGRAM: ldd lists no MPI library
