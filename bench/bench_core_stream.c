@@ -211,15 +211,18 @@ static int run_pool_omp(void *p)
     return 0;
 }
 
-/* One map per block; pool NULL means a fresh set of threads per call. */
-static int pool_maps(pool_ctx *c, pm_pool *pool)
+/* One map per block: on `pool`, or without one: `private_threads` starts a
+ * fresh set of threads per call (parmapper's way), else the shared default
+ * pool runs it. */
+static int pool_maps(pool_ctx *c, pm_pool *pool, int private_threads)
 {
     size_t m, k = c->items;
     for (m = 0; m < c->maps; m++) {
         pm_report rep;
         int rc = pm_map(twice_d, NULL, c->x + m * k, sizeof *c->x, c->y + m * k,
                         sizeof *c->y, k,
-                        &(pm_opts){ .threads = bco_cfg.threads, .pool = pool }, &rep);
+                        &(pm_opts){ .threads = bco_cfg.threads, .pool = pool,
+                                    .private_threads = private_threads }, &rep);
         if (rc != PM_OK) return rc;
         if (rep.done != k) return BCO_EBADREPORT;
     }
@@ -228,7 +231,12 @@ static int pool_maps(pool_ctx *c, pm_pool *pool)
 
 static int run_pool_fresh(void *p)
 {
-    return pool_maps(p, NULL);
+    return pool_maps(p, NULL, 1);
+}
+
+static int run_pool_default(void *p)
+{
+    return pool_maps(p, NULL, 0);
 }
 
 static int run_pool_reused(void *p)
@@ -236,7 +244,7 @@ static int run_pool_reused(void *p)
     int rc;
     pm_pool *pool = pm_pool_new(&(pm_opts){ .threads = bco_cfg.threads });
     if (!pool) return PM_ESYS;
-    rc = pool_maps(p, pool);
+    rc = pool_maps(p, pool, 0);
     pm_pool_free(pool);
     return rc;
 }
@@ -260,7 +268,7 @@ void bco_case_pool(const char *bench, size_t maps, size_t items)
     double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
     double *ref = malloc(n * sizeof *ref);
     pool_ctx c = { x, y, ref, maps, items };
-    bu_impl im[4];
+    bu_impl im[5];
     int i;
     if (!x || !y || !ref) {
         bco_fail_alloc(bench);
@@ -274,8 +282,9 @@ void bco_case_pool(const char *bench, size_t maps, size_t items)
     im[1] = pool_impl("omp_static", run_pool_omp, &c, bco_omp_available());
     im[2] = pool_impl("parmap_fresh_pool", run_pool_fresh, &c, 1);
     im[3] = pool_impl("parmap_reused_pool", run_pool_reused, &c, 1);
-    bco_run(im, 4);
-    for (i = 0; i < 4; i++) {
+    im[4] = pool_impl("parmap_default", run_pool_default, &c, 1);
+    bco_run(im, 5);
+    for (i = 0; i < 5; i++) {
         bu_json j;
         bco_emit_begin(&j, bench, &im[i], n);
         bu_json_int(&j, "maps", (long long)maps);
@@ -285,6 +294,15 @@ void bco_case_pool(const char *bench, size_t maps, size_t items)
         bco_emit_ratio(&j, "speedup_vs_serial", &im[0], &im[i]);
         if (i >= 2) bco_emit_ratio(&j, "ratio_vs_omp_static", &im[i], &im[1]);
         if (i == 3) bco_emit_ratio(&j, "pool_gain", &im[2], &im[3]);
+        if (i == 4) {
+            /* goal: default options cost <= 1.5x the warm pool, <= 3 us a map */
+            double r = bu_ratio(im[4].st.median, im[3].st.median);
+            double us = im[4].st.median / (double)maps * 1e6;
+            bco_emit_ratio(&j, "ratio_vs_reused_pool", &im[4], &im[3]);
+            bu_json_str(&j, "goal", "ratio_vs_reused_pool_median <= 1.5 and us_per_map_median <= 3");
+            bco_emit_goal(&j, r == r ? r <= 1.5 && us <= 3.0 : -1,
+                          r == r ? r <= 1.5 * BCO_TOLERANCE && us <= 3.0 * BCO_TOLERANCE : -1);
+        }
         bu_json_end(&j);
     }
 done:

@@ -142,6 +142,9 @@ typedef struct pm_opts {
                                   their threads from the pool */
     int results_everywhere;    /* PM_MPI, pm_map: every rank gets out[] and codes[] (which
                                   must then be as big as on rank 0), not only rank 0 */
+    int private_threads;       /* threads backend without `pool`: nonzero starts and joins
+                                  threads for this call alone (parmapper's behaviour);
+                                  0: the call runs on the shared default pool (see pools) */
 } pm_opts;
 
 #define PM_MAX_THREADS 1024
@@ -425,6 +428,20 @@ PM_API int pm_iter_free(pm_iter *it);
 PM_API int pm_iter_source(void *iter, void *item);
 
 /* ---------------------------------------------------------------- pools */
+
+/*
+ * The shared default pool. A threads call without opts.pool runs on one
+ * process-wide pool of pm_cpu_count() threads (the caller included), made by
+ * the first such call and kept until the process exits: a call starts no
+ * thread of its own, and an item that maps again (nested calls, any depth)
+ * runs on the same threads, its thread helping while it waits, so a program
+ * never has more than CPU count threads of parmap's plus its own callers'
+ * (OpenMP, TBB and rayon do the same). `threads` caps a call's share of it.
+ * A call asking for more threads than the pool has, or with
+ * opts.private_threads, starts and joins threads of its own, as parmapper
+ * and earlier releases did. A forked child (an item of a processes call
+ * too) gets a fresh default pool of its own.
+ */
 
 /*
  * A warm pool of workers for many small maps: pass it as opts.pool and the

@@ -69,15 +69,24 @@ static inline int pmt_thread_count(void)
 static inline void *pmt_nothing(void *arg) { return arg; }
 #endif
 
+static inline int pmt_noop_item(void *user, const void *in, void *out)
+{
+    (void)user, (void)in, (void)out;
+    return 0;
+}
+
 /* The thread count to come back to. Starts and joins one thread first:
  * sanitizers (TSan) start a helper thread of their own at the first
- * pthread_create, which is no leak of ours. */
+ * pthread_create, which is no leak of ours. And makes the shared default
+ * pool, whose threads live until exit by design. */
 static inline int pmt_thread_baseline(void)
 {
 #if PMT_HAVE_THREADS
     pthread_t t;
     if (pthread_create(&t, NULL, pmt_nothing, NULL) == 0)
         pthread_join(t, NULL);
+    char two[2];
+    pm_map(pmt_noop_item, NULL, two, 1, NULL, 0, 2, NULL, NULL);
 #endif
     int n = pmt_thread_count();
     for (int i = 0; i < 10; i++) { /* the joined thread leaving /proc */

@@ -403,8 +403,14 @@ int pm__stream_new(pm__stream **out, pm_fn fn, pm_batch_fn batch, void *user,
     s->first_index = SIZE_MAX;
     s->signal_index = SIZE_MAX;
     int rc;
+    int limit = o->limit;
     if (o->user.pool && (s->ex = pm__pool_exec(o->user.pool)) != NULL) {
         ; /* the pool's workers; else (a busy or inherited pool) its settings */
+    } else if ((s->ex = pm__default_exec(o)) != NULL) {
+        /* the shared default pool: this call's share is its threads */
+        int size = s->ex->m->workers(s->ex->state) + 1;
+        limit = o->cfg.threads < size ? o->cfg.threads : 0;
+        s->job.limit = limit;
     } else {
         if ((rc = pm__exec_open(&s->own, o->backend, &o->cfg)) != PM_OK)
             return rc;
@@ -414,8 +420,8 @@ int pm__stream_new(pm__stream **out, pm_fn fn, pm_batch_fn batch, void *user,
     /* The consumer runs chunks too, unless items must stay out of this process. */
     s->background = workers;
     s->workers = workers + (s->ex->m->isolated ? 0 : 1);
-    if (o->limit && o->limit < s->workers)
-        s->workers = o->limit;
+    if (limit && limit < s->workers)
+        s->workers = limit;
     s->window = o->user.window ? o->user.window
                                : default_window(in_stride, out_stride, s->workers, s->fixed);
     s->max_chunks = 8 * (size_t)s->workers + 8;

@@ -343,6 +343,12 @@ struct pm_pool {
  * opens an executor of its own with the pool's settings. */
 pm__exec *pm__pool_exec(pm_pool *pool);
 
+/* The shared default pool's executor for a threads call of `threads`
+ * threads (resolved) without a pool, or NULL when the call starts threads of
+ * its own: it wants more threads than the pool has (an explicit choice to
+ * oversubscribe), opts.private_threads, or the pool could not start. */
+pm__exec *pm__default_exec(const pm__opts *o);
+
 /* Which backend a call with these options runs on (a pool decides for itself). */
 static inline pm_backend pm__backend_of(const pm_opts *o)
 {

@@ -232,8 +232,13 @@ static int map_run(pm_fn fn, pm_batch_fn batch, void *user, const void *in, size
     int rc = PM_OK;
     /* SPMD (MPI): every process makes this call, whatever its own n. */
     int spmd = pm__backend_spmd(o->backend);
+    int limit = o->limit;
     if (o->user.pool && (ex = pm__pool_exec(o->user.pool)) != NULL) {
         ; /* the pool's workers; else (a busy or inherited pool) its settings */
+    } else if (n > 1 && (ex = pm__default_exec(o)) != NULL) {
+        /* the shared default pool: this call's share is its threads */
+        int share = (size_t)o->cfg.threads < n ? o->cfg.threads : (int)n;
+        limit = share < ex->m->workers(ex->state) + 1 ? share : 0;
     } else if (n > 0 || spmd) {
         pm__exec_config cfg = o->cfg; /* no idle workers for tiny maps: */
         if (spmd)
@@ -261,7 +266,7 @@ static int map_run(pm_fn fn, pm_batch_fn batch, void *user, const void *in, size
     m->job.finish = map_finish;
     m->job.fn = status != PM_OK ? pm__refuse : fn;
     m->job.batch = status != PM_OK ? NULL : batch;
-    m->job.limit = o->limit;
+    m->job.limit = limit;
     m->job.user = user;
     m->job.in_stride = in_stride;
     m->job.out_stride = out_stride;
@@ -274,7 +279,7 @@ static int map_run(pm_fn fn, pm_batch_fn batch, void *user, const void *in, size
     m->out = out;
     m->n = n;
     m->codes = o->user.codes;
-    m->workers = o->limit && o->limit < nslots ? o->limit : nslots;
+    m->workers = limit && limit < nslots ? limit : nslots;
     m->cancel = o->user.cancel;
     m->first_index = SIZE_MAX;
     m->signal_index = SIZE_MAX;

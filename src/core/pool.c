@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 /* Executors of backends the core does not build in, by backend: what
@@ -134,6 +135,51 @@ pm__exec *pm__pool_exec(pm_pool *pool)
     if (ex->m->version >= 3 && ex->m->busy && ex->m->busy(ex->state))
         return NULL;
     return ex;
+}
+
+/*
+ * The default pool: one process-wide threads pool (CPU count threads, the
+ * caller included), made by the first call that needs it and kept until
+ * exit, so that small maps start no threads and nested maps share the same
+ * threads (OpenMP's, TBB's and rayon's idea). An atomic pointer rather than
+ * a lock: a forked child (an item of a processes pool) may call parmap while
+ * a lock copied from its parent is held forever. Such a child finds the
+ * parent's pool made by another process, whose threads it does not have,
+ * and makes its own; the parent's stays reachable (`inherited`), so leak
+ * checkers see no leak. Two threads racing to make it: one pool wins, the
+ * other is freed.
+ */
+static _Atomic(pm_pool *) default_pool;
+static pm_pool *_Atomic inherited[8];
+
+pm__exec *pm__default_exec(const pm__opts *o)
+{
+    if (o->user.pool || o->user.private_threads || o->backend != PM_THREADS ||
+        o->cfg.threads <= 1)
+        return NULL;
+    pm_pool *p = atomic_load_explicit(&default_pool, memory_order_acquire);
+    if (p && p->process != pm__process_id()) {
+        for (int i = 0; i < 8; i++) {
+            pm_pool *none = NULL;
+            if (atomic_compare_exchange_strong(&inherited[i], &none, p))
+                break;
+        }
+        atomic_compare_exchange_strong(&default_pool, &p, NULL);
+        p = NULL;
+    }
+    if (!p) {
+        pm_pool *fresh = pm_pool_new(&(pm_opts){.backend = PM_THREADS});
+        if (!fresh)
+            return NULL;
+        pm_pool *expected = NULL;
+        if (atomic_compare_exchange_strong(&default_pool, &expected, fresh)) {
+            p = fresh;
+        } else {
+            pm_pool_free(fresh);
+            p = expected;
+        }
+    }
+    return o->cfg.threads <= p->threads ? pm__pool_exec(p) : NULL;
 }
 
 int pm_pool_workers(const pm_pool *pool)

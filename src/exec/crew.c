@@ -13,6 +13,13 @@
  *
  * Lock order: the crew's lock is never held while calling step(), so a job's
  * own locks are never taken inside it (no ordering to respect).
+ *
+ * Nesting: an item may submit a job to the crew it runs on (a nested map on
+ * a shared pool). Its thread then waits for that job in pm__crew_wait, and
+ * while it waits it runs any job's chunks (run_jobs) instead of sleeping, so
+ * the crew's threads are never more than its size and never idle while a
+ * nested job has work. No cycle can form: a wait only ever waits for chunks
+ * that other threads are running to the end.
  */
 #include "crew.h"
 
@@ -41,10 +48,20 @@ static int run_jobs(pm__crew *s, pm__crew_member *w)
     return ran;
 }
 
+/* The crew member this thread is (NULL: not a member). A member that waits
+ * for a call it made from an item (a nested map on the same pool) helps the
+ * other jobs meanwhile, as itself (see pm__crew_wait). */
+#if PM_HAVE_THREADS
+static _Thread_local pm__crew_member *self;
+#else
+static pm__crew_member *self;
+#endif
+
 static void *worker_main(void *arg)
 {
     pm__crew_member *w = arg;
     pm__crew *s = w->crew;
+    self = w;
     pm__mutex_lock(&s->lock);
     s->settled++; /* started up: from now on it only runs jobs or sleeps */
     pm__cond_broadcast(&s->done_cv);
@@ -177,6 +194,13 @@ int pm__crew_wait(pm__crew *s, pm__job *job, double seconds, int help)
             pm__mutex_unlock(&s->lock);
             return 0;
         }
+        /* A member waiting for its own nested call runs whatever has work
+         * (its caller's chunks, a sibling's nested call) rather than sleep
+         * beside it: nested maps then keep every thread busy. It may take a
+         * chunk of a job it is already inside further down its stack; it is
+         * the same thread, so its worker slot is only ever used in turn. */
+        if (self && self->crew == s && run_jobs(s, self))
+            continue;
         if (seconds < 0) {
             pm__cond_wait(&s->done_cv, &s->lock);
             continue;
