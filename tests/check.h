@@ -204,6 +204,20 @@ static inline void pmt_sleep(double seconds)
     }
 }
 
+/* A pm_source_fn of the int64 records next, next + 1, ..., end - 1. */
+typedef struct pmt_range {
+    int64_t next, end;
+} pmt_range;
+
+static inline int pmt_range_src(void *src, void *item)
+{
+    pmt_range *r = src;
+    if (r->next >= r->end)
+        return 0;
+    *(int64_t *)item = r->next++;
+    return 1;
+}
+
 /* Run one test function and say how long it took. */
 #define PMT_RUN(call)                                                        \
     do {                                                                     \

@@ -183,19 +183,6 @@ static void test_progress(void)
     }
 }
 
-typedef struct counter {
-    int64_t next, end;
-} counter;
-
-static int count_src(void *src, void *item)
-{
-    counter *c = src;
-    if (c->next >= c->end)
-        return 0;
-    *(int64_t *)item = c->next++;
-    return 1;
-}
-
 static void test_imap(void)
 {
     for (size_t b = 0; b < NBACKENDS; b++)
@@ -203,11 +190,11 @@ static void test_imap(void)
             CHECK_CTX("imap backend %d unordered %d", backends[b], unordered);
             const int64_t n = 30000;
             bctx cx = {777, -1, -1, 3, 0};
-            counter c = {0, n};
+            pmt_range c = {0, n};
             pm_opts o = opts_for(backends[b], 0);
             o.unordered = unordered;
             o.on_error = PM_RETURN;
-            pm_iter *it = pm_imap_batch(twice, &cx, count_src, &c, sizeof(int64_t),
+            pm_iter *it = pm_imap_batch(twice, &cx, pmt_range_src, &c, sizeof(int64_t),
                                         sizeof(int64_t), &o);
             CHECK(it != NULL);
             char *seen = calloc((size_t)n, 1);
@@ -229,7 +216,7 @@ static void test_imap(void)
             CHECK_STATUS(PM_OK, pm_iter_free(it));
             free(seen);
         }
-    pm_iter *bad = pm_imap_batch(NULL, NULL, count_src, NULL, 8, 8, NULL);
+    pm_iter *bad = pm_imap_batch(NULL, NULL, pmt_range_src, NULL, 8, 8, NULL);
     CHECK(bad != NULL);
     CHECK_STATUS(PM_EINVAL, pm_iter_next(bad, NULL, NULL, NULL));
     CHECK_STATUS(PM_EINVAL, pm_iter_free(bad));

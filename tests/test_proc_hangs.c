@@ -387,27 +387,14 @@ static void nested(double timeout_s)
 static void case_nested(void) { nested(0); }
 static void case_nested_timeout(void) { nested(5); }
 
-typedef struct counter {
-    int64_t next, end;
-} counter;
-
-static int count_src(void *src, void *item)
-{
-    counter *c = src;
-    if (c->next >= c->end)
-        return 0;
-    *(int64_t *)item = c->next++;
-    return 1;
-}
-
 static void case_chained_imaps(void)
 {
     pm_pool *pool = pm_pool_new(&(pm_opts){.backend = PM_PROCESSES, .procs = 2});
     CHECK(pool != NULL);
     sandbox_snap before = sandbox_snap_take();
-    counter c = {0, 500};
+    pmt_range c = {0, 500};
     pm_opts o = {.pool = pool};
-    pm_iter *a = pm_imap(sum_fn, NULL, count_src, &c, sizeof(int64_t), sizeof(int64_t), &o);
+    pm_iter *a = pm_imap(sum_fn, NULL, pmt_range_src, &c, sizeof(int64_t), sizeof(int64_t), &o);
     CHECK(a != NULL);
     pm_iter *b = pm_imap(sum_fn, NULL, pm_iter_source, a, sizeof(int64_t), sizeof(int64_t), &o);
     CHECK(b != NULL);
