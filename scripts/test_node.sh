@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # scripts/test_node.sh - the Node suite: build the npm package parmap-wasm
 # (wasm/: the C core compiled with Emscripten, threaded and single-thread) and
-# run its `node --test` suites (wasm/test/). Exits nonzero if a test failed.
+# run its `node --test` suites (wasm/test/), each on the three engines
+# (threaded, workers, single). Exits nonzero if a test failed.
 # Installs what is missing: Debian's emscripten (as root, or with sudo;
 # PM_NO_INSTALL=1 only reports it) and the package's npm dependencies.
 #
 #   bash scripts/test_node.sh
 #
 # Environment: JOBS (build parallelism), PARMAP_HUGE_STREAM (items of the
-# flat-memory imap test, run in a child process on both builds, default 1e8;
+# flat-memory imap test, run in a child process on each engine, default 1e8;
 # ~30 s each), PARMAP_LONG_STREAM (items of the in-runner imap stream, 1e6).
 # Leaves build/node/test.log and build/node/results: one line "PASSED FAILED
 # SKIPPED" (test counts; "0 1 0" when setup or the build failed), which

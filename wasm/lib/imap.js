@@ -11,7 +11,7 @@
 
 import { checkOptions } from './options.js';
 import { functionSource } from './source.js';
-import { runtime, begin, end, yieldToLoop, poolFor } from './loader.js';
+import { runtime, begin, end, yieldToLoop, poolFor, retire } from './loader.js';
 import { abortError, STATUS, ParmapError } from './errors.js';
 import { newJsJob, writeItems, readResults, watchJob, endError, itemEncodeError, runSlices, freeJob } from './map.js';
 import { startImapWorkers, fillWorkers } from './wmap.js';
@@ -20,6 +20,7 @@ const IN_CAP = 8192;     // records in the in ring (power of two)
 const OUT_CAP = 8192;    // records in the out ring
 const WINDOW = 16384;    // single-thread build: items per window
 const PULL_MS = 8;       // pumping a sync iterator: yield this often
+const GRACE_MS = 60;     // threaded: an abort or break waits this long for the threads to stop
 
 function sourceIterator(api, items) {
   if (items !== null && items !== undefined) {
@@ -122,7 +123,11 @@ class ImapIterator {
     this.src = functionSource('imap', this.fn, this.rt.pmw.compile);
     if (this.o.signal && this.o.signal.aborted) throw abortError(this.o.signal);
     if (this.o.signal) {
-      this.onAbort = () => { this.closed = true; if (this.cancel) this.cancel(); };
+      this.onAbort = () => {
+        this.closed = true;
+        if (this.cancel) this.cancel();
+        this.retireIfStuck('an aborted imap whose function did not return');
+      };
       this.o.signal.addEventListener('abort', this.onAbort, { once: true });
     }
     const pool = await poolFor(this.rt, this.o);
@@ -153,6 +158,18 @@ class ImapIterator {
   }
 
   /* ------------------------------------------------ threaded build */
+
+  /** Threaded: the threads stop between chunks; a function that never
+   * returns keeps one forever, and a pthread cannot be killed alone: after a
+   * grace period the module is retired (loader.js retire), which settles
+   * this iterator with the others. */
+  retireIfStuck(why) {
+    const w = this.watch, rt = this.rt;
+    if (!w || this.workers) return;
+    setTimeout(() => {
+      if (!w.handler.ended && !w.handler.terminated && !rt.terminated) retire(rt, why);
+    }, GRACE_MS);
+  }
 
   startThreaded() {
     const { rt, o } = this;
@@ -326,6 +343,7 @@ class ImapIterator {
     if (this.rt.terminated) { this.finished = true; this.cleanup(); return; }
     this.rt.M._pmw_cancel(this.job);
     if (this.wakeIn) { const w = this.wakeIn; this.wakeIn = null; w(); }
+    this.retireIfStuck('an imap loop left early while its function did not return');
     await this.watch.done;
     await this.pump;
     this.finished = true;

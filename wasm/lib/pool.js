@@ -169,19 +169,21 @@ export class Pool {
     if (W.dead) return;
     const task = W.task;
     const k = W.itemK;
-    this.kill(W);
-    if (fatal && !task) {
-      // It could not even start: do not loop on replacing it.
+    if (fatal || !W.ready) {
+      // It could not even start (a script refused by the page's CSP, a
+      // missing file): replacing it would only fail again, in a loop.
+      this.kill(W, false);
       this.fatalError = message;
       for (const call of [...this.calls]) call.fail(new Error(`parmap: a worker could not start: ${message}`));
       return;
     }
+    this.kill(W);
     if (task) task.call.onCrash(task, k, message);
     this.dispatch();
   }
 
   /** Terminate a worker and start its replacement (unless closed). */
-  kill(W) {
+  kill(W, respawn = true) {
     if (W.dead) return;
     W.dead = true;
     const task = this.finish(W);
@@ -189,7 +191,7 @@ export class Pool {
     try { W.h.terminate(); } catch { /* gone already */ }
     const i = this.workers.indexOf(W);
     if (i >= 0) this.workers.splice(i, 1);
-    if (!this.closed && this.workers.length < this.size) this.spawn();
+    if (respawn && !this.closed && !this.fatalError && this.workers.length < this.size) this.spawn();
   }
 
   /** Timed calls: terminate the worker whose item ran over. */

@@ -41,6 +41,7 @@ export class Call {
     this.failed = 0;
     this.parts = new Map();  // task -> items done so far in it (progress)
     this.perItem = -1;       // measured ms per item
+    this.minNext = 0;        // auto chunks: the least size of the next one
     this.ended = false;
     this.taken = 0;          // items handed out from the source
     this.progressTimer = null;
@@ -64,7 +65,9 @@ export class Call {
     if (!n) {
       const guided = Math.max(1, Math.ceil(this.remaining() / (2 * this.threads)));
       n = this.perItem < 0 ? FIRST_CHUNK : Math.max(1, Math.round(TARGET_MS / Math.max(this.perItem, 1e-6)));
-      n = Math.min(n, guided);
+      // A chunk far under the target grows the next at least 4x: small
+      // chunks measure a fixed cost per chunk more than the function.
+      n = Math.min(Math.max(n, this.minNext), guided);
     }
     if (!this.sourceEnded() && avail < n && this.active > 0) return null;   // imap: wait for a fuller chunk
     n = Math.min(n, avail);
@@ -130,6 +133,7 @@ export class Call {
   onDone(task, msg) {
     this.parts.delete(task);
     if (this.ended) return;
+    if (msg.ran > 0) this.minNext = msg.ms < TARGET_MS / 4 ? Math.max(this.minNext, 4 * msg.ran) : 0;
     if (msg.ms > 0 && msg.ran > 0) {
       const per = msg.ms / msg.ran;
       this.perItem = this.perItem < 0 ? per : 0.25 * this.perItem + 0.75 * per;   // the JIT warms up: trust the latest

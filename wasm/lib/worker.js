@@ -214,6 +214,7 @@ function run(msg) {
 
 function kernel(msg) {
   const { n, base } = msg;
+  const t0 = performance.now();
   const job = M._pmw_job_new(1, 1, 0, msg.raise ? 1 : 0, 0, 0) >>> 0;
   if (!job) throw new RangeError('parmap: out of WebAssembly memory in a worker');
   try {
@@ -236,7 +237,7 @@ function kernel(msg) {
     if (errIndex < 0) { errIndex = M._pmw_job_get(job, 7); errCode = M._pmw_job_get(job, 8); }
     const transfer = [output.buffer];
     if (codes) transfer.push(codes.buffer);
-    port.postMessage({ t: 'kdone', call: msg.call, base, status, output, codes,
+    port.postMessage({ t: 'kdone', call: msg.call, base, status, output, codes, ran: n, ms: performance.now() - t0,
       errIndex: errIndex >= 0 ? base + errIndex : -1, errCode }, transfer);
   } finally {
     M._pmw_job_free(job);

@@ -20,6 +20,7 @@
  */
 #include "pmw.h"
 #include "exec/crew.h"
+#include "platform/platform.h"
 
 #include <emscripten.h>
 #include <stdlib.h>
@@ -182,6 +183,10 @@ pm_pool *pmw__pool_new(int threads)
     p->backend = PMW_THREADED ? PM_THREADS : PM_SERIAL;
     p->threads = PMW_THREADED ? threads : 1;
     p->procs = 1;
+    /* The core only uses a pool made in this process (a fork child's copy is
+     * not its own): without this it opened executors of its own and ran
+     * JavaScript items one call each instead of one call per chunk. */
+    p->process = pm__process_id();
     p->exec.m = &pmw_exec;
     p->exec.state = calloc(1, pmw_exec.state_size);
     pm__exec_config cfg = {.threads = threads, .procs = 1};

@@ -101,6 +101,29 @@ if (BUILD !== 'single') test('terminate(): never blocks, rejects pending calls (
   assert.equal((await info()).build, BUILD);
 });
 
+if (BUILD !== 'single') test('imap: abort and break settle promptly while the function loops forever', WATCH, async () => {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const ac = new AbortController();
+  const got = [];
+  const loop = (async () => {
+    for await (const v of imap((x) => { if (x === 3) for (;;); return x; }, range(100), { signal: ac.signal, chunksize: 1 })) got.push(v);
+  })();
+  await sleep(200);
+  let t0 = performance.now();
+  ac.abort();
+  await assert.rejects(loop, { name: 'AbortError' });
+  assert.ok(performance.now() - t0 < 200, `the loop threw ${(performance.now() - t0).toFixed(0)} ms after the abort`);
+  assert.deepEqual(got.slice(0, 3), [0, 1, 2]);
+  let n = 0;
+  t0 = 0;
+  for await (const v of imap((x) => { if (x === 5) for (;;); return x; }, range(100), { chunksize: 1 })) {
+    assert.equal(v, n);
+    if (++n === 3) { await sleep(100); t0 = performance.now(); break; }
+  }
+  assert.ok(performance.now() - t0 < 200, `break took ${(performance.now() - t0).toFixed(0)} ms`);
+  assert.deepEqual(await parmap((x) => x * 5, range(10)), range(10).map((x) => 5 * x), 'the next call works');
+});
+
 // Only the workers engine isolates crashes: pthreads share one memory.
 if (BUILD === 'workers') test('crash isolation: a worker that dies fails only its item (ECRASH), the rest completes', WATCH, async () => {
   // process.exit in a worker_threads worker ends that worker only.
