@@ -142,6 +142,11 @@ typedef struct pm_opts {
                                   their threads from the pool */
     int results_everywhere;    /* PM_MPI, pm_map: every rank gets out[] and codes[] (which
                                   must then be as big as on rank 0), not only rank 0 */
+    size_t recycle_items;      /* processes backend: replace a worker process once it has run
+                                  this many items (0: never; else PM_ENOTSUP elsewhere).
+                                  Between pieces only: no item is lost or run twice */
+    size_t recycle_rss;        /* processes backend: ... once its resident memory passes this
+                                  many bytes, checked between pieces (0: never) */
     int private_threads;       /* threads backend without `pool`: nonzero starts and joins
                                   threads for this call alone (parmapper's behaviour);
                                   0: the call runs on the shared default pool (see pools) */
@@ -182,6 +187,12 @@ typedef struct pm_opts {
  *    killed and treated as crashed: the item is PM_ECRASH, pm_report.signal
  *    the stop signal. pm_report.signal is that of the lowest-index crashed
  *    item: 0 when it called exit();
+ *  - recycling: with opts.recycle_items (and/or recycle_rss) a worker process
+ *    that has run that many items (or whose resident memory passed that
+ *    many bytes, checked between pieces) finishes what it was sent, quits
+ *    and is replaced, so items that leak memory or fds cannot sink a long
+ *    map; no item is lost or run twice (mpire's worker_lifespan, Python's
+ *    maxtasksperchild);
  *  - workers die with the caller (even on SIGKILL), ignore SIGINT (the caller
  *    decides: pm_cancel_request in a SIGINT handler kills them promptly), and
  *    are all reaped before the call returns; no file descriptor is left open.

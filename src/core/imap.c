@@ -396,6 +396,8 @@ int pm__stream_new(pm__stream **out, pm_fn fn, pm_batch_fn batch, void *user,
     s->job.raise = o->user.on_error == PM_RAISE;
     s->job.cancel = o->user.cancel;
     s->job.timeout_s = o->user.timeout_s;
+    s->job.recycle_items = o->user.recycle_items;
+    s->job.recycle_rss = o->user.recycle_rss;
     s->job.codec = codec;
     s->ordered = !o->user.unordered;
     s->cancel = o->user.cancel;

@@ -92,6 +92,8 @@ struct pm__job {
     int raise;                      /* PM_RAISE: a task stops at its first failure */
     pm_cancel *cancel;              /* the call's token (NULL: none) */
     double timeout_s;               /* per item, for executors that can enforce it; 0: none */
+    size_t recycle_items;           /* processes: replace a worker after this many items (0: off) */
+    size_t recycle_rss;             /* processes: ... past this resident size in bytes (0: off) */
     int caller_waits;               /* the calling thread stays in wait() until the job
                                        ends (pm_map): the executor may hand it work that
                                        must happen on that thread (processes: forks) */

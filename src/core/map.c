@@ -273,6 +273,8 @@ static int map_run(pm_fn fn, pm_batch_fn batch, void *user, const void *in, size
     m->job.raise = o->user.on_error == PM_RAISE;
     m->job.cancel = o->user.cancel;
     m->job.timeout_s = o->user.timeout_s;
+    m->job.recycle_items = o->user.recycle_items;
+    m->job.recycle_rss = o->user.recycle_rss;
     m->job.caller_waits = 1;
     m->job.codec = codec;
     m->in = in;

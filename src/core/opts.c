@@ -67,6 +67,9 @@ int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
      * feature; silently ignoring it would be worse than saying so. */
     if (o->timeout_s > 0 && out->backend != PM_PROCESSES)
         return PM_ENOTSUP;
+    /* Only a process can be replaced with its memory given back. */
+    if ((o->recycle_items || o->recycle_rss) && out->backend != PM_PROCESSES)
+        return PM_ENOTSUP;
     return PM_OK;
 }
 

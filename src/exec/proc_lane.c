@@ -36,12 +36,12 @@ static unsigned enter(procs_state *st, lane *l, int exclusive, pid_t *pid, int *
     pm__mutex_lock(&st->lock);
     if (exclusive) {
         p->want_exclusive++;
-        while (p->exclusive || p->active)
+        while (p->exclusive || p->active || p->retiring)
             pm__cond_wait(&st->cv, &st->lock);
         p->want_exclusive--;
         p->exclusive = 1;
     } else {
-        while (p->exclusive || p->want_exclusive)
+        while (p->exclusive || p->want_exclusive || p->retiring)
             pm__cond_wait(&st->cv, &st->lock);
         p->active++;
     }
@@ -60,15 +60,74 @@ static unsigned enter(procs_state *st, lane *l, int exclusive, pid_t *pid, int *
     return gen;
 }
 
+/*
+ * Recycling (opts.recycle_items / recycle_rss): a process past its limit is
+ * marked retiring after a piece (note_done); no lane starts another piece in
+ * it, and the last lane out (leave) tells it to quit, reaps it, and lets the
+ * next piece start a fresh one. Every piece in it had been answered, so no
+ * item is lost or run twice. With st->lock held; waits (the reap) without it.
+ */
+static void retire(procs_state *st, proc *p)
+{
+    pid_t old = p->pid;
+    p->pid = 0;
+    msg_run quit = {NULL, 0, 0, MSG_QUIT};
+    for (int t = 0; t < st->nthreads && old > 0; t++) {
+        lane *l = &p->lanes[t];
+        int to = l->gen == p->gen ? l->fd : l->next_fd;
+        if (to >= 0)
+            pm__send_all(to, &quit, sizeof quit); /* idle lanes: an empty buffer, no block */
+    }
+    pm__mutex_unlock(&st->lock);
+    double deadline = pm__now() + 2.0; /* then it is killed, as at the end of a job */
+    while (old > 0 && !pm__try_reap(old)) {
+        if (pm__now() > deadline)
+            pm__kill(old);
+        pm__nap(0.001);
+    }
+    pm__mutex_lock(&st->lock);
+    p->items_run = 0;
+    p->retiring = 0;
+}
+
 static void leave(procs_state *st, lane *l, int exclusive)
 {
+    proc *p = l->proc;
     pm__mutex_lock(&st->lock);
     if (exclusive)
-        l->proc->exclusive = 0;
+        p->exclusive = 0;
     else
-        l->proc->active--;
+        p->active--;
+    if (p->retiring && !p->active && !p->exclusive)
+        retire(st, p);
     pm__cond_broadcast(&st->cv);
     pm__mutex_unlock(&st->lock);
+}
+
+/* After a piece ran in the lane's process: count its items, and mark the
+ * process retiring when it reached a recycling limit. */
+static void note_done(procs_state *st, lane *l, const pm__job *job, const piece *pc)
+{
+    if (!job->recycle_items && !job->recycle_rss)
+        return;
+    size_t rss = job->recycle_rss ? pm__rss_bytes(pc->pid) : 0;
+    pm__mutex_lock(&st->lock);
+    proc *p = l->proc;
+    if (p->pid == pc->pid) {
+        p->items_run += pc->done;
+        if ((job->recycle_items && p->items_run >= job->recycle_items) ||
+            (job->recycle_rss && rss > job->recycle_rss))
+            p->retiring = 1;
+    }
+    pm__mutex_unlock(&st->lock);
+}
+
+static int retiring(procs_state *st, const lane *l)
+{
+    pm__mutex_lock(&st->lock);
+    int r = l->proc->retiring;
+    pm__mutex_unlock(&st->lock);
+    return r;
 }
 
 /* 1 when the lane's process was replaced behind our back (a sibling lane saw
@@ -190,6 +249,8 @@ static int send_piece(lane *l, const pm__job *job, piece *pc)
 static int end_piece(procs_state *st, lane *l, pm__job *job, piece *pc, int sent, unsigned gen)
 {
     int r = sent == PIECE_OK ? await(st, l, job, pc, gen) : PIECE_DIED;
+    if (r == PIECE_OK)
+        note_done(st, l, job, pc);
     if (r != PIECE_OK)
         pc->done = atomic_load_explicit(&l->shm->pos[pc->slot], memory_order_acquire);
     if (r == PIECE_DIED) {
@@ -386,6 +447,8 @@ int pm__lane_step(void *owner, pm__job *job, int worker)
     }
     while (held > 0 && sent[head]) {
         int next = (head + 1) % SLOTS;
+        if (held < SLOTS && more && (job->recycle_items || job->recycle_rss) && retiring(st, l))
+            more = 0; /* no new piece for a process being recycled */
         if (held < SLOTS && more) {
             if (job->take(job, worker, l->cap, &t[next]) == PM__STEP_RAN) {
                 task_reset(&t[next]);

@@ -81,6 +81,8 @@ struct proc {
     unsigned gen;              /* bumped at every (re)spawn */
     int dead;                  /* killed for cancellation: do not respawn */
     int spawn_wanted;          /* a lane waits for the calling thread to fork it */
+    size_t items_run;          /* by this process (recycling) */
+    int retiring;              /* recycled: no new piece; the last lane out replaces it */
     int active, exclusive, want_exclusive;
     lane *lanes;               /* `threads` of them */
 };

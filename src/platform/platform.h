@@ -101,6 +101,8 @@ void  pm__child_exit(int code);                     /* flush stdout/stderr, _exi
  * that memory is the caller's data as of the fork: item inputs may live there.) */
 int   pm__child_thread_start(pm__thread *t, void *(*fn)(void *), void *arg);
 int   pm__has_exited(pid_t pid);                    /* 1 when it is a zombie (not reaped) */
+/* Its resident memory in bytes (Linux /proc; 0 when unknown). */
+size_t pm__rss_bytes(pid_t pid);
 /* The signal that stopped it (SIGSTOP, SIGTSTP...) while it is stopped, else 0. */
 int   pm__stopped(pid_t pid);
 /* Reap; *signal gets the killing signal (0 if it exited) and *status its exit

@@ -208,6 +208,20 @@ int pm__has_exited(pid_t pid)
     return info.si_pid == pid;
 }
 
+size_t pm__rss_bytes(pid_t pid)
+{
+    char path[64], buf[128];
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    unsigned long size = 0, resident = 0;
+    int got = fgets(buf, sizeof buf, f) && sscanf(buf, "%lu %lu", &size, &resident) == 2;
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return got && page > 0 ? (size_t)resident * (size_t)page : 0;
+}
+
 int pm__stopped(pid_t pid)
 {
     siginfo_t info;
