@@ -231,11 +231,28 @@ static size_t ship_inputs(lane *l, const pm__job *job, const piece *pc)
     return pc->count;
 }
 
+/* Recycling by item count: a piece never takes a process past its budget
+ * (pieces already in flight aside), so that a process is replaced after
+ * about recycle_items items even when chunks are long. */
+static void fit_budget(lane *l, const pm__job *job, piece *pc)
+{
+    if (!job->recycle_items)
+        return;
+    procs_state *st = l->st;
+    pm__mutex_lock(&st->lock);
+    size_t run = l->proc->items_run;
+    pm__mutex_unlock(&st->lock);
+    size_t left = job->recycle_items > run ? job->recycle_items - run : 1;
+    if (pc->count > left)
+        pc->count = left;
+}
+
 static int send_piece(lane *l, const pm__job *job, piece *pc)
 {
     pc->done = 0;
     pc->timed_out = 0;
     pc->signal = 0;
+    fit_budget(l, job, pc);
     if (!pc->inherited && job->codec && job->codec->encode_in)
         pc->count = ship_inputs(l, job, pc);
     else if (!pc->inherited)
