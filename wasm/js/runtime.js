@@ -468,7 +468,7 @@ PmwBlockWriter.prototype.add = function (job, v, rec, tag) {
  * at them. Throws when out of memory. */
 PmwBlockWriter.prototype.flush = function (job) {
   var n = this.n;
-  if (!n) { this.enc.pos = 0; return; }
+  if (!n) { this.shrink(); return; }
   var size = this.enc.pos;
   this.n = 0;
   this.enc.pos = 0;
@@ -482,6 +482,14 @@ PmwBlockWriter.prototype.flush = function (job) {
     U[2 * r] = block;
     U[2 * r + 1] = his[i];
   }
+  this.shrink();
+};
+
+/** Memory a call used is given back: a scratch buffer that one huge value
+ * grew (a 200 MB string: 600 MB here) is not kept for the next chunk. */
+PmwBlockWriter.prototype.shrink = function () {
+  this.enc.pos = 0;
+  if (this.enc.buf.length > (8 << 20)) this.enc = new PmwEncoder();
 };
 
 /** Write a number, NaN (canonical) or undefined record. */
