@@ -252,9 +252,10 @@ export async function makeSpawner(isNode) {
       return h;
     };
   }
-  const url = new URL('./worker.js', import.meta.url);
   return () => {
-    const w = new Worker(url, { type: 'module' });
+    // Written out in full: bundlers (Vite, webpack, esbuild plugins) find
+    // a worker's file by this literal form.
+    const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     const h = {
       onmessage: null, ondeath: null, dead: false,
       post: (m, t) => w.postMessage(m, t || []),

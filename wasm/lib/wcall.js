@@ -130,6 +130,11 @@ export class Call {
 
   /* ----------------------------------------------------------- results */
 
+  /** A worker's progress inside a chunk (k items of it done). */
+  partial(task, k) {
+    if (!this.ended && !task.dropped) this.parts.set(task, k);
+  }
+
   onDone(task, msg) {
     this.parts.delete(task);
     if (this.ended) return;

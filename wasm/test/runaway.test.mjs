@@ -140,3 +140,20 @@ if (BUILD === 'workers') test('crash isolation: a worker that dies fails only it
   assert.deepEqual(await parmap((x) => x + 1, range(100)), range(100).map((x) => x + 1), 'the pool is whole again');
   assert.equal((await info()).threads, (await info()).cpuCount);
 });
+
+// Last: on the workers engine it leaves a bigger pool behind.
+test('threads above the pool never block: threaded caps to its fixed pool, workers grows in the background', WATCH, async () => {
+  const before = await info();
+  let last = performance.now(), worst = 0;
+  const iv = setInterval(() => { const now = performance.now(); worst = Math.max(worst, now - last); last = now; }, 5);
+  for (const threads of [3, 4, 6]) {
+    const r = await parmap((x) => { const t = Date.now() + 1; while (Date.now() < t); return x + 1; }, range(60), { threads, chunksize: 1 });
+    assert.deepEqual(r, range(60).map((x) => x + 1));
+  }
+  clearInterval(iv);
+  assert.ok(worst < 100, `the main thread stalled ${worst.toFixed(0)} ms`);
+  const after = await info();
+  if (BUILD === 'threaded') assert.equal(after.threads, before.threads, 'the threaded pool has a fixed size');
+  if (BUILD === 'workers') assert.equal(after.threads, 6);
+  if (BUILD === 'single') assert.equal(after.threads, 1);
+});
