@@ -27,109 +27,6 @@ typedef struct piece {
     pid_t pid;       /* the process it ran in */
 } piece;
 
-/* Enter the lane's process for a piece: wait for exclusivity rules, spawn or
- * adopt its process. Returns the generation talked to, or 0 when there is no
- * process (canceled: p->dead, or fork failed). */
-static unsigned enter(procs_state *st, lane *l, int exclusive, pid_t *pid, int *dead)
-{
-    proc *p = l->proc;
-    pm__mutex_lock(&st->lock);
-    if (exclusive) {
-        p->want_exclusive++;
-        while (p->exclusive || p->active || p->retiring)
-            pm__cond_wait(&st->cv, &st->lock);
-        p->want_exclusive--;
-        p->exclusive = 1;
-    } else {
-        while (p->exclusive || p->want_exclusive || p->retiring)
-            pm__cond_wait(&st->cv, &st->lock);
-        p->active++;
-    }
-    pm__proc_ensure(st, p);
-    if (l->gen != p->gen && l->next_fd >= 0) {
-        pm__close(l->fd);
-        l->fd = l->next_fd;
-        l->next_fd = -1;
-        l->gen = p->gen;
-        pm__set_recv_timeout(l->fd, CHECK_S);
-    }
-    *dead = p->dead;
-    unsigned gen = p->dead || p->pid == 0 ? 0 : l->gen;
-    *pid = p->pid;
-    pm__mutex_unlock(&st->lock);
-    return gen;
-}
-
-/*
- * Recycling (opts.recycle_items / recycle_rss): a process past its limit is
- * marked retiring after a piece (note_done); no lane starts another piece in
- * it, and the last lane out (leave) tells it to quit, reaps it, and lets the
- * next piece start a fresh one. Every piece in it had been answered, so no
- * item is lost or run twice. With st->lock held; waits (the reap) without it.
- */
-static void retire(procs_state *st, proc *p)
-{
-    pid_t old = p->pid;
-    p->pid = 0;
-    msg_run quit = {NULL, 0, 0, MSG_QUIT};
-    for (int t = 0; t < st->nthreads && old > 0; t++) {
-        lane *l = &p->lanes[t];
-        int to = l->gen == p->gen ? l->fd : l->next_fd;
-        if (to >= 0)
-            pm__send_all(to, &quit, sizeof quit); /* idle lanes: an empty buffer, no block */
-    }
-    pm__mutex_unlock(&st->lock);
-    double deadline = pm__now() + 2.0; /* then it is killed, as at the end of a job */
-    while (old > 0 && !pm__try_reap(old)) {
-        if (pm__now() > deadline)
-            pm__kill(old);
-        pm__nap(0.001);
-    }
-    pm__mutex_lock(&st->lock);
-    p->items_run = 0;
-    p->retiring = 0;
-}
-
-static void leave(procs_state *st, lane *l, int exclusive)
-{
-    proc *p = l->proc;
-    pm__mutex_lock(&st->lock);
-    if (exclusive)
-        p->exclusive = 0;
-    else
-        p->active--;
-    if (p->retiring && !p->active && !p->exclusive)
-        retire(st, p);
-    pm__cond_broadcast(&st->cv);
-    pm__mutex_unlock(&st->lock);
-}
-
-/* After a piece ran in the lane's process: count its items, and mark the
- * process retiring when it reached a recycling limit. */
-static void note_done(procs_state *st, lane *l, const pm__job *job, const piece *pc)
-{
-    if (!job->recycle_items && !job->recycle_rss)
-        return;
-    size_t rss = job->recycle_rss ? pm__rss_bytes(pc->pid) : 0;
-    pm__mutex_lock(&st->lock);
-    proc *p = l->proc;
-    if (p->pid == pc->pid) {
-        p->items_run += pc->done;
-        if ((job->recycle_items && p->items_run >= job->recycle_items) ||
-            (job->recycle_rss && rss > job->recycle_rss))
-            p->retiring = 1;
-    }
-    pm__mutex_unlock(&st->lock);
-}
-
-static int retiring(procs_state *st, const lane *l)
-{
-    pm__mutex_lock(&st->lock);
-    int r = l->proc->retiring;
-    pm__mutex_unlock(&st->lock);
-    return r;
-}
-
 /* 1 when the lane's process was replaced behind our back (a sibling lane saw
  * it die first): the pid we watch may then be reaped and even reused. */
 static int replaced(procs_state *st, lane *l, unsigned gen)
@@ -231,28 +128,12 @@ static size_t ship_inputs(lane *l, const pm__job *job, const piece *pc)
     return pc->count;
 }
 
-/* Recycling by item count: a piece never takes a process past its budget
- * (pieces already in flight aside), so that a process is replaced after
- * about recycle_items items even when chunks are long. */
-static void fit_budget(lane *l, const pm__job *job, piece *pc)
-{
-    if (!job->recycle_items)
-        return;
-    procs_state *st = l->st;
-    pm__mutex_lock(&st->lock);
-    size_t run = l->proc->items_run;
-    pm__mutex_unlock(&st->lock);
-    size_t left = job->recycle_items > run ? job->recycle_items - run : 1;
-    if (pc->count > left)
-        pc->count = left;
-}
-
 static int send_piece(lane *l, const pm__job *job, piece *pc)
 {
     pc->done = 0;
     pc->timed_out = 0;
     pc->signal = 0;
-    fit_budget(l, job, pc);
+    pc->count = pm__proc_budget(l, job, pc->count);
     if (!pc->inherited && job->codec && job->codec->encode_in)
         pc->count = ship_inputs(l, job, pc);
     else if (!pc->inherited)
@@ -267,7 +148,7 @@ static int end_piece(procs_state *st, lane *l, pm__job *job, piece *pc, int sent
 {
     int r = sent == PIECE_OK ? await(st, l, job, pc, gen) : PIECE_DIED;
     if (r == PIECE_OK)
-        note_done(st, l, job, pc);
+        pm__proc_ran(st, l, job, pc->pid, pc->done);
     if (r != PIECE_OK)
         pc->done = atomic_load_explicit(&l->shm->pos[pc->slot], memory_order_acquire);
     if (r == PIECE_DIED) {
@@ -281,13 +162,13 @@ static int end_piece(procs_state *st, lane *l, pm__job *job, piece *pc, int sent
 static int run_piece(procs_state *st, lane *l, pm__job *job, piece *pc)
 {
     int canceled;
-    unsigned gen = enter(st, l, pc->exclusive, &pc->pid, &canceled);
+    unsigned gen = pm__lane_enter(st, l, pc->exclusive, &pc->pid, &canceled);
     if (!gen) {
-        leave(st, l, pc->exclusive);
+        pm__lane_leave(st, l, pc->exclusive);
         return canceled ? PIECE_CANCELED : PIECE_NOPROC;
     }
     int r = end_piece(st, l, job, pc, send_piece(l, job, pc), gen);
-    leave(st, l, pc->exclusive);
+    pm__lane_leave(st, l, pc->exclusive);
     return r;
 }
 
@@ -453,7 +334,7 @@ int pm__lane_step(void *owner, pm__job *job, int worker)
     unsigned gen = 0;
     r = PIECE_OK;
     if (t[0].count <= l->cap) {
-        gen = enter(st, l, 0, &pid, &canceled);
+        gen = pm__lane_enter(st, l, 0, &pid, &canceled);
         entered = 1;
     }
     sent[0] = 0;
@@ -464,7 +345,7 @@ int pm__lane_step(void *owner, pm__job *job, int worker)
     }
     while (held > 0 && sent[head]) {
         int next = (head + 1) % SLOTS;
-        if (held < SLOTS && more && (job->recycle_items || job->recycle_rss) && retiring(st, l))
+        if (held < SLOTS && more && (job->recycle_items || job->recycle_rss) && pm__proc_retiring(st, l))
             more = 0; /* no new piece for a process being recycled */
         if (held < SLOTS && more) {
             if (job->take(job, worker, l->cap, &t[next]) == PM__STEP_RAN) {
@@ -503,7 +384,7 @@ int pm__lane_step(void *owner, pm__job *job, int worker)
         held--;
     }
     if (entered)
-        leave(st, l, 0);
+        pm__lane_leave(st, l, 0);
     /* The careful way for what is still held, oldest first. */
     for (int i = 0; i < held; i++) {
         int s = (head + i) % SLOTS, how = i == 0 ? r : drained;

@@ -113,6 +113,22 @@ int  pm__proc_spawn(procs_state *st, proc *p);
  * st->lock, and never waits while holding it. */
 int  pm__proc_replace(procs_state *st, proc *p, unsigned gen);
 
+/* proc_admit.c: entering a lane's process for a piece, and recycling. */
+/* Wait for the exclusivity and recycling rules, start or adopt the process.
+ * Returns the generation talked to (*pid its pid), or 0 when there is no
+ * process (*dead: canceled; else a fork failed). */
+unsigned pm__lane_enter(procs_state *st, lane *l, int exclusive, pid_t *pid, int *dead);
+/* After the piece; the last lane out of a retiring process replaces it. */
+void     pm__lane_leave(procs_state *st, lane *l, int exclusive);
+/* A piece of `done` items ran in process `pid`: count them, and mark the
+ * process retiring when it reached a recycling limit. */
+void     pm__proc_ran(procs_state *st, lane *l, const pm__job *job, pid_t pid, size_t done);
+/* 1 when the lane's process is being recycled: send it no new piece. */
+int      pm__proc_retiring(procs_state *st, const lane *l);
+/* The items a piece of `count` may take without passing the process's
+ * recycle_items budget (pieces in flight aside). */
+size_t   pm__proc_budget(lane *l, const pm__job *job, size_t count);
+
 /* proc_lane.c: a crew member's step: take a task, run it in the lane's worker. */
 int  pm__lane_step(void *owner, pm__job *job, int worker);
 
