@@ -47,6 +47,15 @@
  * closed ends itself (lane_lost) rather than wait. A call that would wait for
  * its own pool (nested, chained) gets workers of its own (busy()).
  *
+ * Recycling (opts.recycle_items / recycle_rss, proc_admit.c): a process past
+ * its limit gets no new piece; the last lane out tells it to quit, reaps it
+ * and the next piece starts a fresh one, so nothing is lost or run twice.
+ *
+ * Files: processes.c (this: the executor, a job's start and end),
+ * proc_admit.c (entering a process for a piece, recycling), proc_lane.c
+ * (pieces, answers, deaths, timeouts), proc_worker.c (the child's side,
+ * forking and replacing).
+ *
  * Locking: st->lock guards every proc (pid, gen, dead, active, exclusive) and
  * every lane's fds; a fork happens with it held (the child never touches it),
  * a reap never does. Lock order: st->lock, then the crew's (pm__crew_wake).
