@@ -179,11 +179,15 @@ typedef struct canceller {
     int by_signal;       /* pthread_kill(target, SIGALRM) instead */
     pthread_t target;
     double requested;    /* pmt_now() of the request */
+    atomic_size_t *calls; /* optional: start the delay once an item has run (on a busy
+                             machine the first chunk may take longer than `delay`) */
 } canceller;
 
 static void *cancel_later(void *arg)
 {
     canceller *k = arg;
+    while (k->calls && atomic_load(k->calls) == 0)
+        pmt_sleep(0.001);
     pmt_sleep(k->delay);
     k->requested = pmt_now();
     if (k->by_signal)
@@ -433,7 +437,7 @@ static void test_imap_midway(int by_signal)
             o.cancel = tok;
             o.unordered = unordered;
             canceller k = {.tok = tok, .delay = 0.1, .by_signal = by_signal,
-                           .target = pthread_self()};
+                           .target = pthread_self(), .calls = &c.calls};
             pm_iter *it = pm_imap(fn, &c, src_count, &src, 8, 8, &o);
             CHECK(it != NULL);
             pthread_t t = pmt_thread_start(cancel_later, &k);
