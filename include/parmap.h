@@ -214,8 +214,12 @@ typedef struct pm_opts {
  * states of its own, and pm_worker_state() inside its items is the nested
  * call's; back in the outer item it is the outer one's again. A thread can
  * be two workers of one nested call (as crew member and as its caller).
- * Not available yet: PM_PROCESSES and PM_MPI (PM_ENOTSUP); the JS package
- * (workerInit / workerExit): C only for now.
+ * On a shared pool a worker runs its exit when it next looks at the call:
+ * one busy with a chunk of another call finishes that chunk first, and the
+ * call (pm_iter_free) waits for it.
+ * Not available yet: PM_PROCESSES and PM_MPI (PM_ENOTSUP, checked before
+ * anything runs); so nothing is said yet about worker processes that crash
+ * or are recycled. The JS package (workerInit / workerExit): C only for now.
  */
 /* The calling worker's state (what its worker_init made), or NULL outside
  * an item or batch function called by parmap, or in a call without

@@ -354,6 +354,38 @@ static void test_exit_only(void)
     CHECK_EQ_INT(atomic_load(&T.bad_state), 0);
 }
 
+/* Batch functions reach the state too; threads = 1 is the caller alone. */
+static size_t batch_fn(void *user, size_t first, size_t count, const void *in_, void *out_,
+                       int *codes)
+{
+    (void)first;
+    for (size_t k = 0; k < count; k++)
+        codes[k] = item(user, (const long *)in_ + k, (long *)out_ + k);
+    return count;
+}
+static void test_batch_and_one(void)
+{
+    CHECK_CTX("batch");
+    pm_opts bases[] = {{.backend = PM_SERIAL}, {.threads = 1}, {.threads = 2},
+                       {.threads = 2, .private_threads = 1}};
+    for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
+        CHECK_CTX("batch base %zu", b);
+        tally_reset(0);
+        memset(recs, 0, sizeof recs);
+        pm_opts o = state_opts(bases[b]);
+        pm_report rep;
+        CHECK_STATUS(PM_OK, pm_map_batch(batch_fn, NULL, in, sizeof(long), out, sizeof(long), N,
+                                         &o, &rep));
+        check_balanced(&rep);
+        if (b < 2)
+            CHECK_EQ_INT(atomic_load(&T.inits), 1);
+        long sum, items;
+        reduce(rep.exit_count, &sum, &items);
+        CHECK_EQ_INT(sum, total);
+        CHECK_EQ_INT(items, N);
+    }
+}
+
 /* Nested default-pool calls: the inner call's items see the inner states;
  * back in the outer item, pm_worker_state() is the outer one again. */
 typedef struct nstate {
@@ -472,6 +504,7 @@ int main(void)
     PMT_RUN(run_init_fails("pool", pooled, 2));
     PMT_RUN(test_bad_args());
     PMT_RUN(test_exit_only());
+    PMT_RUN(test_batch_and_one());
     PMT_RUN(test_nested());
     pm_pool_free(pool);
     return pmt_done("test_worker_state");
