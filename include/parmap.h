@@ -62,7 +62,8 @@ PM_API const char *pm_version(void);
     X(ECANCELED, -6, "canceled")                                             \
     X(ESYS, -7, "a system call failed")                                      \
     X(ENOTSUP, -8, "not supported by this build or target")                  \
-    X(ENOMPI, -9, "MPI is not running: start with mpirun and call pm_mpi_init")
+    X(ENOMPI, -9, "MPI is not running: start with mpirun and call pm_mpi_init") \
+    X(EWORKERINIT, -10, "a worker's opts.worker_init failed")
 
 enum {
 #define PM_STATUS_ENUM(name, value, text) PM_##name = value,
@@ -107,6 +108,14 @@ typedef void (*pm_progress_fn)(void *user, const pm_progress *p);
 typedef struct pm_cancel pm_cancel;
 typedef struct pm_pool pm_pool;
 
+/* Per-worker state (see "Per-worker state" below). worker_init makes this
+ * worker's state in *state (NULL is fine); 0 = ok, anything else fails the
+ * call with PM_EWORKERINIT. worker_exit gets that state back once, and may
+ * write its exit record at `result` (opts.exit_size bytes, zeroed; NULL
+ * without opts.exit_results). `user` is opts.worker_user. */
+typedef int (*pm_worker_init_fn)(void *user, void **state);
+typedef void (*pm_worker_exit_fn)(void *user, void *state, void *result);
+
 /* Options. Zero-initialise and set what you need; every zero field (and a
  * NULL pm_opts pointer) means the default written beside it:
  *
@@ -150,6 +159,16 @@ typedef struct pm_opts {
     int private_threads;       /* threads backend without `pool`: nonzero starts and joins
                                   threads for this call alone (parmapper's behaviour);
                                   0: the call runs on the shared default pool (see pools) */
+    pm_worker_init_fn worker_init; /* optional: makes each worker's state, in that worker,
+                                  before its first item (see "Per-worker state") */
+    pm_worker_exit_fn worker_exit; /* optional: once in each worker that started, when the
+                                  call ends (also on error and cancel), in that worker */
+    void *worker_user;         /* passed to worker_init and worker_exit */
+    void *exit_results;        /* optional: room for exit_capacity records of exit_size
+                                  bytes, one per worker that ran worker_exit (needs it) */
+    size_t exit_size;          /* bytes per exit record (with exit_results: > 0) */
+    size_t exit_capacity;      /* records exit_results holds: at least the call's workers
+                                  (else PM_EINVAL before anything runs) */
 } pm_opts;
 
 #define PM_MAX_THREADS 1024
@@ -166,6 +185,46 @@ typedef struct pm_opts {
  * Iterators size chunks the same way from the measured time per item, also
  * bounded by window / (2 x workers) so that every worker has work.
  */
+
+/*
+ * Per-worker state (mpire's worker_state / worker_init / worker_exit). A
+ * worker is a thread that runs chunks of the call: a crew thread that takes
+ * a chunk of it, and the calling thread (it runs chunks too; with pm_imap,
+ * the thread calling pm_iter_next). For each worker of a call:
+ *  - opts.worker_init runs once, in that worker's thread, after it took its
+ *    first chunk and before that chunk's first item; a worker that never
+ *    takes a chunk never runs it. A nonzero return fails the call with
+ *    PM_EWORKERINIT: no item of that chunk runs (with opts.codes they get
+ *    PM_EWORKERINIT), no further chunk starts, the worker runs no exit;
+ *  - pm_worker_state() returns that state inside the item (or batch)
+ *    functions parmap calls in that worker;
+ *  - opts.worker_exit runs once, in that same thread, when the call ends for
+ *    every worker (all chunks taken), also when it stops on an error, a
+ *    cancellation or a failed init elsewhere. pm_map returns (pm_imap's
+ *    pm_iter_free, or pm_iter_report after the end) only once every exit ran.
+ *    It may write a record at `result`; records land in opts.exit_results in
+ *    the order workers finish, pm_report.exit_count says how many, so the
+ *    caller can reduce per-worker partials (counts, sums, histograms).
+ * Worker count: serial 1; threads: opts.threads resolved (0: CPU count),
+ * with a pool the pool's threads (or the `threads` cap); opts.exit_capacity
+ * must be at least that, checked before anything runs (PM_EINVAL). Setting
+ * only worker_exit is fine (the state is then NULL).
+ * Pools: state lives per call: each call on a warm pool runs init and exit
+ * again in the workers it uses. A nested call (a pm_map from an item) has
+ * states of its own, and pm_worker_state() inside its items is the nested
+ * call's; back in the outer item it is the outer one's again. A thread can
+ * be two workers of one nested call (as crew member and as its caller).
+ * On a shared pool a worker runs its exit when it next looks at the call:
+ * one busy with a chunk of another call finishes that chunk first, and the
+ * call (pm_iter_free) waits for it.
+ * Not available yet: PM_PROCESSES and PM_MPI (PM_ENOTSUP, checked before
+ * anything runs); so nothing is said yet about worker processes that crash
+ * or are recycled. The JS package (workerInit / workerExit): C only for now.
+ */
+/* The calling worker's state (what its worker_init made), or NULL outside
+ * an item or batch function called by parmap, or in a call without
+ * worker_init. Thread-local; lock-free. */
+PM_API void *pm_worker_state(void);
 
 /*
  * The processes backend (PM_PROCESSES). Items run in `procs` worker processes
@@ -300,6 +359,8 @@ typedef struct pm_report {
     int signal;                  /* processes backend: the signal with which the lowest-index
                                     crashed item killed its worker (0: none) */
     double elapsed_s;            /* wall time of the call */
+    size_t exit_count;           /* records written to opts.exit_results (one per worker
+                                    that ran worker_exit) */
 } pm_report;
 
 /* ---------------------------------------------------------- cancellation */

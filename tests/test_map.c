@@ -530,7 +530,7 @@ static void test_misc(void)
     CHECK_EQ_STR(pm_strerror(value), text);
     PM_STATUS_MAP(X)
 #undef X
-    static const int unknown[] = {1, 42, -10, -100, 1 << 30, -2147483647 - 1};
+    static const int unknown[] = {1, 42, -11, -100, 1 << 30, -2147483647 - 1};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         CHECK_EQ_STR(pm_err_name(unknown[i]), "UNKNOWN");
         CHECK_EQ_STR(pm_strerror(unknown[i]), "unknown status");

@@ -126,7 +126,7 @@ int pm__stream_next(pm__stream *s, void *out, size_t *index, int *item_code, siz
             /* Rather than sleep, run a ready chunk here (the consumer is one
              * of the `threads`); with no feeder thread, also feed. */
             if (runnable && !s->ex->m->isolated)
-                pm__job_step(&s->job, s->workers);
+                pm__job_step(&s->job, s->background); /* the caller's number */
             else if (serial)
                 pm__stream_feed(s);
         }

@@ -239,6 +239,8 @@ static void stream_finish(pm__job *job, int worker, pm__task *t)
     (void)worker;
     double spent = t->t0 > 0 ? pm__now() - t->t0 : 0;
     pm__mutex_lock(&s->lock);
+    if (atomic_load_explicit(&job->ws_failed, memory_order_relaxed))
+        pm__stream_stop(s, PM_EWORKERINIT); /* first: it names the call's failure */
     c->ran = t->ran;
     c->failed = t->failed;
     c->state = CHUNK_DONE;
@@ -280,6 +282,7 @@ void pm__stream_counts(pm__stream *s, pm_report *r)
     r->first_error_code = s->first_code;
     r->signal = s->signal;
     pm__mutex_unlock(&s->lock);
+    r->exit_count = pm__ws_count(&s->job);
     r->elapsed_s = pm__now() - s->t0;
 }
 
@@ -311,6 +314,10 @@ static void quiesce(pm__stream *s)
     if (s->submitted) {
         s->ex->m->notify(s->ex->state);
         s->ex->m->wait(s->ex->state, &s->job, -1.0);
+    } else if (s->has_lock && pm__ws_owes(&s->job, s->background)) {
+        /* No executor thread (serial): the consumer was the one worker and
+         * runs its exit here (closing: the step sees END). */
+        pm__job_step(&s->job, s->background);
     }
 }
 
@@ -360,7 +367,14 @@ void pm__stream_free(pm__stream *s)
         pm__cond_destroy(&s->feed_cv);
         pm__mutex_destroy(&s->lock);
     }
+    pm__ws_free(&s->job);
     free(s);
+}
+
+void pm__stream_settle(pm__stream *s)
+{
+    if (s)
+        quiesce(s);
 }
 
 static size_t default_window(size_t in_stride, size_t out_stride, int workers, size_t fixed)
@@ -427,6 +441,9 @@ int pm__stream_new(pm__stream **out, pm_fn fn, pm_batch_fn batch, void *user,
     s->window = o->user.window ? o->user.window
                                : default_window(in_stride, out_stride, s->workers, s->fixed);
     s->max_chunks = 8 * (size_t)s->workers + 8;
+    /* worker numbers: the background workers, then the consumer */
+    if ((rc = pm__ws_setup(&s->job, &o->user, workers + 1)) != PM_OK)
+        return rc;
     if ((rc = pm__mutex_init(&s->lock)) != PM_OK)
         return rc;
     if ((rc = pm__cond_init(&s->feed_cv)) != PM_OK) {

@@ -98,6 +98,19 @@ struct pm__job {
                                        ends (pm_map): the executor may hand it work that
                                        must happen on that thread (processes: forks) */
     const pm__codec *codec;     /* NULL: output records are plain bytes */
+    /* Per-worker state (opts.worker_init / worker_exit; ws NULL: none). */
+    struct pm__wslot *ws;           /* one per worker number, each touched only by
+                                       the thread that is that worker */
+    int nws;
+    atomic_int ws_live;             /* workers that started and have not run exit:
+                                       the executor keeps the job until 0 */
+    atomic_int ws_failed;           /* a worker_init failed: the job stops */
+    atomic_size_t ws_results;       /* exit records claimed in exit_results */
+    pm_worker_init_fn worker_init;
+    pm_worker_exit_fn worker_exit;
+    void *worker_user;
+    unsigned char *exit_results;
+    size_t exit_size, exit_capacity;
     /* Claim the next chunk for worker number `worker` (0 <= worker < the
      * executor's workers() for background workers, == workers() for the
      * calling thread), at most max_items items. Returns PM__STEP_RAN with
@@ -115,8 +128,33 @@ struct pm__job {
  * PM_ECRASH or PM_ETIMEOUT for those marks, else PM_EITEM. */
 static inline int pm__item_status(int code)
 {
-    return code == PM_ECRASH || code == PM_ETIMEOUT ? code : PM_EITEM;
+    return code == PM_ECRASH || code == PM_ETIMEOUT || code == PM_EWORKERINIT ? code : PM_EITEM;
 }
+
+/* Per-worker state of one job (job.c). */
+typedef struct pm__wslot {
+    int phase;      /* 0: not started, 1: live (init ran), 2: done (exit ran or init failed) */
+    void *state;
+    char pad[64 - sizeof(int) - sizeof(void *)]; /* neighbours never share a line */
+} pm__wslot;
+/* Set the job's per-worker state up from the options for `nws` worker
+ * numbers (a no-op without worker_init/worker_exit). PM_OK or PM_ENOMEM. */
+int  pm__ws_setup(pm__job *job, const pm_opts *o, int nws);
+void pm__ws_free(pm__job *job);
+/* 1 when `worker` started in the job and still owes its exit: the executor
+ * must let it step the job once more (which then ends for it) even after
+ * the job was seen to end. Only that worker's thread may ask. */
+static inline int pm__ws_owes(const pm__job *job, int worker)
+{
+    return job->ws && worker < job->nws && job->ws[worker].phase == 1;
+}
+/* 1 while some worker of the job still owes its exit. */
+static inline int pm__ws_pending(pm__job *job)
+{
+    return job->ws && atomic_load(&job->ws_live) > 0;
+}
+/* The exit records written (pm_report.exit_count). */
+size_t pm__ws_count(pm__job *job);
 
 /* Items [0, count) of a chunk through the job's batch function: codes[k]
  * for each (zeroed first unless `zeroed`); returns how many ran (< count

@@ -175,6 +175,8 @@ int pm_iter_report(pm_iter *it, pm_report *report)
         return PM_EINVAL;
     memset(report, 0, sizeof *report);
     report->first_error_index = SIZE_MAX;
+    if (it->stream && it->ended && it->stream->job.ws)
+        pm__stream_settle(it->stream); /* every worker_exit ran: exit_count is final */
     if (it->stream)
         pm__stream_counts(it->stream, report);
     report->status = it->ended && it->final < 0 ? it->final : PM_OK;

@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 void pm__task_record(const pm__job *job, pm__task *task, size_t k, int code)
@@ -117,13 +118,119 @@ void pm__task_run(const pm__job *job, pm__task *task)
     task->ran = k;
 }
 
+/* ------------------------------------------------------ per-worker state */
+
+/* The state of the worker this thread is being, while parmap runs its items
+ * (pm_worker_state). Saved and restored around each chunk: an item's nested
+ * call runs chunks with states of its own on the same thread. */
+#if PM_HAVE_THREADS
+static _Thread_local void *current_state;
+#else
+static void *current_state;
+#endif
+
+void *pm_worker_state(void)
+{
+    return current_state;
+}
+
+int pm__ws_setup(pm__job *job, const pm_opts *o, int nws)
+{
+    if (!o->worker_init && !o->worker_exit)
+        return PM_OK;
+    job->ws = calloc((size_t)nws, sizeof *job->ws);
+    if (!job->ws)
+        return PM_ENOMEM;
+    job->nws = nws;
+    job->worker_init = o->worker_init;
+    job->worker_exit = o->worker_exit;
+    job->worker_user = o->worker_user;
+    job->exit_results = o->exit_results;
+    job->exit_size = o->exit_size;
+    job->exit_capacity = o->exit_capacity;
+    return PM_OK;
+}
+
+void pm__ws_free(pm__job *job)
+{
+    free(job->ws);
+    job->ws = NULL;
+}
+
+size_t pm__ws_count(pm__job *job)
+{
+    size_t n = atomic_load(&job->ws_results);
+    return n < job->exit_capacity ? n : job->exit_capacity;
+}
+
+/* Start worker `worker` (its first chunk is taken): 1 ok, 0 its init failed. */
+static int ws_start(pm__job *job, int worker)
+{
+    pm__wslot *w = &job->ws[worker];
+    void *state = NULL;
+    if (job->worker_init && job->worker_init(job->worker_user, &state) != 0) {
+        w->phase = 2; /* no exit for a worker that has no state */
+        atomic_store(&job->ws_failed, 1);
+        return 0;
+    }
+    w->state = state;
+    /* Counted before the phase flips, so that a job never looks finished
+     * while this worker owes its exit (the executor reads ws_live). */
+    atomic_fetch_add(&job->ws_live, 1);
+    w->phase = 1;
+    return 1;
+}
+
+/* The job ended for this worker: run its exit here, in its own thread. */
+static void ws_exit(pm__job *job, int worker)
+{
+    pm__wslot *w = &job->ws[worker];
+    if (job->worker_exit) {
+        unsigned char *result = NULL;
+        if (job->exit_results) {
+            size_t i = atomic_fetch_add(&job->ws_results, 1);
+            /* The capacity was checked against the workers, so this holds;
+             * a miscount must not write past the caller's buffer. */
+            if (i < job->exit_capacity) {
+                result = job->exit_results + i * job->exit_size;
+                memset(result, 0, job->exit_size);
+            }
+        }
+        if (!job->exit_results || result)
+            job->worker_exit(job->worker_user, w->state, result);
+    }
+    w->phase = 2;
+    w->state = NULL;
+    atomic_fetch_sub(&job->ws_live, 1);
+}
+
 int pm__job_step(pm__job *job, int worker)
 {
     pm__task task;
     int r = job->take(job, worker, SIZE_MAX, &task);
-    if (r != PM__STEP_RAN)
+    if (r != PM__STEP_RAN) {
+        if (r == PM__STEP_END && pm__ws_owes(job, worker))
+            ws_exit(job, worker);
         return r;
+    }
+    if (job->ws && job->ws[worker].phase == 0 && !ws_start(job, worker)) {
+        /* Its items cannot run without their state: they fail with the
+         * init's status, and the job stops (finish() sees ws_failed). */
+        task.failed = 0;
+        task.first_failed = SIZE_MAX;
+        task.first_code = 0;
+        task.signal = 0;
+        task.signal_index = SIZE_MAX;
+        for (size_t k = 0; k < task.count; k++)
+            pm__task_record(job, &task, k, PM_EWORKERINIT);
+        task.ran = task.count;
+        job->finish(job, worker, &task);
+        return PM__STEP_RAN;
+    }
+    void *saved = current_state;
+    current_state = job->ws ? job->ws[worker].state : NULL;
     pm__task_run(job, &task);
+    current_state = saved;
     job->finish(job, worker, &task);
     return PM__STEP_RAN;
 }

@@ -120,6 +120,8 @@ static void map_finish(pm__job *job, int worker, pm__task *t)
     slot *s = &m->slots[worker];
     if (t->t0 > 0)
         pm__chunker_observe(&s->chunker, t->ran, pm__now() - t->t0);
+    if (atomic_load_explicit(&job->ws_failed, memory_order_relaxed))
+        set_stop(m, PM_EWORKERINIT); /* first: it names the call's failure */
     if (t->failed)
         record_error(m, t->first_failed, t->first_code, t->signal, t->signal_index);
     /* Only this worker writes its slot; relaxed is enough because the
@@ -255,9 +257,12 @@ static int map_run(pm_fn fn, pm_batch_fn batch, void *user, const void *in, size
     int nslots = (ex ? ex->m->workers(ex->state) : 0) + 1;
     map_job *m = calloc(1, sizeof *m);
     if (!m || !(m->slots = calloc((size_t)nslots, sizeof *m->slots)) ||
+        pm__ws_setup(&m->job, &o->user, nslots) != PM_OK ||
         pm__mutex_init(&m->err_lock) != PM_OK) {
-        if (m)
+        if (m) {
             free(m->slots);
+            pm__ws_free(&m->job);
+        }
         free(m);
         pm__exec_close(&own);
         return PM_ENOMEM;
@@ -315,12 +320,14 @@ static int map_run(pm_fn fn, pm_batch_fn batch, void *user, const void *in, size
         submitted == PM_OK && status == PM_OK)
         rc = pm__item_status(m->first_code);
     rep->signal = m->signal;
+    rep->exit_count = pm__ws_count(&m->job);
     if (ex && ex->m->version >= 2 && ex->m->share && submitted == PM_OK)
         rc = share_outcome(ex, follower, rc, rep, out, out_stride, n, o, codec);
     if (status != PM_OK)
         rc = status; /* this process's own arguments were bad */
 
     pm__mutex_destroy(&m->err_lock);
+    pm__ws_free(&m->job);
     free(m->slots);
     free(m);
     pm__exec_close(&own);

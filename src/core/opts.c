@@ -8,11 +8,37 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 static int def(int v, int d)
 {
     return v ? v : d;
+}
+
+/* Per-worker state: the exit records must fit before anything runs, one
+ * per worker the call can have (the caller included). */
+static int check_worker_state(const pm_opts *o, const pm__opts *out)
+{
+    if ((o->exit_results != NULL) != (o->exit_size != 0))
+        return PM_EINVAL;
+    if (o->exit_results && !o->worker_exit)
+        return PM_EINVAL; /* nothing would ever write them */
+    if (!o->exit_results && o->exit_capacity)
+        return PM_EINVAL;
+    if (o->exit_size && o->exit_capacity > SIZE_MAX / o->exit_size)
+        return PM_EINVAL;
+    if (!o->worker_init && !o->worker_exit)
+        return PM_OK;
+    /* Not built yet where workers live in other processes. */
+    if (out->backend == PM_PROCESSES || out->backend == PM_MPI)
+        return PM_ENOTSUP;
+    size_t workers = out->backend == PM_SERIAL ? 1
+                   : out->limit                ? (size_t)out->limit
+                                               : (size_t)out->cfg.threads;
+    if (o->exit_results && o->exit_capacity < workers)
+        return PM_EINVAL;
+    return PM_OK;
 }
 
 int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
@@ -70,7 +96,7 @@ int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
     /* Only a process can be replaced with its memory given back. */
     if ((o->recycle_items || o->recycle_rss) && out->backend != PM_PROCESSES)
         return PM_ENOTSUP;
-    return PM_OK;
+    return check_worker_state(o, out);
 }
 
 int pm__opts_spmd_fallback(const pm_opts *opts, pm__opts *out)

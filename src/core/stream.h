@@ -91,6 +91,9 @@ void pm__stream_free(pm__stream *s);
 /* Between the stream's files. */
 /* Stop the map for `why` unless it already stopped, wake every waiter (lock held). */
 void pm__stream_stop(pm__stream *s, int why);
+/* After the iteration ended: wait until the executor left the job, so that
+ * every worker_exit ran (pm_iter_report's exit_count is then final). */
+void pm__stream_settle(pm__stream *s);
 /* Feed one chunk from the source (imap.c); 1 while the stream goes on. */
 int  pm__stream_feed(pm__stream *s);
 

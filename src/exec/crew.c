@@ -23,6 +23,27 @@
  */
 #include "crew.h"
 
+/* Per-worker state (opts.worker_init/worker_exit): a worker that started in
+ * a job runs its exit in its own thread when its step() sees END. So a job
+ * is over only once no worker owes an exit (pm__ws_pending), and a member
+ * that owes one steps an ended job once more. Whoever marks a job ended
+ * while exits are owed wakes the sleeping members (an imap's worker may be
+ * asleep on IDLE when the stream ends), bumping the epoch as submit does. */
+static int job_over(pm__job *job)
+{
+    return job->exec_ended && job->exec_inside == 0 && !pm__ws_pending(job);
+}
+
+/* Lock held. */
+static void mark_ended(pm__crew *s, pm__job *job)
+{
+    job->exec_ended = 1;
+    if (pm__ws_pending(job)) {
+        s->epoch++;
+        pm__cond_broadcast(&s->work_cv);
+    }
+}
+
 #include <stdlib.h>
 
 /* Run every job's chunks as worker `w` until none has work. Called and
@@ -31,7 +52,7 @@ static int run_jobs(pm__crew *s, pm__crew_member *w)
 {
     int ran = 0;
     for (pm__job *job = s->jobs; job; job = job->exec_next) {
-        if (job->exec_ended)
+        if (job->exec_ended && !pm__ws_owes(job, w->index))
             continue;
         job->exec_inside++; /* pins the job in the list while unlocked */
         pm__mutex_unlock(&s->lock);
@@ -41,8 +62,8 @@ static int run_jobs(pm__crew *s, pm__crew_member *w)
         pm__mutex_lock(&s->lock);
         job->exec_inside--;
         if (r == PM__STEP_END)
-            job->exec_ended = 1;
-        if (job->exec_ended && job->exec_inside == 0)
+            mark_ended(s, job);
+        if (job_over(job))
             pm__cond_broadcast(&s->done_cv);
     }
     return ran;
@@ -170,7 +191,7 @@ int pm__crew_wait(pm__crew *s, pm__job *job, double seconds, int help)
 {
     double deadline = seconds >= 0 ? pm__now() + seconds : 0;
     pm__mutex_lock(&s->lock);
-    if (help && !job->exec_ended) {
+    if (help && (!job->exec_ended || pm__ws_owes(job, s->size))) {
         /* Help: run chunks here, as worker number nworkers, until there are
          * none left (or it is time to return for a progress report). */
         job->exec_inside++;
@@ -182,13 +203,13 @@ int pm__crew_wait(pm__crew *s, pm__job *job, double seconds, int help)
         pm__mutex_lock(&s->lock);
         job->exec_inside--;
         if (r == PM__STEP_END)
-            job->exec_ended = 1;
+            mark_ended(s, job);
         if (r == PM__STEP_RAN) {
             pm__mutex_unlock(&s->lock);
             return 0;
         }
     }
-    while (!(job->exec_ended && job->exec_inside == 0)) {
+    while (!job_over(job)) {
         if (s->wake_pending) {
             s->wake_pending = 0;
             pm__mutex_unlock(&s->lock);

@@ -42,7 +42,7 @@ export function abortError(signal) {
 }
 
 /** Error names of the C core's statuses (parmap.h PM_STATUS_MAP). */
-export const STATUS = { OK: 0, EINVAL: -1, ENOMEM: -2, EITEM: -3, ECRASH: -4, ETIMEOUT: -5, ECANCELED: -6, ESYS: -7, ENOTSUP: -8, ESOURCE: -100 };
+export const STATUS = { OK: 0, EINVAL: -1, ENOMEM: -2, EITEM: -3, ECRASH: -4, ETIMEOUT: -5, ECANCELED: -6, ESYS: -7, ENOTSUP: -8, EWORKERINIT: -10, ESOURCE: -100 };
 
 export function statusError(M, status, what) {
   const name = Object.keys(STATUS).find((k) => STATUS[k] === status) || 'UNKNOWN';
