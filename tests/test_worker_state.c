@@ -12,6 +12,13 @@
 #include "check.h"
 #include "parmap.h"
 
+#if !PMT_HAVE_THREADS
+int main(void)
+{
+    PMT_SKIP("no threads on this target (the cases compare worker threads)");
+}
+#else
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -509,3 +516,5 @@ int main(void)
     pm_pool_free(pool);
     return pmt_done("test_worker_state");
 }
+
+#endif
