@@ -9,7 +9,7 @@
  *    NaN-boxed reference to encoded bytes in a heap block (layout in
  *    src/pmw.h);
  *  - the worker side of a call: pmwRunChunk, which the C executor calls once
- *    per chunk (EM_JS in src/exec.c). It compiles the user's function from
+ *    per chunk (EM_JS in src/batch.c, the batch function). It compiles the user's function from
  *    its source once per worker, builds the arguments (star / kwstar / args /
  *    kwargs), and loops over the chunk.
  * The main thread reaches it as Module.pmw (index.js).

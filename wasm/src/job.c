@@ -36,8 +36,8 @@ static int pool_threads;
 
 /* ------------------------------------------------------------ the pool */
 
-/* Make the pool have at least `threads` crew members. Main thread, with no
- * call running (the JS side guarantees it). Returns the crew size or 0. */
+/* Make the pool have at least `threads` background workers. Main thread, with no
+ * call running (the JS side guarantees it). Returns that size or 0. */
 EMSCRIPTEN_KEEPALIVE int pmw_pool_ensure(int threads)
 {
     if (pool && pool_threads >= threads)
@@ -129,7 +129,7 @@ EMSCRIPTEN_KEEPALIVE pmw_job *pmw_job_new(int kind, int threads, double chunksiz
     j->unordered = unordered;
     j->progress = progress;
     j->err_index = SIZE_MAX;
-    if (!(j->cancel = pm_cancel_new()) || pm__mutex_init(&j->err_lock) != PM_OK) {
+    if (!(j->cancel = pm_cancel_new()) || pthread_mutex_init(&j->err_lock, NULL) != 0) {
         pm_cancel_free(j->cancel);
         free(j);
         return NULL;
@@ -156,7 +156,7 @@ EMSCRIPTEN_KEEPALIVE void pmw_job_free(pmw_job *j)
     free(j->out.val);
     free(j->out.idx);
     free(j->out.code);
-    pm__mutex_destroy(&j->err_lock);
+    pthread_mutex_destroy(&j->err_lock);
     pm_cancel_free(j->cancel);
     free(j);
 }
@@ -304,13 +304,13 @@ EMSCRIPTEN_KEEPALIVE void pmw_cancel(pmw_job *j)
 
 void pmw__note_error(pmw_job *j, size_t index, int code, double rec)
 {
-    pm__mutex_lock(&j->err_lock);
+    pthread_mutex_lock(&j->err_lock);
     if (index < j->err_index) {
         j->err_index = index;
         j->err_code = code;
         j->err_rec = rec;
     }
-    pm__mutex_unlock(&j->err_lock);
+    pthread_mutex_unlock(&j->err_lock);
 }
 
 /* ----------------------------------------------------- main-thread posts */
@@ -340,16 +340,15 @@ static int run_map(pmw_job *j, size_t start, size_t count, int reporting)
         .on_progress = reporting ? pmw__post_progress : NULL,
         .progress_user = j,
         .cancel = j->cancel,
+        /* the call's threads, the coordinator (this thread) included */
+        .threads = j->threads,
     };
     j->offset = start;
-    if (j->kind == PMW_KERNEL) {
-        j->crew_limit = j->threads - 1;
+    if (j->kind == PMW_KERNEL)
         return pm_map(pmw__kernel_fn, j, j->kin + start * j->in_stride, j->in_stride,
                       j->kout + start * j->out_stride, j->out_stride, count, &o, &j->report);
-    }
-    j->crew_limit = j->threads - 1; /* the coordinator is the last of them */
-    return pm_map(pmw__item_fn, j, j->recs + start, sizeof(double), j->recs + start,
-                  sizeof(double), count, &o, &j->report);
+    return pm_map_batch(pmw__batch, j, j->recs + start, sizeof(double), j->recs + start,
+                        sizeof(double), count, &o, &j->report);
 }
 
 #ifdef __EMSCRIPTEN_PTHREADS__

@@ -1,9 +1,9 @@
 /*
  * pmw.h - the glue between parmap's C core and the JavaScript package
  * (parmap-wasm). What the files share:
- *  - exec.c:   the "wasm" executor: a crew whose step runs a whole chunk with
- *              ONE call into JavaScript (the item function runs in the
- *              worker's own JS realm), and the warm pool built on it;
+ *  - batch.c:  the batch function that runs a whole chunk with ONE call into
+ *              JavaScript (the item function runs in the worker's own JS
+ *              realm), and the warm pool it runs on (an ordinary pm_pool);
  *  - job.c:    a job (one parmap / mapKernel call): its records, value
  *              blocks, errors, the coordinator thread running pm_map;
  *  - stream.c: imap: rings between the main thread and the C stream, the
@@ -21,17 +21,19 @@
  * for items, by workers for results). A map frees them all when the job is
  * freed; a stream frees those whose refs fell to 0 as it goes (sweep), so
  * memory stays flat on endless streams.
+ *
+ * Only the library's public headers are included: the glue is a client of
+ * parmap like any other program (CMakeLists.txt gives it no path into src/).
  */
 #ifndef PMW_H
 #define PMW_H
 
-/* err_index of a stream's error noted where its index is unknown */
-#define PMW_NO_INDEX (SIZE_MAX - 1)
-
-#include "core/internal.h"
+#include "parmap.h"
 #include "parmap_kernel.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __EMSCRIPTEN_PTHREADS__
@@ -75,7 +77,6 @@ typedef struct pmw_job {
     unsigned char *meta;      /* 16: MessagePack {args, kwargs, star, kwstar} */
     int32_t meta_len;         /* 20 */
     int32_t kind;             /* 24: PMW_JS or PMW_KERNEL */
-    int32_t crew_limit;       /* 28: crew members with a lower index take part */
     /* --- C side --- */
     int threads;              /* requested, >= 1 */
     long chunksize;           /* 0: auto */
@@ -92,7 +93,7 @@ typedef struct pmw_job {
     pmw_block *kept;          /* the sweeper's: blocks still referenced */
     size_t swept_at;          /* records seen when it last swept */
     /* first failing item (raise mode) and its record */
-    pm__mutex err_lock;
+    pthread_mutex_t err_lock;
     size_t err_index;
     double err_rec;
     int err_code;
@@ -115,11 +116,11 @@ typedef struct pmw_job {
     int source_status;        /* set by the main thread with in.eof */
 } pmw_job;
 
-/* exec.c */
+/* batch.c */
+/* The warm pool: `threads` background workers (threaded build). */
 pm_pool *pmw__pool_new(int threads);
-/* Run a JS job's task in one call into the worker's JS realm. */
-void pmw__run_task_js(pmw_job *j, pm__task *t, const unsigned char *in, unsigned char *out);
-int pmw__item_fn(void *user, const void *in, void *out);
+/* A JS job's batch function (pm_batch_fn): a chunk per call into JavaScript. */
+size_t pmw__batch(void *user, size_t first, size_t count, const void *in, void *out, int *codes);
 int pmw__kernel_fn(void *user, const void *in, void *out);
 
 /* job.c */

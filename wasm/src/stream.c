@@ -3,7 +3,7 @@
  * pthread, fed from and drained to the main thread through two rings of
  * records in the shared heap.
  *
- *   main thread --in ring--> feeder (core) -> workers (exec.c) -> coordinator
+ *   main thread --in ring--> feeder (core) -> workers (batch.c) -> coordinator
  *   (pm_iter_next) --out ring--> main thread
  *
  * Each ring has one producer and one consumer. The main thread never blocks:
@@ -110,9 +110,11 @@ static void *stream_main(void *arg)
         .progress_user = j,
         .total = j->total,
         .cancel = j->cancel,
+        /* `threads` background workers, and this thread (the consumer),
+         * which runs a chunk only when it has no result to deliver */
+        .threads = j->threads + 1,
     };
-    j->crew_limit = j->threads; /* the coordinator only consumes */
-    pm_iter *it = pm_imap(pmw__item_fn, j, source, j, sizeof(double), sizeof(double), &o);
+    pm_iter *it = pm_imap_batch(pmw__batch, j, source, j, sizeof(double), sizeof(double), &o);
     int r = PM_ENOMEM;
     size_t index = 0, seen = 0;
     int code = 0;
@@ -128,9 +130,8 @@ static void *stream_main(void *arg)
                 pmw__sweep(j);
             }
         }
-        if (r == PM_EITEM && (j->err_index == SIZE_MAX || j->err_index == PMW_NO_INDEX)) {
-            if (j->err_index == SIZE_MAX)
-                j->err_rec = val;
+        if (r == PM_EITEM && j->err_index == SIZE_MAX) {
+            j->err_rec = val;
             j->err_index = index;
             j->err_code = code;
         }
