@@ -6,7 +6,7 @@
 # shared library is built; both have OUTPUT_NAME parmap). libparmap_mpi's
 # files (parmap-mpi.pc, parmapMpiTargets*.cmake) are installed by
 # cmake/mpi.cmake, which reuses the PM_PC_* values computed here. Installs:
-#   include/parmap.h
+#   include/parmap.h, parmap_value.h, parmap_exec.h
 #   lib/libparmap.a, lib/libparmap.so*       (libdir from GNUInstallDirs)
 #   lib/pkgconfig/parmap.pc                   (from cmake/parmap.pc.in)
 #   lib/cmake/parmap/parmapConfig.cmake, parmapConfigVersion.cmake,
@@ -22,6 +22,7 @@ set(PM_CMAKE_INSTALL_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/parmap")
 
 # Header and libraries --------------------------------------------------------
 install(FILES "${PROJECT_SOURCE_DIR}/include/parmap.h" "${PROJECT_SOURCE_DIR}/include/parmap_value.h"
+              "${PROJECT_SOURCE_DIR}/include/parmap_exec.h"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 
 install(TARGETS ${PM_INSTALL_TARGETS}

@@ -525,7 +525,8 @@ PM_API int pm_iter_source(void *iter, void *item);
  * runs one call at a time: a call that finds it busy gets workers of its
  * own, see the processes backend; it never waits for the pool). Returns NULL with
  * errno EINVAL (bad options), ENOTSUP, ENOMEM, or EAGAIN when threads could not
- * be started.
+ * be started. A pool on workers of your own (an executor): pm_pool_new_exec,
+ * in parmap_exec.h.
  */
 PM_API pm_pool *pm_pool_new(const pm_opts *opts);
 /* The `threads` of the pool (background workers + the calling thread; 1 for

@@ -428,7 +428,7 @@ int pm__stream_new(pm__stream **out, pm_fn fn, pm_batch_fn batch, void *user,
         limit = o->cfg.threads < size ? o->cfg.threads : 0;
         s->job.limit = limit;
     } else {
-        if ((rc = pm__exec_open(&s->own, o->backend, &o->cfg)) != PM_OK)
+        if ((rc = pm__exec_open(&s->own, o->methods, &o->cfg)) != PM_OK)
             return rc;
         s->ex = &s->own;
     }

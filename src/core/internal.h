@@ -13,75 +13,36 @@
 #define PM_INTERNAL_H
 
 #include "parmap.h"
+#include "parmap_exec.h"
 #include "../platform/platform.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
 
-/* The executor seam: the few pm__ functions an executor built outside
- * libparmap (libparmap_mpi) calls. libparmap.so exports them (everything else
- * pm__ is hidden), but they are not public API: the public executor interface
- * (include/parmap_exec.h, issue 14 item 3) replaces them. */
+/* The executor interface is public (include/parmap_exec.h); the core uses
+ * its own short names for the same types below. The seam: the few pm__
+ * functions libparmap_mpi also calls (its crew threads and the refusing item
+ * function), exported from libparmap.so but not public API. */
 #define PM__SEAM PM_API
 
 /* ------------------------------------------------------------------ jobs */
 
-/* What a job's step() returns to the worker calling it. */
-enum {
-    PM__STEP_RAN = 1,   /* ran a chunk: call again */
-    PM__STEP_IDLE = 0,  /* nothing to run right now (a stream waits for its feeder):
-                           sleep until the executor is notified */
-    PM__STEP_END = -1   /* no more work for workers, ever: leave the job */
-};
+/* What a job's step() returns to the worker calling it (parmap_exec.h). */
+#define PM__STEP_RAN PM_STEP_RAN
+#define PM__STEP_IDLE PM_STEP_IDLE
+#define PM__STEP_END PM_STEP_END
 
-/* A chunk of consecutive items, claimed by one worker. take() fills the
- * first part; whoever runs it (pm__task_run here, or a remote worker) fills
- * the results part; finish() accounts for it. */
-typedef struct pm__task {
-    size_t base;                /* index (in the array or stream) of the first item */
-    size_t count;               /* items in the chunk, >= 1 */
-    const unsigned char *in;    /* count input records, in_stride apart */
-    unsigned char *out;         /* count output records, out_stride apart; NULL: none */
-    int *codes;                 /* count item codes; NULL: the caller keeps none */
-    int inherited;              /* `in` existed before the call, so a worker forked
-                                   at the call can read it in place */
-    double t0;                  /* when it was taken (for the chunker), 0: untimed */
-    void *ctx;                  /* the job's own (a stream's chunk) */
-    /* results */
-    size_t ran;                 /* items that ran: < count only when PM_RAISE stopped */
-    size_t failed;              /* items whose code is nonzero */
-    size_t first_failed;        /* index (absolute) of the first of them */
-    int first_code;             /* its code */
-    int signal;                 /* the first item that killed its worker process killed
-                                   it with this signal (0: none) */
-    size_t signal_index;        /* that item's index */
-} pm__task;
+/* A chunk of consecutive items, claimed by one worker (parmap_exec.h). */
+typedef pm_task pm__task;
 
-/* Records that hold pointers (pm_value *) mean nothing in another process.
- * A job with a codec has its outputs shipped back encoded: the worker encodes
- * each output record and releases what it holds, the caller's side decodes
- * into the real output record. Used by pm_vmap on processes and MPI. MPI also
- * ships the inputs (other ranks never saw them): the *_in methods, NULL where
- * an executor does not need them. */
-typedef struct pm__codec {
-    void *ctx;
-    /* worker side: encode the record at `out` into a malloc'd buffer, and
-     * release the record's contents either way; 0 or an item code */
-    int (*encode)(void *ctx, void *out, unsigned char **buf, size_t *len);
-    /* caller side: decode into the record at `out`; `in` is the item's input
-     * record. buf NULL: nothing came back for an item that ran (its code says
-     * why), but `out` must still be made valid. 0 or an item code */
-    int (*decode)(void *ctx, const void *in, const unsigned char *buf, size_t len, void *out);
-    /* caller side: encode the input record at `in` (left as is); 0 or a code */
-    int (*encode_in)(void *ctx, const void *in, unsigned char **buf, size_t *len);
-    /* worker side: decode into the input record at `in`; 0 or an item code */
-    int (*decode_in)(void *ctx, const unsigned char *buf, size_t len, void *in);
-    /* worker side: release what a decoded input record holds */
-    void (*release_in)(void *ctx, void *in);
-} pm__codec;
+/* Records that travel as bytes: pm_value * outputs (and MPI inputs) are
+ * encoded by the worker and decoded by the caller (parmap_exec.h). */
+typedef pm_codec pm__codec;
 
-typedef struct pm__job pm__job;
-struct pm__job {
+/* A job: the public pm_job, whose insides only the core sees. Executors
+ * read it through pm_job_info_get (the first fields). */
+typedef struct pm_job pm__job;
+struct pm_job {
     pm_fn fn;
     pm_batch_fn batch;              /* instead of fn: a chunk per call (NULL: use fn) */
     int limit;                      /* 0, or the workers this call may use, the caller
@@ -184,76 +145,21 @@ PM__SEAM int pm__job_step(pm__job *job, int worker);
 
 /* ------------------------------------------------------------- executors */
 
-typedef struct pm__exec_config {
-    int threads;   /* resolved: >= 1 */
-    int procs;     /* resolved: >= 1 (processes backend) */
-} pm__exec_config;
+/* The executor interface (parmap_exec.h, where its protocol and lifetime
+ * rules are documented): a const table of methods per backend. */
+typedef pm_exec_config pm__exec_config;
+typedef pm_exec_methods pm__exec_methods;
 
-/*
- * An executor: a const table of methods per backend. `version` tells which
- * methods exist; new methods are only appended (sqlite3_io_methods). The core
- * allocates `state_size` zeroed bytes for the state.
- *
- * Protocol: open once; then for each job: submit, (notify whenever the job may
- * have new work), wait until it returns 1; finally close. Several jobs may be
- * submitted at once (a shared pool). The calling thread counts as a worker:
- * wait() first runs the job's chunks on it (worker number == workers()),
- * then blocks until the background workers are out. With 0 background workers
- * (serial, or threads = 1) nothing runs in the background at all.
- */
-typedef struct pm__exec_methods {
-    int version;                   /* 1 */
-    const char *name;              /* "serial", "threads", "processes" */
-    int isolated;                  /* 1: items must never run in the calling process
-                                      (a crash there would kill the caller) */
-    size_t state_size;
-    int  (*open)(void *state, const pm__exec_config *cfg);   /* PM_OK or error */
-    int  (*workers)(const void *state);  /* background workers, not counting the caller */
-    int  (*submit)(void *state, pm__job *job);   /* PM_OK or an error: nothing runs */
-    void (*notify)(void *state);
-    /* Help run the job, then wait up to `seconds` (< 0: forever) for it to
-     * end: someone saw PM__STEP_END and no worker is inside it any more.
-     * Returns 1 when it ended (the executor then forgets the job), 0 on
-     * timeout (call again to go on). */
-    int  (*wait)(void *state, pm__job *job, double seconds);
-    void (*close)(void *state);    /* join workers; state may be half-opened */
-    /* Version 2: SPMD executors (MPI), where every process makes the same
-     * call and one of them (the owner) holds the input. NULL elsewhere. */
-    /* 1: this process only serves the owner's jobs. The core then reads no
-     * input and no source; the executor runs what the owner sends. */
-    int  (*follower)(const void *state);
-    /* After a job, the same call in every process: the owner sends `len`
-     * bytes at `buf`, the followers receive them into `buf`. PM_OK or error. */
-    int  (*share)(void *state, void *buf, size_t len);
-    /* Version 3. 1 when a job submitted now would have to wait for the one
-     * running (processes: one job at a time, its workers forked for it).
-     * The core then gives the call an executor of its own with the same
-     * settings rather than wait: the running job may be the caller's own (a
-     * pm_map from one of its items, a chained pm_imap) and would never end.
-     * NULL: never busy. */
-    int  (*busy)(void *state);
-    /* Version 4, SPMD executors: 1 when an executor opened in this process
-     * now would be a follower (follower() without a state: the value layer
-     * must know before it reads its arguments). NULL: never. */
-    int  (*follows)(void);
-    /* Version 5. 1: items run in other processes, which records reach as
-     * bytes (processes, MPI): a job whose records hold pointers (the value
-     * layer's) passes its codec, and the executor uses the parts it needs
-     * (outputs always; inputs where the worker does not have them). */
-    int  ships;
-} pm__exec_methods;
+/* Whether a table has a member of version `v` and sets it. */
+#define PM__EXEC_HAS(m, v, member) ((m) && (m)->version >= (v) && (m)->member)
 
 extern const pm__exec_methods pm__exec_serial;
 extern const pm__exec_methods pm__exec_threads;
 extern const pm__exec_methods pm__exec_processes; /* where fork exists (PM_HAVE_FORK) */
 
-/* Executors for backends the core does not build in (PM_MPI: libparmap_mpi,
- * which registers itself when loaded and from pm_mpi_init). A backend that
- * nothing registered gives PM_ENOTSUP. `m` NULL unregisters; a pool keeps the
- * table it was opened with. PM_OK, or PM_EINVAL for a built-in or unknown
- * backend or a table of version < 1. Thread-safe. This becomes the public
- * executor interface's registration (include/parmap_exec.h, issue 14 item 3). */
-PM__SEAM int pm__exec_register(pm_backend backend, const pm__exec_methods *m);
+/* 1 when a table can be opened: a known version and the methods every
+ * executor needs. */
+int  pm__exec_valid(const pm__exec_methods *m);
 
 /* An opened executor (what a pm_pool wraps; pm_map without a pool makes one). */
 typedef struct pm__exec {
@@ -261,21 +167,23 @@ typedef struct pm__exec {
     void *state;
 } pm__exec;
 
-/* Resolve a backend, allocate and open. Returns PM_OK or an error. */
-int  pm__exec_open(pm__exec *ex, pm_backend backend, const pm__exec_config *cfg);
+/* Allocate and open an executor from table `m` (NULL: PM_ENOTSUP).
+ * Returns PM_OK or an error. */
+int  pm__exec_open(pm__exec *ex, const pm__exec_methods *m, const pm__exec_config *cfg);
+/* The table for a backend (built in or registered), or NULL. */
+const pm__exec_methods *pm__backend_methods(pm_backend backend);
 void pm__exec_close(pm__exec *ex);
-/* 1 when the backend is SPMD (every process makes the call: open it even
- * for an empty input). */
-int  pm__backend_spmd(pm_backend backend);
+/* The table a call with these (unresolved) options opens: its pool's, or
+ * its backend's (PM_AUTO resolved); NULL when there is none. */
+const pm__exec_methods *pm__opts_methods(const pm_opts *o);
+/* 1 when the table is SPMD (every process makes the call: open it even for
+ * an empty input). */
+int  pm__methods_spmd(const pm__exec_methods *m);
 /* 1 when `ex` only serves another process's jobs (an MPI rank other than 0). */
 int  pm__exec_follower(const pm__exec *ex);
-/* 1 when a call on `backend` in this process would only serve another
- * process's job (methods' follows()). */
-int  pm__backend_follows(pm_backend backend);
-/* 1 when the backend's items run where records arrive as bytes (ships). */
-int  pm__backend_ships(pm_backend backend);
-/* 1 when this build has, or something registered, an executor for `backend`. */
-int  pm__backend_available(pm_backend backend);
+/* 1 when a call on `m` in this process would only serve another process's
+ * job (methods' follows()). */
+int  pm__methods_follows(const pm__exec_methods *m);
 
 /* pm_imap with a codec (NULL: pm_imap itself). */
 pm_iter *pm__imap_ex(pm_fn fn, void *user, pm_source_fn next, void *src, size_t in_stride,
@@ -292,7 +200,8 @@ int pm__map_ex(pm_fn fn, void *user, const void *in, size_t in_stride, void *out
  * _sg_desc_defaults idea: one place decides the defaults). */
 typedef struct pm__opts {
     pm_opts user;        /* the caller's options, copied */
-    pm_backend backend;  /* never PM_AUTO */
+    pm_backend backend;  /* never PM_AUTO (a pool of pm_pool_new_exec: PM_AUTO) */
+    const pm__exec_methods *methods;  /* what the call opens (or its pool has) */
     pm__exec_config cfg;
     size_t chunksize;    /* 0 = auto */
     int limit;           /* a call on a threads pool: user.threads when it caps the pool
@@ -389,10 +298,5 @@ pm__exec *pm__pool_exec(pm_pool *pool);
  * oversubscribe), opts.private_threads, or the pool could not start. */
 pm__exec *pm__default_exec(const pm__opts *o);
 
-/* Which backend a call with these options runs on (a pool decides for itself). */
-static inline pm_backend pm__backend_of(const pm_opts *o)
-{
-    return o->pool ? o->pool->backend : o->backend;
-}
 
 #endif

@@ -113,7 +113,7 @@ static pm_iter *imap_call(pm_fn fn, pm_batch_fn batch, void *user, pm_source_fn 
         return NULL;
     pm__opts o;
     int opts_rc = pm__opts_resolve(opts, &o);
-    int spmd = opts_rc == PM_OK ? pm__backend_spmd(o.backend) : pm__opts_spmd_fallback(opts, &o);
+    int spmd = opts_rc == PM_OK ? pm__methods_spmd(o.methods) : pm__opts_spmd_fallback(opts, &o);
     /* SPMD: a follower never reads the source, so it need not pass one (see
      * missing_source for the owner). */
     int rc = ((!fn && !batch) || (!next && !spmd) || in_stride == 0) ? PM_EINVAL : opts_rc;

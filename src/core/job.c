@@ -242,3 +242,49 @@ int pm__refuse(void *user, const void *in, void *out)
     (void)out;
     return PM_EINVAL;
 }
+
+/* ------------------------------------------- the executor interface's */
+
+void pm_job_info_get(const pm_job *job, pm_job_info *info)
+{
+    *info = (pm_job_info){
+        .fn = job->fn,
+        .batch = job->batch,
+        .user = job->user,
+        .in_stride = job->in_stride,
+        .out_stride = job->out_stride,
+        .raise = job->raise,
+        .cancel = job->cancel,
+        .timeout_s = job->timeout_s,
+        .recycle_items = job->recycle_items,
+        .recycle_rss = job->recycle_rss,
+        .limit = job->limit,
+        .caller_waits = job->caller_waits,
+        .codec = job->codec,
+    };
+}
+
+int pm_job_step(pm_job *job, int worker)
+{
+    return pm__job_step(job, worker);
+}
+
+int pm_job_take(pm_job *job, int worker, size_t max_items, pm_task *task)
+{
+    return job->take(job, worker, max_items, task);
+}
+
+void pm_job_finish(pm_job *job, int worker, pm_task *task)
+{
+    job->finish(job, worker, task);
+}
+
+void pm_task_run(const pm_job *job, pm_task *task)
+{
+    pm__task_run(job, task);
+}
+
+void pm_task_record(const pm_job *job, pm_task *task, size_t k, int code)
+{
+    pm__task_record(job, task, k, code);
+}

@@ -233,7 +233,7 @@ static int map_run(pm_fn fn, pm_batch_fn batch, void *user, const void *in, size
     pm__exec own = {0}, *ex = NULL;
     int rc = PM_OK;
     /* SPMD (MPI): every process makes this call, whatever its own n. */
-    int spmd = pm__backend_spmd(o->backend);
+    int spmd = pm__methods_spmd(o->methods);
     int limit = o->limit;
     if (o->user.pool && (ex = pm__pool_exec(o->user.pool)) != NULL) {
         ; /* the pool's workers; else (a busy or inherited pool) its settings */
@@ -249,7 +249,7 @@ static int map_run(pm_fn fn, pm_batch_fn batch, void *user, const void *in, size
             cfg.procs = (int)n;
         else if (o->backend != PM_PROCESSES && (size_t)cfg.threads > n)
             cfg.threads = (int)n;
-        if ((rc = pm__exec_open(&own, o->backend, &cfg)) != PM_OK)
+        if ((rc = pm__exec_open(&own, o->methods, &cfg)) != PM_OK)
             return rc;
         ex = &own;
     }
@@ -367,7 +367,7 @@ static int map_call(pm_fn fn, pm_batch_fn batch, void *user, const void *in, siz
     int rc = check_args(fn != NULL || batch != NULL, in_stride);
     int arrays = rc == PM_OK ? check_arrays(in, in_stride, out, out_stride, n) : PM_OK;
     int opts_rc = pm__opts_resolve(opts, &o);
-    int spmd = opts_rc == PM_OK ? pm__backend_spmd(o.backend) : pm__opts_spmd_fallback(opts, &o);
+    int spmd = opts_rc == PM_OK ? pm__methods_spmd(o.methods) : pm__opts_spmd_fallback(opts, &o);
     if (rc == PM_OK)
         rc = opts_rc;
     if (rc == PM_OK && !spmd)

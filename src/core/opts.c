@@ -30,9 +30,8 @@ static int check_worker_state(const pm_opts *o, const pm__opts *out)
         return PM_EINVAL;
     if (!o->worker_init && !o->worker_exit)
         return PM_OK;
-    /* Not built yet where workers live in other processes. */
-    if (out->backend == PM_PROCESSES || out->backend == PM_MPI)
-        return PM_ENOTSUP;
+    if (!PM__EXEC_HAS(out->methods, 6, worker_state))
+        return PM_ENOTSUP; /* not built where workers live in other processes */
     size_t workers = out->backend == PM_SERIAL ? 1
                    : out->limit                ? (size_t)out->limit
                                                : (size_t)out->cfg.threads;
@@ -64,11 +63,12 @@ int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
 
     if (o->pool) {
         out->backend = o->pool->backend;
+        out->methods = o->pool->exec.m;
         out->cfg.threads = o->pool->threads;
         out->cfg.procs = o->pool->procs;
-        /* A threads pool shares its workers between calls: `threads` caps
-         * this call's share (more than the pool has: all of it). */
-        if (out->backend == PM_THREADS && o->threads > 0 && o->threads < o->pool->threads)
+        /* A pool whose workers serve several calls at once (threads):
+         * `threads` caps this call's share (more than the pool has: all). */
+        if (PM__EXEC_HAS(out->methods, 6, shares) && o->threads > 0 && o->threads < o->pool->threads)
             out->limit = o->threads;
     } else {
         out->backend = o->backend;
@@ -80,6 +80,7 @@ int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
                                                          ? def(o->threads, 1)
                                                         : def(o->threads, pm__cpu_count());
         out->cfg.procs = def(o->procs, pm__cpu_count());
+        out->methods = pm__backend_methods(out->backend);
     }
     out->chunksize = (size_t)o->chunksize;
 
@@ -87,14 +88,14 @@ int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
         return PM_ENOTSUP; /* no fork (WebAssembly, WASI) */
     if (out->backend == PM_THREADS && !PM_HAVE_THREADS)
         return PM_ENOTSUP;
-    if (!o->pool && !pm__backend_available(out->backend))
-        return PM_ENOTSUP; /* PM_MPI without libparmap_mpi (pm__exec_register) */
-    /* Threads cannot be killed safely, so a per-item timeout is a processes
-     * feature; silently ignoring it would be worse than saying so. */
-    if (o->timeout_s > 0 && out->backend != PM_PROCESSES)
+    if (!out->methods)
+        return PM_ENOTSUP; /* PM_MPI without libparmap_mpi (pm_exec_register) */
+    /* What the executor cannot do is refused, never silently ignored:
+     * threads cannot be killed safely, so a per-item timeout is a processes
+     * feature, and only a process can be replaced with its memory given back. */
+    if (o->timeout_s > 0 && !PM__EXEC_HAS(out->methods, 6, timeouts))
         return PM_ENOTSUP;
-    /* Only a process can be replaced with its memory given back. */
-    if ((o->recycle_items || o->recycle_rss) && out->backend != PM_PROCESSES)
+    if ((o->recycle_items || o->recycle_rss) && !PM__EXEC_HAS(out->methods, 6, recycles))
         return PM_ENOTSUP;
     return check_worker_state(o, out);
 }
@@ -103,14 +104,16 @@ int pm__opts_spmd_fallback(const pm_opts *opts, pm__opts *out)
 {
     if (!opts)
         return 0; /* all defaults are valid, and not SPMD */
-    pm_backend b = pm__backend_of(opts);
-    /* An out-of-range backend is no backend at all (pm__backend_spmd: 0). */
-    if (!pm__backend_spmd(b))
+    /* An out-of-range backend is no backend at all (no table: not SPMD). */
+    const pm__exec_methods *m = pm__opts_methods(opts);
+    if (!pm__methods_spmd(m))
         return 0;
+    pm_backend b = opts->pool ? opts->pool->backend : opts->backend;
     memset(out, 0, sizeof *out);
     out->user.backend = b;
     out->user.pool = opts->pool;
     out->backend = b;
+    out->methods = m;
     out->cfg.threads = opts->pool ? opts->pool->threads : 1;
     out->cfg.procs = 1;
     return 1;

@@ -5,7 +5,7 @@
  * call only submits its job to the pool's already running workers.
  *
  * Serial, threads and processes are built in; other backends (PM_MPI) come
- * from libraries that register their executor (pm__exec_register), so
+ * from libraries that register their executor (pm_exec_register), so
  * libparmap itself never links what they need.
  */
 #include "internal.h"
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 
 /* Executors of backends the core does not build in, by backend: what
- * pm__exec_register was given (PM_MPI: libparmap_mpi). Written and read
+ * pm_exec_register was given (PM_MPI: libparmap_mpi). Written and read
  * without a lock: each slot is one pointer to a const table that lives as
  * long as the program. */
 static _Atomic(const pm__exec_methods *) registered[PM_MPI + 1];
@@ -32,43 +32,39 @@ static const pm__exec_methods *built_in(pm_backend backend)
     }
 }
 
-static const pm__exec_methods *methods_for(pm_backend backend)
+const pm__exec_methods *pm__backend_methods(pm_backend backend)
 {
+    if (backend == PM_AUTO)
+        backend = PM_HAVE_THREADS ? PM_THREADS : PM_SERIAL;
     const pm__exec_methods *m = built_in(backend);
     if (!m && (int)backend > PM_AUTO && (int)backend <= PM_MPI)
         m = atomic_load_explicit(&registered[backend], memory_order_acquire);
     return m;
 }
 
-int pm__exec_register(pm_backend backend, const pm__exec_methods *m)
+const pm__exec_methods *pm__opts_methods(const pm_opts *o)
+{
+    return o->pool ? o->pool->exec.m : pm__backend_methods(o->backend);
+}
+
+int pm__exec_valid(const pm__exec_methods *m)
+{
+    return m && m->version >= 1 && m->version <= PM_EXEC_VERSION && m->open && m->workers &&
+           m->submit && m->notify && m->wait && m->close;
+}
+
+int pm_exec_register(pm_backend backend, const pm__exec_methods *m)
 {
     if ((int)backend <= PM_AUTO || (int)backend > PM_MPI || built_in(backend) ||
-        (m && m->version < 1))
+        (m && !pm__exec_valid(m)))
         return PM_EINVAL;
     atomic_store_explicit(&registered[backend], m, memory_order_release);
     return PM_OK;
 }
 
-int pm__backend_available(pm_backend backend)
+int pm__exec_open(pm__exec *ex, const pm__exec_methods *m, const pm__exec_config *cfg)
 {
-    return methods_for(backend) != NULL;
-}
-
-int pm__backend_ships(pm_backend backend)
-{
-    const pm__exec_methods *m = methods_for(backend);
-    return m && m->version >= 5 && m->ships;
-}
-
-int pm__backend_follows(pm_backend backend)
-{
-    const pm__exec_methods *m = methods_for(backend);
-    return m && m->version >= 4 && m->follows && m->follows();
-}
-
-int pm__exec_open(pm__exec *ex, pm_backend backend, const pm__exec_config *cfg)
-{
-    ex->m = methods_for(backend);
+    ex->m = m;
     ex->state = NULL;
     if (!ex->m)
         return PM_ENOTSUP;
@@ -81,15 +77,19 @@ int pm__exec_open(pm__exec *ex, pm_backend backend, const pm__exec_config *cfg)
     return rc;
 }
 
-int pm__backend_spmd(pm_backend backend)
+int pm__methods_spmd(const pm__exec_methods *m)
 {
-    const pm__exec_methods *m = methods_for(backend);
-    return m && m->version >= 2 && m->follower;
+    return PM__EXEC_HAS(m, 2, follower);
+}
+
+int pm__methods_follows(const pm__exec_methods *m)
+{
+    return PM__EXEC_HAS(m, 4, follows) && m->follows();
 }
 
 int pm__exec_follower(const pm__exec *ex)
 {
-    return ex && ex->m->version >= 2 && ex->m->follower && ex->m->follower(ex->state);
+    return ex && PM__EXEC_HAS(ex->m, 2, follower) && ex->m->follower(ex->state);
 }
 
 void pm__exec_close(pm__exec *ex)
@@ -101,13 +101,21 @@ void pm__exec_close(pm__exec *ex)
     ex->state = NULL;
 }
 
-pm_pool *pm_pool_new(const pm_opts *opts)
+/* A pool around table `m` (NULL: the backend's) with options resolved. */
+static pm_pool *pool_open(const pm__exec_methods *m, const pm_opts *opts)
 {
     pm__opts o;
     int rc = opts && opts->pool ? PM_EINVAL : pm__opts_resolve(opts, &o);
     if (rc != PM_OK) {
         errno = rc == PM_ENOTSUP ? ENOTSUP : EINVAL;
         return NULL;
+    }
+    if (m) {
+        /* A library's executor: no built-in backend, its own table (the
+         * options were resolved as for threads: cfg.threads defaults to the
+         * CPU count, procs too). */
+        o.backend = PM_AUTO;
+        o.methods = m;
     }
     pm_pool *pool = calloc(1, sizeof *pool);
     if (!pool) {
@@ -118,7 +126,7 @@ pm_pool *pm_pool_new(const pm_opts *opts)
     pool->threads = o.cfg.threads;
     pool->procs = o.cfg.procs;
     pool->process = pm__process_id();
-    rc = pm__exec_open(&pool->exec, o.backend, &o.cfg);
+    rc = pm__exec_open(&pool->exec, o.methods, &o.cfg);
     if (rc != PM_OK) {
         free(pool);
         errno = rc == PM_ENOMEM ? ENOMEM : EAGAIN;
@@ -127,12 +135,28 @@ pm_pool *pm_pool_new(const pm_opts *opts)
     return pool;
 }
 
+pm_pool *pm_pool_new(const pm_opts *opts)
+{
+    return pool_open(NULL, opts);
+}
+
+pm_pool *pm_pool_new_exec(const pm_exec_methods *m, const pm_opts *opts)
+{
+    /* The options must not name another executor; what the table cannot
+     * do (timeouts, recycling, worker state) is refused per call. */
+    if (!pm__exec_valid(m) || (opts && (opts->pool || opts->backend != PM_AUTO))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return pool_open(m, opts);
+}
+
 pm__exec *pm__pool_exec(pm_pool *pool)
 {
     pm__exec *ex = &pool->exec;
     if (pool->process != pm__process_id())
         return NULL;
-    if (ex->m->version >= 3 && ex->m->busy && ex->m->busy(ex->state))
+    if (PM__EXEC_HAS(ex->m, 3, busy) && ex->m->busy(ex->state))
         return NULL;
     return ex;
 }

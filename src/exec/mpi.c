@@ -3,7 +3,7 @@
  * cluster already runs. It is its own library, libparmap_mpi (built when
  * CMake finds MPI: PM_WITH_MPI), so that libparmap never links MPI: the core
  * knows this executor only through the table it registers
- * (pm__exec_register, see "Registration" below).
+ * (pm_exec_register, see "Registration" below).
  *
  * SPMD: every rank makes the same calls in the same order, so every rank
  * opens this executor and submits one job per call. Rank 0 *owns* the job
@@ -301,7 +301,7 @@ static const pm__exec_methods exec_mpi = {
  * harmless. A program that does not link libparmap_mpi gets PM_ENOTSUP. */
 static void register_mpi(void)
 {
-    (void)pm__exec_register(PM_MPI, &exec_mpi);
+    (void)pm_exec_register(PM_MPI, &exec_mpi);
 }
 
 #if defined(__GNUC__) || defined(__clang__)

@@ -315,7 +315,7 @@ static int procs_open(void *state, const pm__exec_config *cfg)
 }
 
 const pm__exec_methods pm__exec_processes = {
-    .version = 5,
+    .version = 6,
     .name = "processes",
     .isolated = 1,
     .state_size = sizeof(procs_state),
@@ -327,6 +327,8 @@ const pm__exec_methods pm__exec_processes = {
     .close = procs_close,
     .busy = procs_busy,
     .ships = 1,
+    .timeouts = 1,
+    .recycles = 1,
 };
 
 #endif /* PM_HAVE_FORK */

@@ -48,7 +48,7 @@ static void serial_close(void *state)
 }
 
 const pm__exec_methods pm__exec_serial = {
-    .version = 1,
+    .version = 6,
     .name = "serial",
     .state_size = 0,
     .open = serial_open,
@@ -57,4 +57,5 @@ const pm__exec_methods pm__exec_serial = {
     .notify = serial_notify,
     .wait = serial_wait,
     .close = serial_close,
+    .worker_state = 1,
 };

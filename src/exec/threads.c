@@ -47,7 +47,7 @@ static void threads_close(void *state)
 }
 
 const pm__exec_methods pm__exec_threads = {
-    .version = 1,
+    .version = 6,
     .name = "threads",
     .state_size = sizeof(pm__crew),
     .open = threads_open,
@@ -56,4 +56,6 @@ const pm__exec_methods pm__exec_threads = {
     .notify = threads_notify,
     .wait = threads_wait,
     .close = threads_close,
+    .worker_state = 1,
+    .shares = 1,
 };

@@ -193,8 +193,8 @@ pm_viter *pm_vimap(pm_vfn fn, void *user, pm_vsource_fn next, void *src, const p
     v->next = next;
     v->src = src;
     int rc = (!fn || !next) ? PM_EINVAL : pm__vspec_init(&v->spec, o);
-    pm_backend backend = pm__backend_of(&o->base);
-    int ships = pm__backend_ships(backend); /* cells travel encoded: see above */
+    const pm__exec_methods *m = pm__opts_methods(&o->base);
+    int ships = PM__EXEC_HAS(m, 5, ships); /* cells travel encoded: see above */
     if (rc == PM_OK && (rc = pm__mutex_init(&v->lock)) == PM_OK)
         v->has_lock = 1;
     if (rc == PM_OK) {
@@ -211,7 +211,7 @@ pm_viter *pm_vimap(pm_vfn fn, void *user, pm_vsource_fn next, void *src, const p
         v->final = rc;
         /* MPI: the other ranks make this call too; an empty stream with bad
          * arguments tells them the status (see pm__imap_ex). */
-        if (pm__backend_spmd(backend))
+        if (pm__methods_spmd(m))
             v->it = pm__imap_ex(NULL, NULL, NULL, NULL, 0, 0, &o->base, NULL);
     }
     return v;

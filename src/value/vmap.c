@@ -157,23 +157,23 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
     pm_value *list = NULL;
     int rc = PM_OK;
 
-    pm_backend backend = pm__backend_of(&o->base);
+    const pm__exec_methods *m = pm__opts_methods(&o->base);
     if (!results) {
-        if (pm__backend_spmd(backend)) /* the other processes wait: see below */
+        if (pm__methods_spmd(m)) /* the other processes wait: see below */
             pm__map_ex(NULL, NULL, NULL, 0, NULL, 0, 0, &o->base, NULL, &ship_codec);
         return PM_EINVAL;
     }
     *results = NULL;
     memset(report, 0, sizeof *report);
     report->first_error_index = SIZE_MAX;
-    if (pm__backend_follows(backend))
+    if (pm__methods_follows(m))
         return follow(fn, user, o, report);
     if (!fn || pm_value_type(items) != PM_T_LIST || pm__vspec_init(&c.spec, o) != PM_OK)
         rc = PM_EINVAL;
     else if (!(list = pm_value_list()))
         rc = PM_ENOMEM;
     if (rc != PM_OK) {
-        if (pm__backend_spmd(backend))
+        if (pm__methods_spmd(m))
             /* The other processes wait for this call: a map of nothing with bad
              * arguments tells them PM_EINVAL (see pm__map_ex). */
             pm__map_ex(NULL, NULL, NULL, 0, NULL, 0, 0, &o->base, report, &ship_codec);
@@ -193,7 +193,7 @@ int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts *opts,
     /* Where items run in other processes, records carry their index (a
      * pointer's offset means nothing there) and values travel as MessagePack
      * (the codec: results always, items where the workers lack them). */
-    int remote = pm__backend_ships(backend);
+    int remote = PM__EXEC_HAS(m, 5, ships);
     int *codes = NULL;
     pm_opts base = o->base;
     if (remote && n && !o->base.codes) {
