@@ -12,9 +12,10 @@
 # lib/pkgconfig/parmap-mpi.pc (Requires: parmap).
 #
 # How the pieces meet: the core runs PM_MPI on the executor table that
-# src/exec/mpi.c registers (pm__exec_register) when the library is loaded and
-# from pm_mpi_init. The MPI code calls a few core functions; libparmap.so
-# exports exactly those (PM__SEAM in src/core/internal.h) and hides every
+# src/exec/mpi.c registers (pm_exec_register, include/parmap_exec.h) when the
+# library is loaded and from pm_mpi_init. The MPI code steps jobs through the
+# public executor interface, plus one core function beyond it that
+# libparmap.so exports (PM__SEAM in src/core/internal.h); it hides every
 # other pm__ name, so libparmap_mpi.so compiles its own hidden copy of the
 # helpers it shares with the core's executors (the crew of threads, the
 # platform shims). libparmap_mpi.a needs no copy: a static link resolves them

@@ -20,8 +20,8 @@
 #include <stddef.h>
 
 /* The executor interface is public (include/parmap_exec.h); the core uses
- * its own short names for the same types below. The seam: the few pm__
- * functions libparmap_mpi also calls (its crew threads and the refusing item
+ * its own short names for the same types below. The seam: what
+ * libparmap_mpi still calls beyond that interface (the refusing item
  * function), exported from libparmap.so but not public API. */
 #define PM__SEAM PM_API
 
@@ -131,9 +131,9 @@ static inline int pm__worker_allowed(const pm__job *job, int worker, int backgro
     return job->limit == 0 || worker >= background || worker < job->limit - 1;
 }
 /* Run the task's items on this thread: codes, ran, failed, first_failed. */
-PM__SEAM void pm__task_run(const pm__job *job, pm__task *task);
+void pm__task_run(const pm__job *job, pm__task *task);
 /* Record one item's code in a task's results (for runners). */
-PM__SEAM void pm__task_record(const pm__job *job, pm__task *task, size_t k, int code);
+void pm__task_record(const pm__job *job, pm__task *task, size_t k, int code);
 /* The item function of a call with bad arguments (or options) on an SPMD
  * executor, which takes part with no items so the other processes are not
  * left waiting. It also marks the job: the executor fails the call on every
@@ -141,7 +141,7 @@ PM__SEAM void pm__task_record(const pm__job *job, pm__task *task, size_t k, int 
  * fail with PM_EINVAL. */
 PM__SEAM int pm__refuse(void *user, const void *in, void *out);
 /* take + run here + finish: what a local worker does. PM__STEP_*. */
-PM__SEAM int pm__job_step(pm__job *job, int worker);
+int pm__job_step(pm__job *job, int worker);
 
 /* ------------------------------------------------------------- executors */
 

@@ -101,13 +101,13 @@ static void prepare(ftask *f)
 static void run_items(const pm__job *job, ftask *f)
 {
     if (!f->bad) {
-        pm__task_run(job, &f->t);
+        pm_task_run(job, &f->t);
         return;
     }
     f->t.failed = 0;
     f->t.first_failed = SIZE_MAX;
     for (size_t k = 0; k < f->t.count; k++)
-        pm__task_record(job, &f->t, k, f->bad);
+        pm_task_record(job, &f->t, k, f->bad);
     f->t.ran = f->t.count;
 }
 

@@ -47,7 +47,7 @@ static void send_task(mpi_state *st, pm__job *job, uint64_t seq, int r, pm__task
         t->ran = t->count;
         t->failed = 0;
         for (size_t k = 0; k < t->count; k++)
-            pm__task_record(job, t, k, PM_ENOMEM);
+            pm_task_record(job, t, k, PM_ENOMEM);
         job->finish(job, worker_of(st, r), t);
         return;
     }
@@ -106,7 +106,7 @@ static void take_result(mpi_state *st, pm__job *job, int r, const unsigned char 
                 code = PM_ESYS;
             p += job->out_stride;
         }
-        pm__task_record(job, t, k, code);
+        pm_task_record(job, t, k, code);
     }
     /* The chunker sizes chunks by the work they hold, as measured where they
      * ran; the latency is hidden by queue depth instead (wants_more). */
@@ -206,5 +206,5 @@ void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
 int pm__mpi_owner_step(void *owner, pm__job *job, int worker)
 {
     (void)owner;
-    return pm__job_step(job, worker);
+    return pm_job_step(job, worker);
 }
