@@ -121,9 +121,10 @@ size_t pm__ws_count(pm__job *job);
  * for each (zeroed first unless `zeroed`); returns how many ran (< count
  * only when PM_RAISE stopped at a failure). Calls again for what a call
  * left; a call that processed none, or claimed more than it was given,
- * fails the rest of the items with PM_EINVAL. `first`: the index of item 0. */
+ * fails the rest of the items with PM_EINVAL. `first`: the index of item 0.
+ * *failed (if not NULL): 1 when a code that ran is nonzero. */
 size_t pm__batch_call(const pm__job *job, size_t first, size_t count, const unsigned char *in,
-                      unsigned char *out, int *codes, int zeroed);
+                      unsigned char *out, int *codes, int zeroed, int *failed);
 /* Whether `worker` (of `background` background workers; the caller is
  * number `background`) may take chunks of a job capped by job->limit. */
 static inline int pm__worker_allowed(const pm__job *job, int worker, int background)

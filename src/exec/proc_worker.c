@@ -146,7 +146,7 @@ static void *child_lane(void *arg)
         size_t ran;
         if (job->batch) { /* the piece in one go (batch jobs have no codec) */
             ran = pm__batch_call(job, m.first, m.count, in,
-                                 job->out_stride ? l->out[m.slot] : NULL, l->codes[m.slot], 0);
+                                 job->out_stride ? l->out[m.slot] : NULL, l->codes[m.slot], 0, NULL);
             atomic_store_explicit(&l->shm->pos[m.slot], ran, memory_order_release);
         } else {
             ran = run_items(l, &m, in, own, !m.in && job->codec && job->codec->decode_in ? own_in : NULL);
