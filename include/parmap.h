@@ -176,12 +176,15 @@ typedef struct pm_opts {
 /*
  * Chunking. Items are handed to workers in chunks (consecutive items). With
  * chunksize 0 (auto) every worker sizes its own chunks by measuring them:
- *  - start at 1 item and double while a chunk takes under ~0.5 ms, so tiny
- *    functions run in long chunks at the cost of a plain loop;
+ *  - start at 1 item and grow while a chunk takes under ~0.5 ms (by the
+ *    factor that would reach it, 2x to 16x a step), so tiny functions run in
+ *    long chunks at the cost of a plain loop;
  *  - shrink a chunk that took over ~10 ms back to ~5 ms, so progress and
  *    cancellation stay responsive (a worker notices cancellation between chunks);
  *  - never take more than remaining / (2 x workers) items (guided tail), so a few
- *    slow items at the end cannot leave one worker running alone for long.
+ *    slow items at the end cannot leave one worker running alone for long,
+ *    but never cut a chunk below ~5 us of work for that (splitting the last
+ *    microseconds would cost more than it saves).
  * Iterators size chunks the same way from the measured time per item, also
  * bounded by window / (2 x workers) so that every worker has work.
  */
@@ -537,7 +540,10 @@ PM_API void pm_pool_free(pm_pool *pool);
 
 /* ---------------------------------------------------------------- misc */
 
-/* Number of CPUs this process may run on (affinity aware), at least 1. */
+/* Number of CPUs this process may run on (affinity aware), at least 1, read
+ * now. The defaults of threads and procs use the count read by the first
+ * call that needed it (and again after fork): changing the affinity later
+ * does not change them. */
 PM_API int pm_cpu_count(void);
 
 #ifdef __cplusplus

@@ -225,6 +225,7 @@ int pm__opts_spmd_fallback(const pm_opts *opts, pm__opts *out);
 typedef struct pm__chunker {
     size_t fixed;   /* > 0: always this size */
     size_t size;    /* auto: current size */
+    double rate;    /* auto: seconds per item of the last chunk (0: none yet) */
 } pm__chunker;
 
 void   pm__chunker_init(pm__chunker *c, size_t fixed);

@@ -78,8 +78,8 @@ int pm__opts_resolve(const pm_opts *opts, pm__opts *out)
         out->cfg.threads = out->backend == PM_SERIAL      ? 1
                          : out->backend == PM_PROCESSES || out->backend == PM_MPI
                                                          ? def(o->threads, 1)
-                                                        : def(o->threads, pm__cpu_count());
-        out->cfg.procs = def(o->procs, pm__cpu_count());
+                                                        : def(o->threads, pm__cpu_count_default());
+        out->cfg.procs = def(o->procs, pm__cpu_count_default());
         out->methods = pm__backend_methods(out->backend);
     }
     out->chunksize = (size_t)o->chunksize;

@@ -10,16 +10,66 @@
 #include "parmap.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <sched.h>
 #endif
 
+#if PM_HAVE_FORK
+/* getpid() is a system call (glibc stopped caching it), about 0.5 us in a
+ * VM, and every call on a pool or the default pool asks once or twice. So
+ * the pid is cached and forgotten in every child of fork() (an atfork
+ * handler: it runs in the child before fork returns, where no other thread
+ * of ours exists to race with it). A child made by a raw clone or
+ * syscall(SYS_fork) skips atfork handlers and would see its parent's pid:
+ * parmap does not support calls from such a child. */
+static atomic_long cached_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static atomic_int cached_cpus;
+
+static void forget_pid(void)
+{
+    atomic_store_explicit(&cached_pid, 0, memory_order_relaxed);
+    atomic_store_explicit(&cached_cpus, 0, memory_order_relaxed);
+}
+
+static void watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, forget_pid);
+}
+#endif
+
+int pm__cpu_count_default(void)
+{
+#if PM_HAVE_FORK
+    /* sched_getaffinity is a system call too; the default of every call
+     * asked for it. Read once per process (again in a fork child, which
+     * may have been given other CPUs). */
+    int n = atomic_load_explicit(&cached_cpus, memory_order_relaxed);
+    if (n == 0) {
+        pthread_once(&pid_once, watch_forks);
+        n = pm__cpu_count();
+        atomic_store_explicit(&cached_cpus, n, memory_order_relaxed);
+    }
+    return n;
+#else
+    return pm__cpu_count();
+#endif
+}
+
 long pm__process_id(void)
 {
 #if PM_HAVE_FORK
-    return (long)getpid();
+    long pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+    if (pid == 0) {
+        pthread_once(&pid_once, watch_forks);
+        pid = (long)getpid();
+        atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
+    }
+    return pid;
 #else
     return 1;
 #endif

@@ -67,6 +67,9 @@ long pm__process_id(void);
 double pm__now(void);
 /* CPUs this process may use (affinity aware), >= 1. */
 int pm__cpu_count(void);
+/* The same, read once per process (and again after fork): what options
+ * default to, so that a call does not pay a system call for it. */
+int pm__cpu_count_default(void);
 /* 1 when file descriptor fd is a terminal. */
 int pm__isatty(int fd);
 
