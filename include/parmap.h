@@ -212,8 +212,18 @@ typedef struct pm_opts {
  * with a pool the pool's threads (or the `threads` cap); opts.exit_capacity
  * must be at least that, checked before anything runs (PM_EINVAL). Setting
  * only worker_exit is fine (the state is then NULL).
- * Pools: state lives per call: each call on a warm pool runs init and exit
- * again in the workers it uses. A nested call (a pm_map from an item) has
+ * Pools: options of a call give state per call: each call on a warm pool
+ * runs init and exit again in the workers it uses. To pay an expensive init
+ * once, give the options to pm_pool_new instead (threads backend): the pool
+ * then has `threads` threads that each run worker_init once as the pool
+ * starts (pm_pool_new returns after every init ran; one that fails makes it
+ * return NULL with errno ECANCELED, after the exits of those that
+ * succeeded) and worker_exit once at pm_pool_free, writing record i for
+ * thread i into the pool's exit_results (exactly `threads` records, so
+ * exit_capacity >= threads). Items of every call on the pool see their
+ * thread's state through pm_worker_state() unless the call has states of its
+ * own; the calling thread only waits (it has no state), and `threads` does
+ * not cap calls on such a pool. A nested call (a pm_map from an item) has
  * states of its own, and pm_worker_state() inside its items is the nested
  * call's; back in the outer item it is the outer one's again. A thread can
  * be two workers of one nested call (as crew member and as its caller).

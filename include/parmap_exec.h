@@ -148,6 +148,9 @@ typedef struct pm_exec_config {
     int threads;   /* >= 1: workers, the calling thread included (per process
                       for executors that have processes) */
     int procs;     /* >= 1: worker processes, for executors that have them */
+    const pm_opts *pool_opts;  /* opening a pool: the options it was made with
+                                  (an executor may read more of them); NULL
+                                  when a call opens an executor of its own */
 } pm_exec_config;
 
 /* An executor: a const table of methods. */

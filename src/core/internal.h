@@ -116,6 +116,9 @@ static inline int pm__ws_pending(pm__job *job)
 }
 /* The exit records written (pm_report.exit_count). */
 size_t pm__ws_count(pm__job *job);
+/* Make `state` the pool-kept state pm_worker_state() falls back to on this
+ * thread; returns the previous one. */
+void *pm__kept_state_swap(void *state);
 
 /* Items [0, count) of a chunk through the job's batch function: codes[k]
  * for each (zeroed first unless `zeroed`); returns how many ran (< count
@@ -156,6 +159,9 @@ typedef pm_exec_methods pm__exec_methods;
 
 extern const pm__exec_methods pm__exec_serial;
 extern const pm__exec_methods pm__exec_threads;
+/* Threads whose per-worker state lives as long as the pool (pm_pool_new with
+ * worker_init / worker_exit): `threads` crew members, the caller only waits. */
+extern const pm__exec_methods pm__exec_threads_kept;
 extern const pm__exec_methods pm__exec_processes; /* where fork exists (PM_HAVE_FORK) */
 
 /* 1 when a table can be opened: a known version and the methods every

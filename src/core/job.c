@@ -144,9 +144,25 @@ static _Thread_local void *current_state;
 static void *current_state;
 #endif
 
+/* The state of the pool thread running this item, when its pool keeps
+ * states (pm__exec_threads_kept): what pm_worker_state() gives when the call
+ * has none of its own. */
+#if PM_HAVE_THREADS
+static _Thread_local void *kept_state;
+#else
+static void *kept_state;
+#endif
+
+void *pm__kept_state_swap(void *state)
+{
+    void *old = kept_state;
+    kept_state = state;
+    return old;
+}
+
 void *pm_worker_state(void)
 {
-    return current_state;
+    return current_state ? current_state : kept_state;
 }
 
 int pm__ws_setup(pm__job *job, const pm_opts *o, int nws)

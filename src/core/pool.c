@@ -116,6 +116,13 @@ static pm_pool *pool_open(const pm__exec_methods *m, const pm_opts *opts)
          * CPU count, procs too). */
         o.backend = PM_AUTO;
         o.methods = m;
+    } else if (o.user.worker_init || o.user.worker_exit) {
+        /* Per-worker state kept with the pool's threads (threads.c). */
+        if (o.backend != PM_THREADS) {
+            errno = ENOTSUP;
+            return NULL;
+        }
+        o.methods = &pm__exec_threads_kept;
     }
     pm_pool *pool = calloc(1, sizeof *pool);
     if (!pool) {
@@ -126,10 +133,14 @@ static pm_pool *pool_open(const pm__exec_methods *m, const pm_opts *opts)
     pool->threads = o.cfg.threads;
     pool->procs = o.cfg.procs;
     pool->process = pm__process_id();
-    rc = pm__exec_open(&pool->exec, o.methods, &o.cfg);
+    pm__exec_config cfg = o.cfg;
+    cfg.pool_opts = &o.user;
+    rc = pm__exec_open(&pool->exec, o.methods, &cfg);
     if (rc != PM_OK) {
         free(pool);
-        errno = rc == PM_ENOMEM ? ENOMEM : EAGAIN;
+        errno = rc == PM_ENOMEM         ? ENOMEM
+              : rc == PM_EWORKERINIT    ? ECANCELED
+                                        : EAGAIN;
         return NULL;
     }
     return pool;

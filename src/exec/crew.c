@@ -83,6 +83,9 @@ static void *worker_main(void *arg)
     pm__crew_member *w = arg;
     pm__crew *s = w->crew;
     self = w;
+    int started = !s->member_start || s->member_start(s->owner, w->index) == 0;
+    if (!started)
+        atomic_fetch_add(&s->start_failed, 1);
     pm__mutex_lock(&s->lock);
     s->settled++; /* started up: from now on it only runs jobs or sleeps */
     pm__cond_broadcast(&s->done_cv);
@@ -95,6 +98,8 @@ static void *worker_main(void *arg)
             pm__cond_wait(&s->work_cv, &s->lock);
     }
     pm__mutex_unlock(&s->lock);
+    if (started && s->member_stop)
+        s->member_stop(s->owner, w->index);
     return NULL;
 }
 

@@ -35,6 +35,13 @@ struct pm__crew {
     pm__crew_member *members;
     pm__crew_step step;
     void *owner;
+    /* Optional, set before pm__crew_open: run by each member in its own
+     * thread, start before it settles (pm__crew_settle waits for them; a
+     * nonzero return counts in start_failed), stop after it quits, only if
+     * its start succeeded. */
+    int  (*member_start)(void *owner, int index);
+    void (*member_stop)(void *owner, int index);
+    atomic_int start_failed;
 };
 
 /* Start `size` threads (0 is fine). On error the crew is half-built and
