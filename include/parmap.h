@@ -361,6 +361,8 @@ typedef struct pm_report {
     double elapsed_s;            /* wall time of the call */
     size_t exit_count;           /* records written to opts.exit_results (one per worker
                                     that ran worker_exit) */
+    size_t exit_dropped;         /* processes: records that came back when exit_results
+                                    was full (recycling outnumbered exit_capacity); 0 else */
 } pm_report;
 
 /* ---------------------------------------------------------- cancellation */

@@ -30,12 +30,16 @@ static int check_worker_state(const pm_opts *o, const pm__opts *out)
         return PM_EINVAL;
     if (!o->worker_init && !o->worker_exit)
         return PM_OK;
-    /* Not built yet where workers live in other processes. */
-    if (out->backend == PM_PROCESSES || out->backend == PM_MPI)
+    /* Not built yet on MPI ranks. */
+    if (out->backend == PM_MPI)
         return PM_ENOTSUP;
-    size_t workers = out->backend == PM_SERIAL ? 1
-                   : out->limit                ? (size_t)out->limit
-                                               : (size_t)out->cfg.threads;
+    /* Processes: a worker is a thread of a worker process, and a process
+     * recycled or replaced brings new workers, whose records past the
+     * capacity are counted as dropped (pm_report.exit_dropped). */
+    size_t workers = out->backend == PM_SERIAL    ? 1
+                   : out->backend == PM_PROCESSES ? (size_t)out->cfg.procs * (size_t)out->cfg.threads
+                   : out->limit                   ? (size_t)out->limit
+                                                  : (size_t)out->cfg.threads;
     if (o->exit_results && o->exit_capacity < workers)
         return PM_EINVAL;
     return PM_OK;
