@@ -233,8 +233,9 @@ typedef struct pm_opts {
  *    process *lifetime*; a recycled worker's partials arrive with it, and a
  *    reduction of all the records stays exact;
  *  - a process that dies (an item crashed it, or it was killed for a
- *    timeout, or by pm_cancel_request while it ran a piece) loses the
- *    states of all its workers: no exit, no record. Its replacement starts
+ *    timeout, or for a cancellation: pm_cancel_request kills the processes
+ *    still running a piece ~50 ms later, the others run their exits) loses
+ *    the states of all its workers: no exit, no record. Its replacement starts
  *    new states. Items that ran there still count in pm_report.done and
  *    their outputs are kept, so records then add up to less than done;
  *    pm_report.exit_count says how many records arrived;

@@ -399,6 +399,42 @@ static void case_cancel(void)
     free(ids);
 }
 
+/* Canceled while every worker runs a long piece: their processes are
+ * killed at once, with their states; the call still ends cleanly. */
+static int slower_item(void *user, const void *in, void *out)
+{
+    pmt_sleep(0.02);
+    return item(user, in, out);
+}
+
+static void cancel_soon(void *user, const pm_progress *pr)
+{
+    if (pr->done >= 10)
+        pm_cancel_request(user);
+}
+
+static void case_cancel_kills(void)
+{
+    tally_new(0);
+    const size_t n = 2000;
+    pm_cancel *c = pm_cancel_new();
+    int64_t *in = range(n), *ids = unset(n);
+    pm_opts o = with_state((pm_opts){.procs = 2, .chunksize = 10, .cancel = c,
+                                     .on_progress = cancel_soon, .progress_user = c});
+    pm_report rep;
+    sandbox_snap before = sandbox_snap_take();
+    double t0 = pmt_now();
+    CHECK_STATUS(PM_ECANCELED,
+                 pm_map(slower_item, (void *)&NONE, in, sizeof *in, ids, sizeof *ids, n, &o, &rep));
+    CHECK_OP_DBL(pmt_now() - t0, <, PMT_SANITIZED ? 10.0 : 3.0);
+    sandbox_check_leftovers(&before);
+    check_records(&rep, in, ids, n);
+    CHECK_OP_INT(atomic_load(&T->inits) - atomic_load(&T->exits), >=, 1);
+    pm_cancel_free(c);
+    free(in);
+    free(ids);
+}
+
 /* Canceled while every worker is idle (the stream waits for its source):
  * nothing is killed, every worker that started runs its exit. */
 typedef struct gate {
@@ -615,6 +651,7 @@ static const tcase cases[] = {
     {"processes pool: state per call", case_pool, 30},
     {"raise: every started worker exits", case_raise, 30},
     {"cancel mid-map", case_cancel, 60},
+    {"cancel during long pieces: killed, no record", case_cancel_kills, 30},
     {"cancel with idle workers: all exit", case_cancel_idle, 30},
     {"timeout: that lifetime is lost", case_timeout, 30},
     {"crash: two lifetimes lost, rest exact", case_crash, 30},
