@@ -557,6 +557,41 @@ static void case_recycle(void)
     }
 }
 
+/* Recycling on a stream (replacements forked by the crew, not the caller)
+ * and with 2 threads per process: still one exact record per lifetime. */
+static void case_recycle_more(void)
+{
+    const size_t n = 1200;
+    for (int t = 1; t <= (WORKER_THREADS_OK ? 2 : 1); t++) {
+        tally_new(0);
+        CHECK_CTX("imap, %d thread(s) per process, recycle every 40", t);
+        int64_t *in = range(n), *ids = unset(n);
+        pm_opts o = with_state((pm_opts){.procs = 2, .threads = t, .chunksize = 4,
+                                         .recycle_items = 40});
+        pmt_range src = {0, (int64_t)n};
+        sandbox_snap before = sandbox_snap_take();
+        pm_iter *it = pm_imap(item, (void *)&NONE, pmt_range_src, &src, sizeof(int64_t),
+                              sizeof(int64_t), &o);
+        int64_t id;
+        size_t index;
+        int code, r;
+        while ((r = pm_iter_next(it, &id, &index, &code)) == 1) {
+            CHECK(index < n && code == 0);
+            ids[index] = id;
+        }
+        CHECK_EQ_INT(r, 0);
+        pm_report rep;
+        CHECK_STATUS(PM_OK, pm_iter_report(it, &rep));
+        CHECK_STATUS(PM_OK, pm_iter_free(it));
+        sandbox_check_leftovers(&before);
+        CHECK_EQ_SIZE(check_records(&rep, in, ids, n), 0);
+        CHECK_EQ_INT(atomic_load(&T->inits), (long)rep.exit_count);
+        CHECK_OP_SIZE(rep.exit_count, >=, n / 80);
+        free(in);
+        free(ids);
+    }
+}
+
 static void case_init_fails(void)
 {
     for (long fail = -1; fail <= 2; fail += 3) {
@@ -656,6 +691,7 @@ static const tcase cases[] = {
     {"timeout: that lifetime is lost", case_timeout, 30},
     {"crash: two lifetimes lost, rest exact", case_crash, 30},
     {"recycling: one record per lifetime", case_recycle, 60},
+    {"recycling: imap, 2 threads per process", case_recycle_more, 60},
     {"init fails: PM_EWORKERINIT", case_init_fails, 30},
     {"exit only", case_exit_only, 30},
     {"exit past timeout_s is killed", case_slow_exit, 30},
