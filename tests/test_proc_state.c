@@ -11,10 +11,12 @@
  * record with the outputs of its lifetime (counts and sums must match), and
  * the outputs whose number has no record are the items of lifetimes that
  * died (a crash, a timeout, a cancellation kill), which the tally counts
- * too: inits - exits. Cases: pm_map, pm_map_batch, pm_imap, pm_vmap, a pool,
- * 2 threads per process; PM_RAISE error, cancellation, timeout, a crash,
- * recycling (records per lifetime, and past exit_capacity: exit_dropped),
- * failing inits, only an exit, an exit that outlives timeout_s. Each case
+ * too: inits - exits. Cases: pm_map, pm_map_batch, pm_imap, pm_vmap,
+ * pm_vimap, a pool, 2 threads per process; PM_RAISE error, cancellation
+ * (workers idle, and workers killed mid-piece), timeout, a crash, recycling
+ * (records per lifetime, on map and imap, and past exit_capacity:
+ * exit_dropped), failing inits, only an exit, an exit that outlives
+ * timeout_s, exit_capacity below procs x threads. Each case
  * runs in a process of its own under a deadline (sandbox.h) and checks that
  * no process or fd is left behind.
  */
@@ -325,6 +327,43 @@ static void case_vmap(void)
     CHECK_EQ_SIZE(check_records(&rep, in, ids, n), 0);
     pm_value_free(out);
     pm_value_free(items);
+    free(in);
+    free(ids);
+}
+
+/* pm_vimap: the same through a value stream (inputs shipped encoded). */
+static int vsrc(void *src, pm_value **item_)
+{
+    pmt_range *r = src;
+    if (r->next >= r->end)
+        return 0;
+    *item_ = pm_value_int(r->next++);
+    return *item_ ? 1 : PM_ENOMEM;
+}
+
+static void case_vimap(void)
+{
+    tally_new(0);
+    const size_t n = 500;
+    pmt_range src = {0, (int64_t)n};
+    pm_vopts vo = {.base = with_state((pm_opts){.procs = 2})};
+    pm_viter *it = pm_vimap(vitem, NULL, vsrc, &src, &vo);
+    CHECK(it != NULL);
+    int64_t *in = range(n), *ids = unset(n);
+    pm_value *v;
+    size_t index;
+    int r;
+    while ((r = pm_viter_next(it, &v, &index)) == 1) {
+        CHECK(index < n);
+        CHECK_STATUS(PM_OK, pm_value_get_int(v, &ids[index]));
+        pm_value_free(v);
+    }
+    CHECK_EQ_INT(r, 0);
+    pm_report rep;
+    CHECK_STATUS(PM_OK, pm_viter_report(it, &rep));
+    CHECK_STATUS(PM_OK, pm_viter_free(it));
+    CHECK_EQ_SIZE(check_records(&rep, in, ids, n), 0);
+    CHECK_OP_SIZE(rep.exit_count, >=, 1);
     free(in);
     free(ids);
 }
@@ -683,6 +722,7 @@ static const tcase cases[] = {
     {"map and batch: records equal outputs", case_map, 60},
     {"imap", case_imap, 30},
     {"vmap", case_vmap, 30},
+    {"vimap", case_vimap, 30},
     {"processes pool: state per call", case_pool, 30},
     {"raise: every started worker exits", case_raise, 30},
     {"cancel mid-map", case_cancel, 60},
