@@ -21,6 +21,7 @@ set(PM_SOURCES
   src/exec/processes.c
   src/exec/proc_worker.c
   src/exec/proc_lane.c
+  src/exec/proc_state.c
   src/exec/proc_admit.c
   src/value/value.c
   src/value/dict.c

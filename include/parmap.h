@@ -209,9 +209,10 @@ typedef struct pm_opts {
  *    the order workers finish, pm_report.exit_count says how many, so the
  *    caller can reduce per-worker partials (counts, sums, histograms).
  * Worker count: serial 1; threads: opts.threads resolved (0: CPU count),
- * with a pool the pool's threads (or the `threads` cap); opts.exit_capacity
- * must be at least that, checked before anything runs (PM_EINVAL). Setting
- * only worker_exit is fine (the state is then NULL).
+ * with a pool the pool's threads (or the `threads` cap); processes: procs x
+ * threads (see below); opts.exit_capacity must be at least that, checked
+ * before anything runs (PM_EINVAL). Setting only worker_exit is fine (the
+ * state is then NULL).
  * Pools: options of a call give state per call: each call on a warm pool
  * runs init and exit again in the workers it uses. To pay an expensive init
  * once, give the options to pm_pool_new instead (threads backend): the pool
@@ -230,9 +231,43 @@ typedef struct pm_opts {
  * On a shared pool a worker runs its exit when it next looks at the call:
  * one busy with a chunk of another call finishes that chunk first, and the
  * call (pm_iter_free) waits for it.
- * Not available yet: PM_PROCESSES and PM_MPI (PM_ENOTSUP, checked before
- * anything runs); so nothing is said yet about worker processes that crash
- * or are recycled. The JS package (workerInit / workerExit): C only for now.
+ * PM_PROCESSES: a worker is one thread of one worker process (a process of
+ * `threads` threads is `threads` workers, each with its own state), and its
+ * state lives in that process:
+ *  - init runs in the child, in that thread, before the thread's first item
+ *    of the process's lifetime; the items and batch functions it runs see
+ *    the state through pm_worker_state(). A failing init fails the call with
+ *    PM_EWORKERINIT as on threads (the items of every piece sent to that
+ *    worker get PM_EWORKERINIT);
+ *  - exit runs in that thread when the call ends (also on an error, and for
+ *    the processes a cancellation did not kill) and when the process is
+ *    recycled (recycle_items, recycle_rss): its record (exit_size bytes)
+ *    comes back to the caller. So the caller gets one record per worker per
+ *    process *lifetime*; a recycled worker's partials arrive with it, and a
+ *    reduction of all the records stays exact;
+ *  - a process that dies (an item crashed it, or it was killed for a
+ *    timeout, or for a cancellation: pm_cancel_request kills the processes
+ *    still running a piece ~50 ms later, the others run their exits) loses
+ *    the states of all its workers: no exit, no record. Its replacement starts
+ *    new states. Items that ran there still count in pm_report.done and
+ *    their outputs are kept, so records then add up to less than done;
+ *    pm_report.exit_count says how many records arrived;
+ *  - with timeout_s, init does not count in the first item's time but gets
+ *    timeout_s of its own (an init that outlives it is killed as an item
+ *    would be, and the item it came before is marked PM_ETIMEOUT); the
+ *    exits of a process get timeout_s in all, past which the process is
+ *    killed and its records are lost. Without timeout_s an exit may run as
+ *    long as it likes, as an item may. A cancellation requested while
+ *    exits run kills them too;
+ *  - exit_capacity: at least procs x threads, checked before anything runs;
+ *    recycling brings more lifetimes than that. Records beyond the
+ *    capacity are dropped and counted in pm_report.exit_dropped (size the
+ *    buffer threads x (procs + n / recycle_items + 1) to keep them all).
+ *  - pools: a processes pool forks its workers per call, so state lives per
+ *    call there as on threads.
+ * pm_vmap / pm_vimap take the same options in their base pm_opts.
+ * Not available yet: PM_MPI (PM_ENOTSUP, checked before anything runs). The
+ * JS package (workerInit / workerExit): C only for now.
  */
 /* The calling worker's state (what its worker_init made), or NULL outside
  * an item or batch function called by parmap, or in a call without
@@ -374,6 +409,8 @@ typedef struct pm_report {
     double elapsed_s;            /* wall time of the call */
     size_t exit_count;           /* records written to opts.exit_results (one per worker
                                     that ran worker_exit) */
+    size_t exit_dropped;         /* processes: records that came back when exit_results
+                                    was full (recycling outnumbered exit_capacity); 0 else */
 } pm_report;
 
 /* ---------------------------------------------------------- cancellation */

@@ -6,8 +6,9 @@
  * shared default pool, a pm_pool), pm_map and pm_imap; exit still runs when
  * a PM_RAISE map stops early or the call is canceled; a failing init gives
  * PM_EWORKERINIT; bad exit buffers are PM_EINVAL before anything runs;
- * nested calls see their own states. PM_PROCESSES and PM_MPI say PM_ENOTSUP
- * (not built yet). A watchdog turns a hang into a failure.
+ * nested calls see their own states. PM_MPI says PM_ENOTSUP; PM_PROCESSES
+ * is tested in test_proc_state.c (here: only its exit_capacity check).
+ * A watchdog turns a hang into a failure.
  */
 #include "check.h"
 #include "parmap.h"
@@ -317,8 +318,10 @@ static void test_bad_args(void)
     CHECK_EQ_INT(atomic_load(&T.inits), 0);
     CHECK_EQ_INT(atomic_load(&T.exits), 0);
 #if PMT_HAVE_FORK
-    o = state_opts((pm_opts){.backend = PM_PROCESSES, .procs = 2});
-    CHECK_STATUS(PM_ENOTSUP,
+    /* Processes: a worker per thread of each process (test_proc_state). */
+    o = state_opts((pm_opts){.backend = PM_PROCESSES, .procs = 2, .threads = 2});
+    o.exit_capacity = 3;
+    CHECK_STATUS(PM_EINVAL,
                  pm_map(item, NULL, in, sizeof(long), out, sizeof(long), N, &o, NULL));
 #endif
     int rc = pm_map(item, NULL, in, sizeof(long), out, sizeof(long), N,

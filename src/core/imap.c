@@ -283,6 +283,7 @@ void pm__stream_counts(pm__stream *s, pm_report *r)
     r->signal = s->signal;
     pm__mutex_unlock(&s->lock);
     r->exit_count = pm__ws_count(&s->job);
+    r->exit_dropped = pm__ws_dropped(&s->job);
     r->elapsed_s = pm__now() - s->t0;
 }
 

@@ -119,6 +119,15 @@ size_t pm__ws_count(pm__job *job);
 /* Make `state` the pool-kept state pm_worker_state() falls back to on this
  * thread; returns the previous one. */
 void *pm__kept_state_swap(void *state);
+/* Exit records that came back when exit_results was full (pm_report.exit_dropped). */
+size_t pm__ws_dropped(pm__job *job);
+/* Executors whose workers live elsewhere (processes): an exit record that
+ * came back (exit_size bytes) goes to the next free place in exit_results.
+ * Thread-safe. */
+void   pm__ws_deliver(pm__job *job, const void *record);
+/* Make `state` what pm_worker_state() returns on this thread (a worker
+ * process's lane thread, after its init); returns the previous one. */
+void  *pm__ws_set_current(void *state);
 
 /* Items [0, count) of a chunk through the job's batch function: codes[k]
  * for each (zeroed first unless `zeroed`); returns how many ran (< count

@@ -194,6 +194,31 @@ size_t pm__ws_count(pm__job *job)
     return n < job->exit_capacity ? n : job->exit_capacity;
 }
 
+size_t pm__ws_dropped(pm__job *job)
+{
+    size_t n = atomic_load(&job->ws_results);
+    return n > job->exit_capacity ? n - job->exit_capacity : 0;
+}
+
+void pm__ws_deliver(pm__job *job, const void *record)
+{
+    /* Claimed, then copied: claims never collide, so records that arrive
+     * at once (recycling in a crew thread, the end of the call in the
+     * caller's) need no lock. Past the capacity a record is only counted:
+     * a worker process recycled many times can outnumber any buffer sized
+     * before the call. */
+    size_t i = atomic_fetch_add(&job->ws_results, 1);
+    if (i < job->exit_capacity)
+        memcpy(job->exit_results + i * job->exit_size, record, job->exit_size);
+}
+
+void *pm__ws_set_current(void *state)
+{
+    void *old = current_state;
+    current_state = state;
+    return old;
+}
+
 /* Start worker `worker` (its first chunk is taken): 1 ok, 0 its init failed. */
 static int ws_start(pm__job *job, int worker)
 {

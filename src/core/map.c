@@ -321,6 +321,7 @@ static int map_run(pm_fn fn, pm_batch_fn batch, void *user, const void *in, size
         rc = pm__item_status(m->first_code);
     rep->signal = m->signal;
     rep->exit_count = pm__ws_count(&m->job);
+    rep->exit_dropped = pm__ws_dropped(&m->job);
     if (ex && ex->m->version >= 2 && ex->m->share && submitted == PM_OK)
         rc = share_outcome(ex, follower, rc, rep, out, out_stride, n, o, codec);
     if (status != PM_OK)

@@ -62,6 +62,10 @@ static void retire(procs_state *st, proc *p)
             pm__send_all(to, &quit, sizeof quit); /* idle lanes: an empty buffer, no block */
     }
     pm__mutex_unlock(&st->lock);
+    /* Its workers' exits run now, and their records come back, before it
+     * is reaped: one record per process lifetime (proc_state.c). Nobody
+     * else touches p's lanes meanwhile (retiring keeps them out). */
+    pm__proc_exits(st, p, old);
     double deadline = pm__now() + 2.0; /* then it is killed, as at the end of a job */
     while (old > 0 && !pm__try_reap(old)) {
         if (pm__now() > deadline)

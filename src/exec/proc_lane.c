@@ -49,13 +49,16 @@ static int replaced(procs_state *st, lane *l, unsigned gen)
 static int await(procs_state *st, lane *l, pm__job *job, piece *pc, unsigned gen)
 {
     size_t last_pos = 0;
+    size_t last_beat = atomic_load_explicit(&l->shm->beat, memory_order_acquire);
     double last_change = pm__now();
     int channel = 1, stops = 0;
     for (;;) {
         if (channel) {
             msg_done d;
             int r = pm__recv_msg(l->fd, &d, sizeof d); /* gives up after CHECK_S */
-            if (r == 0 && d.ran <= pc->count) {
+            if (r == 0 && d.ran <= pc->count && !(d.flags & ~DONE_INIT_FAILED)) {
+                if (d.flags & DONE_INIT_FAILED)
+                    atomic_store(&job->ws_failed, 1); /* finish() stops the job */
                 pc->done = d.ran;
                 return PIECE_OK;
             }
@@ -76,9 +79,11 @@ static int await(procs_state *st, lane *l, pm__job *job, piece *pc, unsigned gen
             return PIECE_CANCELED;
         }
         size_t pos = atomic_load_explicit(&l->shm->pos[pc->slot], memory_order_acquire);
+        size_t beat = atomic_load_explicit(&l->shm->beat, memory_order_acquire);
         double now = pm__now();
-        if (pos != last_pos) {
+        if (pos != last_pos || beat != last_beat) { /* an item, or worker_init, ended */
             last_pos = pos;
+            last_beat = beat;
             last_change = now;
         } else if (job->timeout_s > 0 && now - last_change > job->timeout_s && !pc->timed_out) {
             /* (a batch call reports its items only when it returns: one

@@ -126,14 +126,20 @@ static void *child_lane(void *arg)
      * inputs the worker did not inherit may come encoded too. */
     unsigned char *own = job->codec ? calloc(1, job->out_stride ? job->out_stride : 1) : NULL;
     unsigned char *own_in = NULL;
+    lane_ws ws = {0, NULL};
+    /* This thread may be the copy of a parent thread that was running an
+     * item with a state of its own: items here see this job's state only. */
+    pm__ws_set_current(NULL);
     msg_run m;
     for (;;) {
         if (pm__recv_all(l->child_fd, &m, sizeof m) != 0) {
             lane_lost(); /* EOF: the parent is gone, or an item closed the socket */
             break;
         }
-        if (m.slot == MSG_QUIT)
+        if (m.slot == MSG_QUIT) {
+            pm__lane_ws_quit(l, &ws); /* the exit, in this thread, before the process ends */
             break;
+        }
         if (!m.in && job->codec && job->codec->decode_in && !own_in)
             own_in = calloc(1, job->in_stride);
         if (m.slot < 0 || m.slot >= SLOTS || m.count > l->cap || (job->codec && !own) ||
@@ -144,14 +150,18 @@ static void *child_lane(void *arg)
         atomic_fetch_add(&busy, 1);
         const unsigned char *in = m.in ? m.in : l->in[m.slot];
         size_t ran;
-        if (job->batch) { /* the piece in one go (batch jobs have no codec) */
+        unsigned flags = 0;
+        if (!pm__lane_ws_ready(l, &ws)) {
+            ran = pm__lane_ws_refuse(l, m.slot, m.count);
+            flags = DONE_INIT_FAILED;
+        } else if (job->batch) { /* the piece in one go (batch jobs have no codec) */
             ran = pm__batch_call(job, m.first, m.count, in,
                                  job->out_stride ? l->out[m.slot] : NULL, l->codes[m.slot], 0, NULL);
             atomic_store_explicit(&l->shm->pos[m.slot], ran, memory_order_release);
         } else {
             ran = run_items(l, &m, in, own, !m.in && job->codec && job->codec->decode_in ? own_in : NULL);
         }
-        msg_done d = {ran};
+        msg_done d = {ran, flags};
         /* An item may have closed fds it does not own: answer only on our
          * own socket, never on whatever file took its number. */
         int lost = atomic_load(&broken) || pm__fd_id(l->child_fd) != l->child_id ||

@@ -85,9 +85,10 @@ static void lanes_release(procs_state *st)
  * (exiting flushes what their items printed). */
 #define QUIT_GRACE_S 2.0
 
-/* End of a job: tell every worker to quit, then reap them. No worker is
- * inside the job any more, so nothing else needs st->lock meanwhile; it is
- * held only to take the processes and sockets, never while waiting. */
+/* End of a job: tell every worker to quit, take their exits' answers (a
+ * job with worker_exit, proc_state.c), then reap them. No worker is inside
+ * the job any more, so nothing else needs st->lock meanwhile; it is held
+ * only to take the processes and sockets, never while waiting. */
 static void shutdown_procs(procs_state *st)
 {
     int n = st->nprocs * st->nthreads;
@@ -100,6 +101,15 @@ static void shutdown_procs(procs_state *st)
         msg_run quit = {NULL, 0, 0, MSG_QUIT};
         if (to >= 0 && l->proc->pid > 0)
             pm__send_all(to, &quit, sizeof quit); /* an idle lane's socket is empty: no block */
+    }
+    pm__mutex_unlock(&st->lock);
+    /* Processes killed for a cancellation have no exits to run. */
+    for (int i = 0; i < st->nprocs; i++)
+        if (st->procs[i].pid > 0 && !st->procs[i].dead)
+            pm__proc_exits(st, &st->procs[i], st->procs[i].pid);
+    pm__mutex_lock(&st->lock);
+    for (int i = 0; i < n; i++) {
+        lane *l = &st->lanes[i];
         pm__close(l->fd);
         pm__close(l->next_fd);
         l->fd = l->next_fd = -1;
@@ -152,6 +162,8 @@ static int procs_submit(void *state, pm__job *job)
     size_t r_in = align64(cap * job->in_stride), r_out = align64(cap * job->out_stride);
     size_t r_in_span = align64(cap * in_span);
     size_t slot_bytes = r_span + r_codes + r_in + r_out + arena + r_in_span + in_arena;
+    /* A worker's exit record comes back through the scratch (proc_state.c). */
+    size_t r_exit = job->exit_results ? align64(job->exit_size) : 0;
     pm__crew_settle(&st->crew); /* no member in start-up code at the fork below */
     pm__mutex_lock(&st->lock);
     /* One job at a time: its processes are forked for it. A call that found
@@ -164,7 +176,7 @@ static int procs_submit(void *state, pm__job *job)
     int rc = PM_OK;
     for (int i = 0; i < st->nprocs * st->nthreads && rc == PM_OK; i++) {
         lane *l = &st->lanes[i];
-        l->map_size = 64 + SLOTS * slot_bytes;
+        l->map_size = 64 + SLOTS * slot_bytes + r_exit;
         l->map = pm__shared_alloc(l->map_size);
         if (!l->map) {
             rc = PM_ENOMEM;
@@ -182,6 +194,7 @@ static int procs_submit(void *state, pm__job *job)
             l->in_spans[k] = (uint64_t *)(l->arena[k] + arena);
             l->in_arena[k] = (unsigned char *)l->in_spans[k] + r_in_span;
         }
+        l->exit_rec = r_exit ? (unsigned char *)l->map + 64 + SLOTS * slot_bytes : NULL;
         l->arena_size = arena;
         l->in_arena_size = in_arena;
         l->cap = cap;
@@ -329,6 +342,7 @@ const pm__exec_methods pm__exec_processes = {
     .ships = 1,
     .timeouts = 1,
     .recycles = 1,
+    .worker_state = 1,
 };
 
 #endif /* PM_HAVE_FORK */

@@ -29,6 +29,8 @@
 
 typedef struct lane_shm {
     atomic_size_t pos[SLOTS]; /* items of the slot's piece finished (child writes) */
+    atomic_size_t beat;       /* bumped by the child when worker_init returned: the
+                                 item timeout then starts again (init is not an item) */
 } lane_shm;
 
 typedef struct msg_run {   /* parent -> worker thread */
@@ -48,7 +50,16 @@ typedef struct msg_run {   /* parent -> worker thread */
 
 typedef struct msg_done {  /* worker thread -> parent */
     size_t ran;
+    unsigned flags;        /* DONE_* */
 } msg_done;
+
+/* The lane's worker_init failed: the piece's items got PM_EWORKERINIT. */
+#define DONE_INIT_FAILED 1u
+/* The answer to MSG_QUIT of a job with worker_exit: the exit ran (or the
+ * worker never started), the process is about to end. */
+#define DONE_EXIT 2u
+/* ... and the worker's exit record is in the lane's exit_rec. */
+#define DONE_RECORD 4u
 
 typedef struct proc proc;
 typedef struct procs_state procs_state;
@@ -74,6 +85,9 @@ typedef struct lane {
     uint64_t *in_spans[SLOTS];  /* or SPAN_FAILED | the item's code */
     unsigned char *in_arena[SLOTS];
     size_t in_arena_size;
+    /* jobs with opts.exit_results: where the child's worker_exit writes its
+     * record (exit_size bytes of the shared scratch, after the slots) */
+    unsigned char *exit_rec;
 } lane;
 
 struct proc {
@@ -128,6 +142,27 @@ int      pm__proc_retiring(procs_state *st, const lane *l);
 /* The items a piece of `count` may take without passing the process's
  * recycle_items budget (pieces in flight aside). */
 size_t   pm__proc_budget(lane *l, const pm__job *job, size_t count);
+
+/* proc_state.c: per-worker state (opts.worker_init / worker_exit). */
+/* What a lane thread of a worker process keeps of its worker's state. */
+typedef struct lane_ws {
+    int phase;      /* 0: not started, 1: live (init ran), 2: init failed or exit ran */
+    void *state;
+} lane_ws;
+/* Child side, before a piece: start the worker on its first piece. 1 when
+ * the piece may run, 0 when this worker has no state (its init failed). */
+int    pm__lane_ws_ready(lane *l, lane_ws *w);
+/* Child side: a piece that cannot run (init failed) fails every item with
+ * PM_EWORKERINIT. Returns the items answered (all). */
+size_t pm__lane_ws_refuse(lane *l, int slot, size_t count);
+/* Child side, on MSG_QUIT: run the worker's exit, answer DONE_EXIT. */
+void   pm__lane_ws_quit(lane *l, lane_ws *w);
+/* 1 when lanes of the job answer MSG_QUIT (the job has a worker_exit). */
+int    pm__procs_exits_owed(const pm__job *job);
+/* Parent side, after MSG_QUIT went to every lane of process `pid` (p's):
+ * take each lane's answer and deliver its exit record, killing the process
+ * when its exits run past timeout_s or it stops. No lock held. */
+void   pm__proc_exits(procs_state *st, proc *p, pid_t pid);
 
 /* proc_lane.c: a crew member's step: take a task, run it in the lane's worker. */
 int  pm__lane_step(void *owner, pm__job *job, int worker);
