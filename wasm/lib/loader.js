@@ -187,10 +187,12 @@ async function load() {
 }
 
 /** The pool a call runs on when it is not the engine's own: calls with a
- * timeout on the threaded and single engines (where Workers exist). */
+ * timeout, and calls that may await (o.viaWorkers: async functions, module
+ * mode; lib/source.js), on the threaded and single engines (where Workers
+ * exist). */
 export async function poolFor(rt, o) {
   if (rt.pool) return rt.pool;
-  if (!o.timeout) return null;
+  if (!o.timeout && !o.viaWorkers) return null;
   if (!workersSupported()) return null;
   if (!rt.sidePool) rt.sidePool = newPool(rt.build === 'threaded' ? rt.threads : (config.threads || cpuCount()));
   return rt.sidePool;

@@ -91,7 +91,7 @@ export class Call {
     }
     const { items, f64 } = this.encode(task);
     const msg = { t: 'run', call: this.id, base: task.base, n: task.n, items, f64, raise: this.o.raise,
-      stream: task.stream, progress: !!this.o.onProgress };
+      stream: task.stream, progress: !!this.o.onProgress, concurrency: this.o.concurrency };
     if (first) { msg.src = this.src; msg.meta = this.meta; }
     return { msg, transfer: [items.buffer] };
   }
@@ -186,7 +186,10 @@ export class Call {
       v = dec.value();
       if (msg.code) v = itemError(this.pmw, v);
     } else v = msg.v;
-    this.parts.set(task, msg.k + 1);
+    // Which items of the task have their result: with async functions they
+    // settle out of order (a timeout or crash retries the others).
+    (task.settled || (task.settled = new Set())).add(msg.k);
+    this.parts.set(task, task.settled.size);
     this.itemResult(task.base + msg.k, v, !!msg.code);
   }
 
@@ -255,12 +258,16 @@ export class Call {
     const index = task.base + k;
     const err = new ParmapError(`${this.api}: item ${index} timed out after ${this.timeout} ms (its worker was terminated)`,
       { index, code: 'ETIMEOUT', itemCode: -5 });
-    this.requeueAfter(task, k);
+    this.requeueUnsettled(task, k, false);
     this.itemResult(index, err, true);
   }
 
+  /** k < 0: a worker running several items at once (async) died: which
+   * one did it is unknown, so each unsettled item runs again alone. */
   onCrash(task, k, message) {
     if (this.ended) return;
+    if (k < 0 && task.n > 1) return this.requeueUnsettled(task, -1, true);
+    if (k < 0) k = 0;
     if (task.stream || task.n === 1) {
       const at = task.n === 1 ? 0 : k;
       const index = task.base + at;
@@ -281,6 +288,26 @@ export class Call {
     for (let i = task.n - 1; i >= 0; i--) {
       this.queue.unshift({ call: this, base: task.base + i, n: 1, items: task.items.slice(i, i + 1), stream: this.kind !== 'kernel', dropped: false });
     }
+  }
+
+  /**
+   * The items of a stream task without a result, but item `skip`, run
+   * again, first: in runs of consecutive items, or each alone (`alone`).
+   * (Items settle in order unless fn returns promises.)
+   */
+  requeueUnsettled(task, skip, alone) {
+    const settled = task.settled || new Set();
+    const retry = [];
+    for (let i = task.n - 1; i >= 0; i--) {
+      if (i === skip || settled.has(i)) continue;
+      const last = retry[0];
+      if (!alone && last && last.base === task.base + i + 1) {
+        last.base--; last.n++; last.from = i;
+      } else retry.unshift({ call: this, base: task.base + i, n: 1, from: i, stream: task.stream, dropped: false });
+    }
+    for (const t of retry) t.items = task.items.slice(t.from, t.from + t.n);
+    this.queue.unshift(...retry);
+    this.parts.delete(task);
   }
 
   /** The items of a task after the k-th run again, first. */
