@@ -9,8 +9,10 @@
 // named 'AbortError', like fetch's, with the signal's reason as `cause`).
 
 export class ParmapError extends Error {
-  constructor(message, { index, cause, code = 'EITEM', itemCode = 1 } = {}) {
-    super(message, cause === undefined ? undefined : { cause });
+  constructor(message, opts = {}) {
+    const { index, cause, code = 'EITEM', itemCode = 1 } = opts;
+    // `cause` given, even undefined (a thrown undefined), is the cause.
+    super(message, 'cause' in opts ? { cause } : undefined);
     this.name = 'ParmapError';
     this.index = index;
     this.code = code;
