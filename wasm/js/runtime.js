@@ -11,7 +11,12 @@
  *  - the worker side of a call: pmwRunChunk, which the C executor calls once
  *    per chunk (EM_JS in src/exec.c). It compiles the user's function from
  *    its source once per worker, builds the arguments (star / kwstar / args /
- *    kwargs), and loops over the chunk.
+ *    kwargs), and loops over the chunk. It runs inside a call from C and
+ *    cannot await: a promise result fails its item (PMW_CODE_ASYNC) and
+ *    lib/map.js moves the call to the workers engine, which awaits
+ *    (lib/worker.js runAsync);
+ *  - errors as data both ways (pmwErrorFields / pmwRebuildError): class,
+ *    message, stack, own cause, AggregateError's errors, own properties.
  * The main thread reaches it as Module.pmw (index.js).
  */
 

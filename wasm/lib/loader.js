@@ -16,7 +16,10 @@
 //
 // Calls with a `timeout` need workers that can be killed: on the threaded
 // and single engines they run on a pool of the workers engine, started on
-// first need (a pthread cannot be terminated on its own).
+// first need (a pthread cannot be terminated on its own). So do calls that
+// may await (async functions, module mode: lib/source.js): a pthread runs
+// its items inside a call from C, the single engine inside a slice of the
+// C map, and neither can return to an event loop mid-chunk.
 //
 // Node: the CommonJS flavour under dist/node/ is loaded with createRequire
 // and given the .wasm bytes (Node's fetch cannot read files). Browsers: the
