@@ -451,7 +451,7 @@ async function runKernel(name, input, opts, inHeap, outOpt, outHeap) {
   if (o.timeout)
     throw new RangeError('mapKernel: option timeout is not supported: a kernel is C code run a chunk at a time, with no ' +
       'JavaScript between its items; stop a call with option signal instead');
-  for (const opt of ['star', 'kwstar', 'args', 'kwargs', 'total', 'ordered'])
+  for (const opt of ['star', 'kwstar', 'args', 'kwargs', 'total', 'ordered', 'concurrency'])
     if (opts && opts[opt] !== undefined) throw new RangeError(`mapKernel: option ${opt} does not apply to kernels`);
   const InType = KTYPES[k.in], OutType = KTYPES[k.out];
   if (inHeap && inHeap.type !== InType)
