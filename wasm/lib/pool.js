@@ -155,6 +155,10 @@ export class Pool {
         if (!W.inflight) W.inflight = new Map();
         if (!W.inflight.has(msg.k)) W.inflight.set(msg.k, performance.now());
         return;
+      case 'items':
+        // Async items of a batch task, as they settle (worker.js runAsync).
+        if (W.task) W.task.call.onItems(W.task, msg);
+        return;
       case 'item': {
         const task = W.task;
         if (!task) return;

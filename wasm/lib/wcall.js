@@ -132,7 +132,8 @@ export class Call {
 
   /** A worker's progress inside a chunk (k items of it done). */
   partial(task, k) {
-    if (!this.ended && !task.dropped) this.parts.set(task, k);
+    // Items that come back one by one are counted as they come (itemResult).
+    if (!this.ended && !task.dropped && !task.stream && !task.settled) this.parts.set(task, k);
   }
 
   onDone(task, msg) {
@@ -144,8 +145,8 @@ export class Call {
       this.perItem = this.perItem < 0 ? per : 0.25 * this.perItem + 0.75 * per;   // the JIT warms up: trust the latest
     }
     if (msg.t === 'kdone') return this.kernelDone(task, msg);
-    if (task.stream) {
-      // Items came one by one; a raise stop leaves the rest of the chunk.
+    if (task.stream || msg.streamed) {
+      // Items came one by one (or, async, as they settled); a raise stop leaves the rest of the chunk.
       return this.afterResults();
     }
     let values;
@@ -187,10 +188,28 @@ export class Call {
       if (msg.code) v = itemError(this.pmw, v);
     } else v = msg.v;
     // Which items of the task have their result: with async functions they
-    // settle out of order (a timeout or crash retries the others).
+    // settle out of order (a timeout or crash retries the others). Progress
+    // counts them in itemResult.
     (task.settled || (task.settled = new Set())).add(msg.k);
-    this.parts.set(task, task.settled.size);
     this.itemResult(task.base + msg.k, v, !!msg.code);
+  }
+
+  /** Async items of a batch task, as they settled: ks (their places in the
+   * task), codes, and their values as one MessagePack array. */
+  onItems(task, msg) {
+    if (this.ended || task.dropped) return;
+    const dec = this.dec || (this.dec = new this.pmw.Decoder());
+    dec.reset(msg.bytes);
+    const head = msg.bytes[0];
+    dec.pos = head < 0xa0 ? 1 : head === 0xdc ? 3 : 5;
+    const settled = task.settled || (task.settled = new Set());
+    for (let i = 0; i < msg.ks.length; i++) {
+      let v = dec.value();
+      if (msg.codes[i]) v = itemError(this.pmw, v);
+      settled.add(msg.ks[i]);
+      this.itemResult(task.base + msg.ks[i], v, !!msg.codes[i]);
+      if (this.ended) return;
+    }
   }
 
   /** One item's result (or its ParmapError). */
@@ -266,7 +285,9 @@ export class Call {
    * one did it is unknown, so each unsettled item runs again alone. */
   onCrash(task, k, message) {
     if (this.ended) return;
-    if (k < 0 && task.n > 1) return this.requeueUnsettled(task, -1, true);
+    // A batch task whose async items had started coming back: the others
+    // (one of them did it) run again, each alone.
+    if ((k < 0 || (!task.stream && task.settled)) && task.n > 1) return this.requeueUnsettled(task, -1, true);
     if (k < 0) k = 0;
     if (task.stream || task.n === 1) {
       const at = task.n === 1 ? 0 : k;

@@ -14,8 +14,10 @@
 //        { t: 'done', call, base, ran, ms }. The main thread therefore always
 //        knows which item is running: the one after the last it heard of.
 //        When fn returns promises (async functions, module mode), items
-//        overlap, up to `concurrency` per worker (runAsync): stream mode then
-//        also says { t: 's', call, k } as item k starts.
+//        overlap, up to `concurrency` per worker, and come back as they
+//        settle (runAsync): batch mode as { t: 'items', call, ks, codes,
+//        bytes }, stream mode as 'item' plus { t: 's', call, k } as item k
+//        starts; then { t: 'done', streamed: true, ... }.
 //        src may be module mode's marker (lib/source.js): the module is
 //        imported, once per worker, before the first chunk runs.
 //   { t: 'kernel', call, base, n, name, params, input, raise }
@@ -230,33 +232,50 @@ function run(msg, J) {
  * msg.concurrency (default 16) in flight in this worker, and settle in any
  * order. From k0 on (items before it ran synchronously: `done` holds their
  * results, `codes` their codes; `first` is item k0's promise, already
- * started). Batch mode answers once, like run(); stream mode (a timeout)
+ * started). Results go back as they settle, not at the end of the chunk:
+ * one slow item must not hold back the others (an imap consumer would wait
+ * for it). Batch mode gathers what settled in one turn of the event loop
+ * into one { t: 'items', call, ks, codes, bytes } message (trivial async
+ * functions still cost one message per chunk); stream mode (a timeout)
  * says { t: 's', k } as each item starts and { t: 'item', k } as it
  * settles, so the pool knows which items are in flight and since when.
+ * Either way the chunk ends with { t: 'done', streamed: true, ran, ms }.
  * Raise mode: after a failure nothing more starts, and the chunk ends once
- * every item before the failure has settled (ran = failing index + 1).
+ * every item before the failure has settled.
  */
 function runAsync(msg, J, items, k0, first, done, codes) {
-  const call = J.call, n = msg.n, base = msg.base, raise = msg.raise, stream = msg.stream, progress = msg.progress;
+  const call = J.call, n = msg.n, base = msg.base, raise = msg.raise, stream = msg.stream;
   const limit = msg.concurrency || 16;
   const t0 = performance.now();
-  const vals = stream ? null : done || [];
-  if (!stream && !codes) codes = new Int32Array(n);
   const inflight = new Set();
-  let next = k0, settledCount = k0, failAt = -1, over = false, pumping = false, lastP = t0;
+  let next = k0, failAt = -1, over = false, pumping = false;
+  let pend = [], flushing = false;   // batch mode: settled, not yet sent
 
+  const flush = () => {
+    flushing = false;
+    if (!pend.length) return;
+    const batch = pend;
+    pend = [];
+    const ks = new Int32Array(batch.length), cs = new Int32Array(batch.length);
+    enc.pos = 0;
+    enc.head(0x90, batch.length, 16, 0, 0xdc, 0xdd);
+    for (let i = 0; i < batch.length; i++) {
+      ks[i] = batch[i][0];
+      cs[i] = encodeOne(batch[i][1], base + ks[i], batch[i][2]);
+    }
+    const bytes = takeBytes();
+    port.postMessage({ t: 'items', call: msg.call, ks, codes: cs, bytes }, [bytes.buffer, ks.buffer, cs.buffer]);
+  };
   const settle = (k, v, code) => {
-    if (over) return;   // this chunk already answered (raise mode)
+    if (over) return;   // this chunk already ended (raise mode)
     inflight.delete(k);
-    settledCount++;
     if (code) v = failure(v, base + k, code);
     if (stream) postItem(msg, k, v, code);
-    else { vals[k] = v; codes[k] = code; }
-    if (code && raise && (failAt < 0 || k < failAt)) failAt = k;
-    if (progress) {
-      const now = performance.now();
-      if (now - lastP > 100) { lastP = now; port.postMessage({ t: 'p', call: msg.call, k: settledCount }); }
+    else {
+      pend.push([k, v, code]);
+      if (!flushing) { flushing = true; soon(flush); }
     }
+    if (code && raise && (failAt < 0 || k < failAt)) failAt = k;
     pump();
   };
   const begin = (k, r, started) => {
@@ -286,12 +305,19 @@ function runAsync(msg, J, items, k0, first, done, codes) {
     pumping = false;
     if (!over && finished()) {
       over = true;
-      answer(msg, vals, codes, failAt >= 0 ? failAt + 1 : n, performance.now() - t0);
+      flush();
+      port.postMessage({ t: 'done', call: msg.call, base, ran: failAt >= 0 ? failAt + 1 : n, streamed: true,
+        ms: performance.now() - t0 });
     }
   }
+  // The items that ran before the first promise (batch mode; stream mode sent them).
+  if (done) for (let k = 0; k < k0; k++) pend.push([k, done[k], codes[k]]);
   if (first !== null) begin(next++, first, true);
   pump();
 }
+
+// Soon, but after the promise jobs of this turn (which may settle more items).
+const soon = typeof setImmediate === 'function' ? setImmediate : (f) => setTimeout(f, 0);
 
 /** Stream mode: one item's result. */
 function postItem(msg, k, r, code) {
@@ -301,24 +327,6 @@ function postItem(msg, k, r, code) {
   code = encodeOne(r, msg.base + k, code);
   const bytes = takeBytes();
   port.postMessage({ t: 'item', call: msg.call, k, bytes, code }, [bytes.buffer]);
-}
-
-/** runAsync's end of a chunk: results [0, ran) (batch mode) and 'done'. */
-function answer(msg, vals, codes, ran, ms) {
-  const base = msg.base;
-  if (msg.stream) { port.postMessage({ t: 'done', call: msg.call, base, ran, ms }); return; }
-  enc.pos = 0;
-  enc.head(0x90, ran, 16, 0, 0xdc, 0xdd);
-  let anyFail = false;
-  for (let i = 0; i < ran; i++) {
-    codes[i] = encodeOne(vals[i], base + i, codes[i]);
-    if (codes[i]) anyFail = true;
-  }
-  const bytes = takeBytes();
-  const c = anyFail ? codes.slice(0, ran) : null;
-  const transfer = [bytes.buffer];
-  if (c) transfer.push(c.buffer);
-  port.postMessage({ t: 'done', call: msg.call, base, ran, bytes, codes: c, ms }, transfer);
 }
 
 function kernel(msg) {

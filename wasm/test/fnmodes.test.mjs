@@ -106,6 +106,36 @@ test('async functions: timeout fails the item over it (ETIMEOUT), the rest goes 
   assert.ok(performance.now() - t0 < 4000, `took ${performance.now() - t0} ms`);
 });
 
+test('async functions: timeout in raise mode rejects with the ETIMEOUT item', async () => {
+  const f = async (x) => { await new Promise((res) => setTimeout(res, x === 3 ? 5000 : 1)); return x; };
+  await assert.rejects(watchdog(parmap(f, [0, 1, 2, 3, 4, 5], { timeout: 150 }), 20000, 'timeout raise'),
+    (e) => e instanceof ParmapError && e.code === 'ETIMEOUT' && e.index === 3);
+});
+
+test('async functions: a worker that dies fails only the item that kills it (ECRASH)', async () => {
+  // On every engine async calls run on workers; process.exit in a
+  // worker_threads worker ends that worker only. Its other items in flight
+  // run again, each alone, so only the one that kills a worker again fails.
+  const dies = async (x) => { await new Promise((res) => setTimeout(res, 1)); if (x === 5) process.exit(3); return x * 2; };
+  const xs = Array.from({ length: 40 }, (_, i) => i);
+  const r = await watchdog(parmap(dies, xs, { exception: 'return' }), 20000, 'crash');
+  assert.ok(r[5] instanceof ParmapError && r[5].code === 'ECRASH' && r[5].index === 5, String(r[5]));
+  r.forEach((v, i) => { if (i !== 5) assert.equal(v, 2 * i); });
+  const t = await watchdog(parmap(dies, xs, { exception: 'return', timeout: 5000 }), 20000, 'crash, stream mode');
+  assert.ok(t[5] instanceof ParmapError && t[5].code === 'ECRASH', String(t[5]));
+  t.forEach((v, i) => { if (i !== 5) assert.equal(v, 2 * i); });
+});
+
+test('async functions: breaking out of imap stops its items in flight', async () => {
+  const f = async (x) => { await new Promise((res) => setTimeout(res, x < 3 ? 1 : 60000)); return x; };
+  const got = [];
+  const t0 = performance.now();
+  await watchdog((async () => { for await (const v of imap(f, [0, 1, 2, 3, 4, 5])) { got.push(v); if (got.length === 3) break; } })(), 10000, 'imap break');
+  assert.deepEqual(got, [0, 1, 2]);
+  assert.ok(performance.now() - t0 < 5000);
+  assert.deepEqual(await parmap(async (x) => x, [7]), [7], 'the pool still works');
+});
+
 test('async functions: an abort settles the call promptly', async () => {
   const ac = new AbortController();
   setTimeout(() => ac.abort(), 50);
