@@ -297,8 +297,9 @@ async function onWorkers(rt, pool, src, o, list) {
  * stopped at its first promise (runtime.js pmwRunChunk), so the call is run
  * again, whole, on the workers engine, which awaits; the source is
  * remembered, so its later calls go there at once. The items called before
- * (at most one chunk's worth per thread) are called again: a function
- * declared `async` is recognised up front and never is.
+ * (at most one chunk's worth per thread) are called again, and onProgress
+ * counts from 0 again: a function declared `async` is recognised up front
+ * and never is.
  */
 async function rerunAwaiting(rt, src, o, list, promised) {
   learnAsync(src);
