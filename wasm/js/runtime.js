@@ -11,7 +11,12 @@
  *  - the worker side of a call: pmwRunChunk, which the C executor calls once
  *    per chunk (EM_JS in src/batch.c, the batch function). It compiles the user's function from
  *    its source once per worker, builds the arguments (star / kwstar / args /
- *    kwargs), and loops over the chunk.
+ *    kwargs), and loops over the chunk. It runs inside a call from C and
+ *    cannot await: a promise result fails its item (PMW_CODE_ASYNC) and
+ *    lib/map.js moves the call to the workers engine, which awaits
+ *    (lib/worker.js runAsync);
+ *  - errors as data both ways (pmwErrorFields / pmwRebuildError): class,
+ *    message, stack, own cause, AggregateError's errors, own properties.
  * The main thread reaches it as Module.pmw (index.js).
  */
 
@@ -53,7 +58,7 @@ var PMW_JOB_ID = 0, PMW_JOB_RAISE = 4, PMW_JOB_SRC = 8, PMW_JOB_SRC_LEN = 12,
   PMW_JOB_META = 16, PMW_JOB_META_LEN = 20;
 
 // Error codes of items (C sees nonzero = failed).
-var PMW_CODE_THREW = 1, PMW_CODE_SHAPE = 2, PMW_CODE_ENCODE = 3;
+var PMW_CODE_THREW = 1, PMW_CODE_SHAPE = 2, PMW_CODE_ENCODE = 3, PMW_CODE_ASYNC = 4;
 
 /* ---------------------------------------------------------------- codec */
 
@@ -89,7 +94,7 @@ function pmwAtPath(e, step) {
 function pmwDescribe(v) {
   if (typeof v === 'function') return 'a function' + (v.name ? ' (' + v.name + ')' : '');
   if (typeof v === 'symbol') return 'a symbol (' + String(v.description) + ')';
-  if (v && typeof v.then === 'function') return 'a Promise (async functions are not supported)';
+  if (v && typeof v.then === 'function') return 'a Promise';
   var c = v && v.constructor && v.constructor.name;
   return 'a ' + (c || typeof v);
 }
@@ -222,6 +227,7 @@ PmwEncoder.prototype.value = function (v, depth) {
     }
     return;
   }
+  if (v instanceof PmwErrorBox) return this.ext(PMW_EXT_JSERROR, function () { this.object(v.f, d); });
   var proto = Object.getPrototypeOf(v);
   if (proto === Object.prototype || proto === null) return this.object(v, d);
   if (v instanceof Uint8Array && proto === Uint8Array.prototype || (typeof Buffer != 'undefined' && Buffer.isBuffer(v))) {
@@ -282,11 +288,79 @@ PmwEncoder.prototype.encode = function (v) {
   return start;
 };
 
+/*
+ * Errors travel faithfully (issue 16): an error's class name, message, stack,
+ * its own `cause`, an AggregateError's `errors` and its other own enumerable
+ * properties (`code`, `errno`, custom fields) cross as data and are rebuilt on
+ * the other side (pmwRebuildError). A part that cannot be encoded (a
+ * function, a cycle) is left out rather than failing the whole error. The
+ * fields are built eagerly, nested errors as PmwErrorBox, so a cycle through
+ * `cause` ends at PMW_ERR_NEST_MAX instead of recursing for ever.
+ */
+var PMW_ERR_NEST_MAX = 8;
+var pmwErrNest = 0;      // errors being converted right now (nesting)
+var pmwProbe = null;     // scratch encoder: can this value be sent?
+var PMW_NOT_SENT = {};
+
+function PmwErrorBox(f) {
+  this.f = f;
+}
+
+/** Can v be encoded? (Tried on a scratch encoder; the error path only.) */
+function pmwSendable(v) {
+  var enc = pmwProbe || (pmwProbe = new PmwEncoder());
+  var at = enc.pos;
+  pmwErrNest++;
+  try {
+    enc.value(v, 0);
+    return true;
+  } catch (x) {
+    return false;
+  } finally {
+    pmwErrNest--;
+    enc.pos = at;
+    if (at === 0 && enc.buf.length > (1 << 20)) pmwProbe = null;
+  }
+}
+
+/** What of v goes along with an error: a nested error as its fields, a
+ * sendable value as it is, else PMW_NOT_SENT. */
+function pmwCarry(v) {
+  if (v instanceof Error) return new PmwErrorBox(pmwErrorFields(v));
+  return pmwSendable(v) ? v : PMW_NOT_SENT;
+}
+
 function pmwErrorFields(e) {
-  var o = { name: String(e.name), message: String(e.message) };
-  if (typeof e.stack === 'string') o.stack = e.stack;
+  var o = { name: pmwSafeString(e.name), message: pmwSafeString(e.message) };
+  try { if (typeof e.stack === 'string') o.stack = e.stack; } catch (x) { }
   if (e.code !== undefined && (typeof e.code === 'string' || typeof e.code === 'number')) o.code = e.code;
   if (typeof e.index === 'number') o.index = e.index;
+  if (pmwErrNest >= PMW_ERR_NEST_MAX) return o;
+  pmwErrNest++;
+  try {
+    var keys = Object.keys(e), props = null, c, i;
+    for (i = 0; i < keys.length; i++) {
+      var k = keys[i];
+      if (k === 'stack' || k === 'message' || k === 'cause' || k === 'errors' || k === 'pmwShape') continue;
+      try { c = pmwCarry(e[k]); } catch (x) { continue; }   // a throwing getter
+      if (c === PMW_NOT_SENT) continue;
+      if (!props) props = {};
+      props[k] = c;
+    }
+    if (props) o.props = props;
+    if (Object.prototype.hasOwnProperty.call(e, 'cause')) {
+      c = pmwCarry(e.cause);
+      if (c !== PMW_NOT_SENT) o.cause = c;
+    }
+    if (Array.isArray(e.errors)) {
+      o.errors = e.errors.map(function (x) {
+        var y = pmwCarry(x);
+        return y === PMW_NOT_SENT ? 'parmap: not sendable: ' + pmwDescribe(x) : y;
+      });
+    }
+  } finally {
+    pmwErrNest--;
+  }
   return o;
 }
 
@@ -409,17 +483,29 @@ var PMW_ERRORS = { Error: Error, TypeError: TypeError, RangeError: RangeError, S
   ReferenceError: ReferenceError, EvalError: EvalError, URIError: URIError };
 
 /** A JS Error from its encoded fields, of the same class where it is a
- * built-in one. The fields stay available as .pmwFields. */
+ * built-in one, with its own cause, errors (AggregateError) and properties
+ * (pmwErrorFields). The fields stay available as .pmwFields (not
+ * enumerable: the error's own keys are the original's). */
 function pmwRebuildError(f) {
-  var Ctor = PMW_ERRORS[f.name] || Error;
-  var e = new Ctor(f.message);
-  if (!PMW_ERRORS[f.name]) {
+  var Ctor = PMW_ERRORS[f.name] || Error, e;
+  if (f.name === 'AggregateError' && typeof AggregateError === 'function') e = new AggregateError(f.errors || [], f.message);
+  else e = new Ctor(f.message);
+  if (!PMW_ERRORS[f.name] && e.name !== f.name) {
     try { Object.defineProperty(e, 'name', { value: f.name, configurable: true, writable: true }); } catch (x) { }
   }
   if (f.stack) { try { Object.defineProperty(e, 'stack', { value: f.stack, configurable: true, writable: true }); } catch (x) { } }
   if (f.code !== undefined) e.code = f.code;
   if (f.index !== undefined) e.index = f.index;
-  e.pmwFields = f;
+  if (f.props) {
+    for (var k in f.props) {
+      if (k === '__proto__') continue;
+      try { e[k] = f.props[k]; } catch (x) { }
+    }
+  }
+  if ('cause' in f) Object.defineProperty(e, 'cause', { value: f.cause, configurable: true, writable: true, enumerable: false });
+  if (f.errors && !(typeof AggregateError === 'function' && e instanceof AggregateError))
+    Object.defineProperty(e, 'errors', { value: f.errors, configurable: true, writable: true, enumerable: false });
+  Object.defineProperty(e, 'pmwFields', { value: f, configurable: true, writable: true, enumerable: false });
   return e;
 }
 
@@ -637,15 +723,21 @@ function pmwUtf8(ptr, len) {
   return pmwTextDecoder.decode(pmwHeap.U8.slice(ptr, ptr + len));
 }
 
-/** What a failed item sends back: its error's fields plus the index. */
+/** What a failed item sends back: its error's fields plus the index. A
+ * thrown non-Error value (a string, a number, an object, null, undefined)
+ * goes as `thrown`, the ParmapError's cause on the other side, when it can
+ * be encoded. */
 function pmwItemError(e, index, code) {
   var f;
   if (e instanceof Error) f = pmwErrorFields(e);
-  else f = { name: 'Error', message: 'a non-Error value was thrown: ' + pmwSafeString(e) };
+  else {
+    f = { name: 'Error', message: 'a non-Error value was thrown: ' + pmwSafeString(e) };
+    if (pmwSendable(e)) f.thrown = e;
+  }
   if (code === PMW_CODE_THREW && e instanceof ReferenceError) {
     var m = /^(\S+) is not defined$/.exec(f.message);
     if (m) {
-      f.cause = { name: f.name, message: f.message };
+      f.original = { name: f.name, message: f.message };
       f.name = 'ReferenceError';
       f.message = 'parmap: the function uses `' + m[1] + '`, which is not defined in the worker: functions are ' +
         'shipped by source and must be self-contained; pass it through args/kwargs';
@@ -654,7 +746,28 @@ function pmwItemError(e, index, code) {
   f.index = index;
   f.itemCode = code;
   if (code === PMW_CODE_SHAPE) f.shape = true;
+  if (code === PMW_CODE_ASYNC) f.async = true;
   return f;
+}
+
+/** Is r a promise or another thenable? */
+function pmwThenable(r) {
+  return r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function';
+}
+
+/**
+ * A plain (not `async`) function returned a thenable where items run
+ * synchronously (threaded and single engines: pmwRunChunk runs inside a call
+ * from C and cannot await). Its outcome is dropped (a rejection must not
+ * become an unhandled one, which would end a pthread) and the item fails
+ * with code PMW_CODE_ASYNC: parmap then runs the call again on the workers
+ * engine, which awaits (lib/map.js); imap reports it (a stream cannot be
+ * replayed).
+ */
+function pmwAsyncResult(r) {
+  try { Promise.resolve(r).then(null, function () { }); } catch (x) { }
+  return new TypeError('parmap: fn returned a promise but is not declared async: the threaded and single engines ' +
+    'run plain functions synchronously; declare it `async` (or use module mode), and parmap awaits it on its workers');
 }
 
 function pmwSafeString(v) {
@@ -709,6 +822,10 @@ function pmwRunChunk(job, base, count, inP, outP, codesP) {
       I[ci + k] = 0;
       continue;
     }
+    if (code === 0 && pmwThenable(r)) {
+      code = PMW_CODE_ASYNC;
+      r = pmwAsyncResult(r);
+    }
     if (code === 0) {
       if (r === undefined) { U[2 * (oi + k)] = 0; U[2 * (oi + k) + 1] = (PMW_NAN_HI | (PMW_TAG_UNDEF << 17)) >>> 0; }
       else {
@@ -730,7 +847,8 @@ function pmwRunChunk(job, base, count, inP, outP, codesP) {
       }
     }
     I[ci + k] = code;
-    if (code !== 0 && raise) { k++; break; }
+    // A promise ends the chunk there: the call is run again elsewhere.
+    if (code !== 0 && (raise || code === PMW_CODE_ASYNC)) { k++; break; }
     // w.add may have flushed a block (a malloc): the memory may have grown.
     if (F !== pmwHeap.F64) { pmwViews(); F = pmwHeap.F64; U = pmwHeap.U32; I = pmwHeap.I32; }
   }
@@ -757,6 +875,10 @@ Module['pmw'] = {
   tag: pmwTag,
   decodeRef: pmwDecodeRef,
   rebuildError: pmwRebuildError,
+  errorFields: pmwErrorFields,
+  itemError: pmwItemError,
+  thenable: pmwThenable,
+  CODE_ASYNC: PMW_CODE_ASYNC,
   describe: pmwDescribe,
   NAN_HI: PMW_NAN_HI,
   TAG_VALUE: PMW_TAG_VALUE,

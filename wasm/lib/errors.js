@@ -3,13 +3,16 @@
 // ParmapError: an item's function failed (or its value could not cross to a
 // worker). `index` is the item's position, `message` the original message,
 // `cause` the original error rebuilt on this side (same class for built-in
-// errors, same stack text), `code` 'EITEM'.
+// errors, same stack text, own `cause`, `errors` and properties) or the
+// thrown value itself when it was not an Error, `code` 'EITEM'.
 // AbortError: the call was aborted through its AbortSignal (a DOMException
 // named 'AbortError', like fetch's, with the signal's reason as `cause`).
 
 export class ParmapError extends Error {
-  constructor(message, { index, cause, code = 'EITEM', itemCode = 1 } = {}) {
-    super(message, cause === undefined ? undefined : { cause });
+  constructor(message, opts = {}) {
+    const { index, cause, code = 'EITEM', itemCode = 1 } = opts;
+    // `cause` given, even undefined (a thrown undefined), is the cause.
+    super(message, 'cause' in opts ? { cause } : undefined);
     this.name = 'ParmapError';
     this.index = index;
     this.code = code;
@@ -20,14 +23,25 @@ export class ParmapError extends Error {
   }
 }
 
-/** A ParmapError from the fields a worker encoded (runtime.js pmwItemError). */
+/** A ParmapError from the fields a worker encoded (runtime.js pmwItemError).
+ * Its cause: the thrown value itself when it was not an Error (a string,
+ * a number, an object, null, undefined), else the error rebuilt (class,
+ * stack, own cause, AggregateError's errors, own properties). */
 export function itemError(pmw, fields) {
   const f = fields && fields.pmwFields ? fields.pmwFields : fields;
-  let cause = pmw.rebuildError({ ...f, message: f.cause ? f.cause.message : f.message });
-  if (f.cause) cause = pmw.rebuildError({ ...f, name: f.cause.name, message: f.cause.message });
-  delete cause.pmwFields;
+  let cause;
+  if ('thrown' in f) cause = f.thrown;
+  else {
+    // The closure check's message replaced a ReferenceError's: the cause is the original.
+    cause = pmw.rebuildError(f.original ? { ...f, name: f.original.name, message: f.original.message } : f);
+    delete cause.pmwFields;
+  }
   const itemCode = f.shape ? -1 : typeof f.code === 'number' ? f.code : 1;
-  return new ParmapError(f.message, { index: f.index, cause, itemCode });
+  const e = new ParmapError(f.message, { index: f.index, cause, itemCode });
+  // A plain function returned a promise where items run synchronously:
+  // lib/map.js runs the call again on the workers engine.
+  if (f.async) Object.defineProperty(e, 'pmwAsync', { value: true });
+  return e;
 }
 
 export function abortError(signal) {

@@ -10,7 +10,7 @@
 // this thread (lib/map.js runSlices), results handed out as slices finish.
 
 import { checkOptions } from './options.js';
-import { functionSource } from './source.js';
+import { functionSource, checkFn } from './source.js';
 import { runtime, begin, end, yieldToLoop, poolFor, retire } from './loader.js';
 import { abortError, STATUS, ParmapError } from './errors.js';
 import { newJsJob, writeItems, readResults, watchJob, endError, itemEncodeError, runSlices, freeJob } from './map.js';
@@ -37,7 +37,7 @@ function sourceIterator(api, items) {
  */
 export function imap(fn, items, opts) {
   const o = checkOptions('imap', opts);
-  if (typeof fn !== 'function') throw new TypeError(`imap: fn must be a function, got ${fn === null ? 'null' : typeof fn}`);
+  checkFn('imap', fn);
   const source = sourceIterator('imap', items);
   return new ImapIterator(fn, source, o);
 }
@@ -120,7 +120,7 @@ class ImapIterator {
 
   async start() {
     this.rt = await runtime();
-    this.src = functionSource('imap', this.fn, this.rt.pmw.compile);
+    this.src = functionSource('imap', this.fn, this.rt.pmw.compile, this.o);   // sets o.viaWorkers: async fn, module mode
     if (this.o.signal && this.o.signal.aborted) throw abortError(this.o.signal);
     if (this.o.signal) {
       this.onAbort = () => {

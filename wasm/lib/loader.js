@@ -16,7 +16,10 @@
 //
 // Calls with a `timeout` need workers that can be killed: on the threaded
 // and single engines they run on a pool of the workers engine, started on
-// first need (a pthread cannot be terminated on its own).
+// first need (a pthread cannot be terminated on its own). So do calls that
+// may await (async functions, module mode: lib/source.js): a pthread runs
+// its items inside a call from C, the single engine inside a slice of the
+// C map, and neither can return to an event loop mid-chunk.
 //
 // Node: the CommonJS flavour under dist/node/ is loaded with createRequire
 // and given the .wasm bytes (Node's fetch cannot read files). Browsers: the
@@ -187,10 +190,12 @@ async function load() {
 }
 
 /** The pool a call runs on when it is not the engine's own: calls with a
- * timeout on the threaded and single engines (where Workers exist). */
+ * timeout, and calls that may await (o.viaWorkers: async functions, module
+ * mode; lib/source.js), on the threaded and single engines (where Workers
+ * exist). */
 export async function poolFor(rt, o) {
   if (rt.pool) return rt.pool;
-  if (!o.timeout) return null;
+  if (!o.timeout && !o.viaWorkers) return null;
   if (!workersSupported()) return null;
   if (!rt.sidePool) rt.sidePool = newPool(rt.build === 'threaded' ? rt.threads : (config.threads || cpuCount()));
   return rt.sidePool;

@@ -11,7 +11,7 @@
 // Then it decodes the results in place and frees the job.
 
 import { checkOptions, toList } from './options.js';
-import { functionSource } from './source.js';
+import { functionSource, learnAsync } from './source.js';
 import { runtime, begin, end, yieldToLoop, poolFor, retire } from './loader.js';
 import { parmapWorkers, kernelWorkers } from './wmap.js';
 import { ParmapError, itemError, abortError, statusError, STATUS } from './errors.js';
@@ -247,20 +247,14 @@ export function endError(api, rt, job, status, o, w) {
 export async function parmap(fn, items, opts) {
   const o = checkOptions('parmap', opts);
   const rt = await runtime();
-  const src = functionSource('parmap', fn, rt.pmw.compile);
+  const src = functionSource('parmap', fn, rt.pmw.compile, o);
   const list = toList('parmap', items);
   if (o.signal && o.signal.aborted) throw abortError(o.signal);
   const pool = await poolFor(rt, o);
-  if (pool) {
-    begin(rt, 1);
-    try {
-      return await parmapWorkers(pool, rt.pmw, 'parmap', src, o, list, o.threads || pool.size);
-    } finally {
-      end(rt);
-    }
-  }
+  if (pool) return onWorkers(rt, pool, src, o, list);
+  if (o.viaWorkers) throw noWorkersError();
   const threads = begin(rt, o.threads || rt.threads);
-  let job = 0;
+  let job = 0, promised = null;
   try {
     job = newJsJob('parmap', rt, src, o, threads);
     const n = list.length;
@@ -270,14 +264,54 @@ export async function parmap(fn, items, opts) {
     const status = rt.build === 'threaded' ? await runThreaded(rt, job, o) : await runSlices(rt, job, o, n);
     const w = status.watch;
     const err = endError('parmap', rt, job, status.status, o, w);
-    if (err) throw err;
-    const out = resultArray(rt, recs >>> 3, n);
-    if (!o.ordered && rt.build === 'threaded') return completionOrder(rt, job, out);
-    return out;
+    if (err && err.pmwAsync) promised = err;
+    else if (err) throw err;
+    else {
+      const out = resultArray(rt, recs >>> 3, n);
+      if (!o.raise) promised = out.find((v) => v instanceof ParmapError && v.pmwAsync) || null;
+      if (!promised) {
+        if (!o.ordered && rt.build === 'threaded') return completionOrder(rt, job, out);
+        return out;
+      }
+    }
   } finally {
     if (job) freeJob(rt, job);
     end(rt);
   }
+  return rerunAwaiting(rt, src, o, list, promised);
+}
+
+/** A call on the workers engine: its own, or the side pool. */
+async function onWorkers(rt, pool, src, o, list) {
+  begin(rt, 1);
+  try {
+    return await parmapWorkers(pool, rt.pmw, 'parmap', src, o, list, o.threads || pool.size);
+  } finally {
+    end(rt);
+  }
+}
+
+/**
+ * A plain function returned a promise on the threaded or single engine,
+ * where items run synchronously inside C and cannot be awaited. Every chunk
+ * stopped at its first promise (runtime.js pmwRunChunk), so the call is run
+ * again, whole, on the workers engine, which awaits; the source is
+ * remembered, so its later calls go there at once. The items called before
+ * (at most one chunk's worth per thread) are called again, and onProgress
+ * counts from 0 again: a function declared `async` is recognised up front
+ * and never is.
+ */
+async function rerunAwaiting(rt, src, o, list, promised) {
+  learnAsync(src);
+  o.viaWorkers = true;
+  if (o.signal && o.signal.aborted) throw abortError(o.signal);
+  const pool = await poolFor(rt, o);
+  if (!pool) throw promised;
+  return onWorkers(rt, pool, src, o, list);
+}
+
+function noWorkersError() {
+  return new TypeError('parmap: async functions and module mode run on workers, and this environment has no Web Workers');
 }
 
 /** Free a job, unless its module was terminated (its threads may have died
@@ -418,7 +452,7 @@ async function runKernel(name, input, opts, inHeap, outOpt, outHeap) {
   if (o.timeout)
     throw new RangeError('mapKernel: option timeout is not supported: a kernel is C code run a chunk at a time, with no ' +
       'JavaScript between its items; stop a call with option signal instead');
-  for (const opt of ['star', 'kwstar', 'args', 'kwargs', 'total', 'ordered'])
+  for (const opt of ['star', 'kwstar', 'args', 'kwargs', 'total', 'ordered', 'concurrency'])
     if (opts && opts[opt] !== undefined) throw new RangeError(`mapKernel: option ${opt} does not apply to kernels`);
   const InType = KTYPES[k.in], OutType = KTYPES[k.out];
   if (inHeap && inHeap.type !== InType)

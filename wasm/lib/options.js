@@ -3,7 +3,12 @@
 // each naming the option.
 
 const KNOWN = new Set(['threads', 'chunksize', 'ordered', 'star', 'kwstar', 'args', 'kwargs', 'exception',
-  'total', 'onProgress', 'signal', 'timeout']);
+  'total', 'onProgress', 'signal', 'timeout', 'concurrency']);
+
+// Items a worker keeps in flight when fn returns promises (async functions,
+// module mode): enough to hide I/O-like waits (16 items of 1 ms overlap into
+// ~1 ms), few enough that one worker does not start a flood of requests.
+export const DEFAULT_CONCURRENCY = 16;
 
 function isPlainObject(v) {
   if (v === null || typeof v !== 'object') return false;
@@ -33,7 +38,9 @@ export function checkOptions(api, opts, extra) {
   const o = {
     threads: undefined, chunksize: 0, ordered: true, star: false, kwstar: false, args: [], kwargs: undefined,
     raise: true, total: undefined, onProgress: undefined, signal: undefined, timeout: 0,
+    concurrency: DEFAULT_CONCURRENCY,
   };
+  if (opts.concurrency !== undefined) o.concurrency = intOption(api, 'concurrency', opts.concurrency, 1, 65536);
   if (opts.threads !== undefined) o.threads = intOption(api, 'threads', opts.threads, 1, 1024);
   if (opts.chunksize !== undefined && opts.chunksize !== 0)
     o.chunksize = intOption(api, 'chunksize', opts.chunksize, 1, 2 ** 31 - 1);

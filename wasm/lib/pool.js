@@ -9,7 +9,9 @@
 // message: the only way is to terminate it.
 //  - timeout: calls with a timeout run in stream mode (the worker answers
 //    item by item), so the pool knows which item each worker runs and since
-//    when; a watchdog terminates a worker whose item is over the limit.
+//    when (with async functions, which items are in flight and since when);
+//    a watchdog terminates a worker whose item is over the limit (the other
+//    items it had in flight run again elsewhere).
 //  - a call that ends early (abort, a failure in raise mode, imap's break,
 //    terminate()) leaves its running chunks a short grace period, then their
 //    workers are terminated.
@@ -124,6 +126,7 @@ export class Pool {
   finish(W) {
     const task = W.task;
     W.task = null;
+    W.inflight = null;
     if (W.graceTimer) { clearTimeout(W.graceTimer); W.graceTimer = null; }
     if (task) task.call.active--;
     if (!W.dead && !this.calls.length) W.h.unref();
@@ -146,9 +149,20 @@ export class Pool {
       case 'p':
         if (W.task) W.task.call.partial(W.task, msg.k);
         return;
+      case 's':
+        // An async item started: several may be in flight (worker.js runAsync).
+        if (!W.task) return;
+        if (!W.inflight) W.inflight = new Map();
+        if (!W.inflight.has(msg.k)) W.inflight.set(msg.k, performance.now());
+        return;
+      case 'items':
+        // Async items of a batch task, as they settle (worker.js runAsync).
+        if (W.task) W.task.call.onItems(W.task, msg);
+        return;
       case 'item': {
         const task = W.task;
         if (!task) return;
+        if (W.inflight) W.inflight.delete(msg.k);
         W.itemK = msg.k + 1;
         W.itemStart = performance.now();
         task.call.onItem(task, msg);
@@ -168,7 +182,7 @@ export class Pool {
   onDeath(W, message, fatal) {
     if (W.dead) return;
     const task = W.task;
-    const k = W.itemK;
+    const k = W.inflight ? -1 : W.itemK;   // -1: several items ran at once, which one is unknown
     if (fatal || !W.ready) {
       // It could not even start (a script refused by the page's CSP, a
       // missing file): replacing it would only fail again, in a loop.
@@ -204,8 +218,14 @@ export class Pool {
         const task = W.task;
         if (!task || !task.stream || !task.call.timeout) continue;
         any = true;
-        if (now - W.itemStart > task.call.timeout) {
-          const k = W.itemK;
+        // The item over the limit: the one running (items in order), or the
+        // oldest of those in flight (async items overlap).
+        let k = W.itemK, since = W.itemStart;
+        if (W.inflight) {
+          k = -1;
+          for (const [j, t] of W.inflight) if (k < 0 || t < since) { k = j; since = t; }
+        }
+        if (k >= 0 && now - since > task.call.timeout) {
           this.kill(W);
           task.call.onTimeout(task, k);
         }

@@ -1,32 +1,98 @@
-// source.js - shipping a function by its source text. Workers compile it
-// with new Function in their own realm, so it must be self-contained: this
-// checks what can be checked on the main thread, before any work starts.
+// source.js - what a call's `fn` is, checked on the main thread before any
+// work starts. Two ways to give it:
+//  - a function, shipped by its source text: workers compile it with
+//    new Function in their own realm, so it must be self-contained, and the
+//    page must allow eval;
+//  - module mode, { module: URL, export: 'name' }: every worker imports the
+//    ES module and calls that export. Nothing is evaluated from a string, so
+//    this works under a Content-Security-Policy without 'unsafe-eval'.
+// Async functions and module mode run on the workers engine (o.viaWorkers,
+// lib/loader.js poolFor): its workers own their event loop and can await,
+// while the threaded engine's pthreads run items inside a call from C and
+// the single engine inside a slice of pm_map, neither of which can await.
+// (Emscripten 3.1.6's pthread workers are classic workers: dist/*/
+// parmap-mt.worker.js, started without type 'module'. A classic worker can
+// still call import(), but a pthread could not wait for it mid-call.)
 
 import { findFreeVariables } from './freevars.js';
 
 const checked = new Map(); // source -> null (fine) or the Error to throw
+
+// Sources of plain functions found to return promises (lib/map.js): their
+// later calls go straight to the workers engine.
+const asyncSources = new Set();
+export function learnAsync(src) {
+  if (asyncSources.size > 512) asyncSources.delete(asyncSources.values().next().value);
+  asyncSources.add(src);
+}
+
+// How module mode travels as a "source": a prefix no function's source text
+// can start with, then JSON [url, exportName] (lib/worker.js reads it).
+export const MODULE_MARK = '\0parmap-module:';
+
+/** The TypeError for a `fn` that is neither a function nor a module mode object. */
+export function checkFn(api, fn) {
+  if (typeof fn === 'function' || isModuleFn(fn)) return;
+  throw new TypeError(`${api}: fn must be a function or { module: URL, export: 'name' }, got ${fn === null ? 'null' : typeof fn}`);
+}
+
+function isModuleFn(fn) {
+  return fn !== null && typeof fn === 'object' && 'module' in fn;
+}
+
+/** Module mode: { module, export = 'default' } as its marker source. */
+function moduleSource(api, fn, o) {
+  for (const k of Object.keys(fn))
+    if (k !== 'module' && k !== 'export') throw new RangeError(`${api}: fn { module, export }: unknown key ${k}`);
+  const name = fn.export === undefined ? 'default' : fn.export;
+  if (typeof name !== 'string' || !name) throw new TypeError(`${api}: fn.export must be the name of an export (a string), got ${typeof name}`);
+  const m = fn.module;
+  let url;
+  if (m instanceof URL) url = m;
+  else if (typeof m === 'string') {
+    const base = typeof document === 'object' && document && document.baseURI ? document.baseURI
+      : typeof location === 'object' && location && location.href ? location.href : undefined;
+    try {
+      // Node: an absolute path works too; a relative one has no sound base
+      // (the caller's file is unknown here): new URL('./x.js', import.meta.url).
+      url = base ? new URL(m, base) : m.startsWith('/') ? new URL(m, 'file:///') : new URL(m);
+    } catch {
+      throw new RangeError(`${api}: fn.module must be a URL (e.g. new URL('./work.js', import.meta.url)), got '${m}'`);
+    }
+  } else throw new TypeError(`${api}: fn.module must be a URL or a string, got ${m === null ? 'null' : typeof m}`);
+  if (!/^(https?|file|blob|data):$/.test(url.protocol))
+    throw new RangeError(`${api}: fn.module must be an http(s), file, blob or data URL, got ${url.protocol}`);
+  if (o) o.viaWorkers = true;
+  return MODULE_MARK + JSON.stringify([url.href, name]);
+}
+
+/** Did this error come from a Content-Security-Policy refusing eval? */
+function evalRefused(e) {
+  return e instanceof EvalError || /unsafe-eval|Content Security Policy/i.test(String(e && e.message));
+}
 
 function nativeName(fn) {
   return fn.name ? ` (${fn.name.replace(/^bound /, '')})` : '';
 }
 
 /**
- * The function's source, or throws a TypeError: not a function, a built-in or
- * bound function (no source), an async or generator function (workers run
- * items synchronously), a class, or a function using a variable that is
- * neither its own nor a global: a closure that would fail in the worker.
+ * The function's source (or module mode's marker), or throws a TypeError:
+ * not a function, a built-in or bound function (no source), a generator
+ * function, a class, or a function using a variable that is neither its own
+ * nor a global: a closure that would fail in the worker. An EvalError when
+ * the page forbids eval (CSP), pointing to module mode. Sets o.viaWorkers
+ * for what must run on the workers engine (async functions, module mode).
  */
-export function functionSource(api, fn, compile) {
-  if (typeof fn !== 'function') throw new TypeError(`${api}: fn must be a function, got ${fn === null ? 'null' : typeof fn}`);
+export function functionSource(api, fn, compile, o) {
+  if (isModuleFn(fn)) return moduleSource(api, fn, o);
+  checkFn(api, fn);
   const src = Function.prototype.toString.call(fn);
   const kind = Object.prototype.toString.call(fn);
   if (/\{\s*\[native code\]\s*\}\s*$/.test(src))
     throw new TypeError(`${api}: fn is a built-in or bound function${nativeName(fn)}, which has no source to ship to the ` +
       `workers: wrap it in a function of your own, e.g. x => Math.sqrt(x)`);
-  if (kind === '[object AsyncFunction]' || kind === '[object AsyncGeneratorFunction]')
-    throw new TypeError(`${api}: fn is an async function: workers run each item synchronously, so fn must return its result (not a Promise)`);
-  if (kind === '[object GeneratorFunction]')
-    throw new TypeError(`${api}: fn is a generator function: it must return its result directly`);
+  if (kind === '[object GeneratorFunction]' || kind === '[object AsyncGeneratorFunction]')
+    throw new TypeError(`${api}: fn is a generator function: it must return its result (or a promise of it)`);
   if (/^class[\s{]/.test(src)) throw new TypeError(`${api}: fn is a class, not a function`);
   let known = checked.get(src);
   if (known === undefined) {
@@ -42,11 +108,16 @@ export function functionSource(api, fn, compile) {
         known.variable = name;
       }
     } catch (e) {
-      known = new TypeError(`${api}: fn's source does not compile on its own (${e.message}); functions are shipped by source`);
+      known = evalRefused(e)
+        ? new EvalError(`${api}: this page's Content-Security-Policy forbids eval ('unsafe-eval'), which a function ` +
+          `shipped by its source needs (workers compile it with new Function): use module mode instead, ` +
+          `${api}({ module: new URL('./work.js', import.meta.url), export: 'name' }, items) (${e.message})`)
+        : new TypeError(`${api}: fn's source does not compile on its own (${e.message}); functions are shipped by source`);
     }
     if (checked.size > 512) checked.delete(checked.keys().next().value);
     checked.set(src, known);
   }
   if (known) throw known;
+  if (o && (kind === '[object AsyncFunction]' || asyncSources.has(src))) o.viaWorkers = true;
   return src;
 }

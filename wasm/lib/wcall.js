@@ -91,7 +91,7 @@ export class Call {
     }
     const { items, f64 } = this.encode(task);
     const msg = { t: 'run', call: this.id, base: task.base, n: task.n, items, f64, raise: this.o.raise,
-      stream: task.stream, progress: !!this.o.onProgress };
+      stream: task.stream, progress: !!this.o.onProgress, concurrency: this.o.concurrency };
     if (first) { msg.src = this.src; msg.meta = this.meta; }
     return { msg, transfer: [items.buffer] };
   }
@@ -132,7 +132,8 @@ export class Call {
 
   /** A worker's progress inside a chunk (k items of it done). */
   partial(task, k) {
-    if (!this.ended && !task.dropped) this.parts.set(task, k);
+    // Items that come back one by one are counted as they come (itemResult).
+    if (!this.ended && !task.dropped && !task.stream && !task.settled) this.parts.set(task, k);
   }
 
   onDone(task, msg) {
@@ -144,8 +145,8 @@ export class Call {
       this.perItem = this.perItem < 0 ? per : 0.25 * this.perItem + 0.75 * per;   // the JIT warms up: trust the latest
     }
     if (msg.t === 'kdone') return this.kernelDone(task, msg);
-    if (task.stream) {
-      // Items came one by one; a raise stop leaves the rest of the chunk.
+    if (task.stream || msg.streamed) {
+      // Items came one by one (or, async, as they settled); a raise stop leaves the rest of the chunk.
       return this.afterResults();
     }
     let values;
@@ -186,8 +187,29 @@ export class Call {
       v = dec.value();
       if (msg.code) v = itemError(this.pmw, v);
     } else v = msg.v;
-    this.parts.set(task, msg.k + 1);
+    // Which items of the task have their result: with async functions they
+    // settle out of order (a timeout or crash retries the others). Progress
+    // counts them in itemResult.
+    (task.settled || (task.settled = new Set())).add(msg.k);
     this.itemResult(task.base + msg.k, v, !!msg.code);
+  }
+
+  /** Async items of a batch task, as they settled: ks (their places in the
+   * task), codes, and their values as one MessagePack array. */
+  onItems(task, msg) {
+    if (this.ended || task.dropped) return;
+    const dec = this.dec || (this.dec = new this.pmw.Decoder());
+    dec.reset(msg.bytes);
+    const head = msg.bytes[0];
+    dec.pos = head < 0xa0 ? 1 : head === 0xdc ? 3 : 5;
+    const settled = task.settled || (task.settled = new Set());
+    for (let i = 0; i < msg.ks.length; i++) {
+      let v = dec.value();
+      if (msg.codes[i]) v = itemError(this.pmw, v);
+      settled.add(msg.ks[i]);
+      this.itemResult(task.base + msg.ks[i], v, !!msg.codes[i]);
+      if (this.ended) return;
+    }
   }
 
   /** One item's result (or its ParmapError). */
@@ -255,12 +277,18 @@ export class Call {
     const index = task.base + k;
     const err = new ParmapError(`${this.api}: item ${index} timed out after ${this.timeout} ms (its worker was terminated)`,
       { index, code: 'ETIMEOUT', itemCode: -5 });
-    this.requeueAfter(task, k);
+    this.requeueUnsettled(task, k, false);
     this.itemResult(index, err, true);
   }
 
+  /** k < 0: a worker running several items at once (async) died: which
+   * one did it is unknown, so each unsettled item runs again alone. */
   onCrash(task, k, message) {
     if (this.ended) return;
+    // A batch task whose async items had started coming back: the others
+    // (one of them did it) run again, each alone.
+    if ((k < 0 || (!task.stream && task.settled)) && task.n > 1) return this.requeueUnsettled(task, -1, true);
+    if (k < 0) k = 0;
     if (task.stream || task.n === 1) {
       const at = task.n === 1 ? 0 : k;
       const index = task.base + at;
@@ -281,6 +309,26 @@ export class Call {
     for (let i = task.n - 1; i >= 0; i--) {
       this.queue.unshift({ call: this, base: task.base + i, n: 1, items: task.items.slice(i, i + 1), stream: this.kind !== 'kernel', dropped: false });
     }
+  }
+
+  /**
+   * The items of a stream task without a result, but item `skip`, run
+   * again, first: in runs of consecutive items, or each alone (`alone`).
+   * (Items settle in order unless fn returns promises.)
+   */
+  requeueUnsettled(task, skip, alone) {
+    const settled = task.settled || new Set();
+    const retry = [];
+    for (let i = task.n - 1; i >= 0; i--) {
+      if (i === skip || settled.has(i)) continue;
+      const last = retry[0];
+      if (!alone && last && last.base === task.base + i + 1) {
+        last.base--; last.n++; last.from = i;
+      } else retry.unshift({ call: this, base: task.base + i, n: 1, from: i, stream: task.stream, dropped: false });
+    }
+    for (const t of retry) t.items = task.items.slice(t.from, t.from + t.n);
+    this.queue.unshift(...retry);
+    this.parts.delete(task);
   }
 
   /** The items of a task after the k-th run again, first. */

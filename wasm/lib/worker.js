@@ -5,7 +5,7 @@
 //
 // Messages in:
 //   { t: 'init', module, dist }            -> { t: 'ready' } or { t: 'fatal', message }
-//   { t: 'run', call, src?, meta?, base, n, items, f64, raise, stream }
+//   { t: 'run', call, src?, meta?, base, n, items, f64, raise, stream, concurrency }
 //        items: a Float64Array (numbers) or the MessagePack bytes of an array
 //        (transferred). Batch mode answers once per chunk:
 //          { t: 'done', call, base, ran, f64 | bytes, codes, ms }
@@ -13,6 +13,13 @@
 //        item as it finishes: { t: 'item', call, k, v | bytes, code }, then
 //        { t: 'done', call, base, ran, ms }. The main thread therefore always
 //        knows which item is running: the one after the last it heard of.
+//        When fn returns promises (async functions, module mode), items
+//        overlap, up to `concurrency` per worker, and come back as they
+//        settle (runAsync): batch mode as { t: 'items', call, ks, codes,
+//        bytes }, stream mode as 'item' plus { t: 's', call, k } as item k
+//        starts; then { t: 'done', streamed: true, ... }.
+//        src may be module mode's marker (lib/source.js): the module is
+//        imported, once per worker, before the first chunk runs.
 //   { t: 'kernel', call, base, n, name, params, input, raise }
 //        -> { t: 'kdone', call, base, status, output, codes, errIndex, errCode }
 //   { t: 'forget', call }                  drop the cached function
@@ -57,9 +64,40 @@ async function init(msg) {
   enc = new pmw.Encoder();
 }
 
+const MODULE_MARK = '\0parmap-module:';   // lib/source.js: module mode
+
+/** The call's function: compiled from its source, or (module mode) the
+ * export of an imported module, which is why this may return a promise. */
 function callOf(msg) {
-  let J = calls.get(msg.call);
+  const J = calls.get(msg.call);
   if (J) return J;
+  if (msg.src.startsWith(MODULE_MARK)) return importCall(msg);
+  let fn;
+  try {
+    fn = pmw.compile(msg.src);
+  } catch (e) {
+    return remember(msg, () => { throw e; });   // every item fails with it
+  }
+  return remember(msg, fn);
+}
+
+async function importCall(msg) {
+  const [url, name] = JSON.parse(msg.src.slice(MODULE_MARK.length));
+  let fn;
+  try {
+    const ns = await import(url);
+    fn = ns[name];
+    if (typeof fn !== 'function') {
+      throw new TypeError(`parmap: module ${url} has no function export '${name}' (its exports: ${
+        Object.keys(ns).join(', ') || 'none'})`);
+    }
+  } catch (e) {
+    return remember(msg, () => { throw e; });
+  }
+  return remember(msg, fn);
+}
+
+function remember(msg, fn) {
   let meta = { star: false };
   if (msg.meta) {
     const dec = new pmw.Decoder();
@@ -67,11 +105,9 @@ function callOf(msg) {
     dec.pos = 0;
     meta = dec.value();
   }
-  try {
-    J = { call: pmw.makeCall(pmw.compile(msg.src), meta) };
-  } catch (e) {
-    J = { call: () => { throw e; } };   // every item fails with it
-  }
+  // An async function goes straight to runAsync; a plain one that returns
+  // a promise switches there at its first.
+  const J = { call: pmw.makeCall(fn, meta), async: Object.prototype.toString.call(fn) === '[object AsyncFunction]' };
   if (calls.size > 64) calls.delete(calls.keys().next().value);
   calls.set(msg.call, J);
   return J;
@@ -85,38 +121,10 @@ function decodeItems(msg) {
   return dec.value();
 }
 
-/** What a failed item sends back (runtime.js's error fields, with its index). */
+/** What a failed item sends back: runtime.js's error fields (class, stack,
+ * own cause and properties, a non-Error thrown value), with its index. */
 function failure(e, index, code) {
-  const f = itemErrorFields(e, index, code);
-  return f;
-}
-
-// The same mapping runtime.js does for the threaded build (pmwItemError is
-// internal to the module, so it is rebuilt here from the exported pieces).
-function itemErrorFields(e, index, code) {
-  let f;
-  if (e instanceof Error) {
-    f = { name: String(e.name), message: String(e.message) };
-    if (typeof e.stack === 'string') f.stack = e.stack;
-    if (e.code !== undefined && (typeof e.code === 'string' || typeof e.code === 'number')) f.code = e.code;
-  } else {
-    let s;
-    try { s = String(e); } catch { s = typeof e; }
-    f = { name: 'Error', message: 'a non-Error value was thrown: ' + s };
-  }
-  if (code === 1 && e instanceof ReferenceError) {
-    const m = /^(\S+) is not defined$/.exec(f.message);
-    if (m) {
-      f.cause = { name: f.name, message: f.message };
-      f.name = 'ReferenceError';
-      f.message = 'parmap: the function uses `' + m[1] + '`, which is not defined in the worker: functions are ' +
-        'shipped by source and must be self-contained; pass it through args/kwargs';
-    }
-  }
-  f.index = index;
-  f.itemCode = code;
-  if (code === 2) f.shape = true;
-  return f;
+  return pmw.itemError(e, index, code);
 }
 
 /** Encode one value; on failure the error fields take its place (code 3). */
@@ -143,10 +151,10 @@ function takeBytes() {
   return out;
 }
 
-function run(msg) {
-  const J = callOf(msg);
+function run(msg, J) {
   const call = J.call, n = msg.n, base = msg.base, raise = msg.raise, stream = msg.stream, progress = msg.progress;
   const items = decodeItems(msg);
+  if (J.async) return runAsync(msg, J, items, 0, null, null, null);
   const t0 = performance.now();
   let lastP = t0;
   let f64 = stream ? null : new Float64Array(n);
@@ -160,6 +168,13 @@ function run(msg) {
     } catch (e) {
       code = e && e.pmwShape ? 2 : 1;
       r = failure(e, base + k, code);
+    }
+    if (code === 0 && typeof r !== 'number' && pmw.thenable(r)) {
+      // The first promise: the rest of the chunk is awaited (this item's
+      // promise included), and so are the call's later chunks.
+      J.async = true;
+      const done = stream ? null : vals || Array.from(f64.subarray(0, k));
+      return runAsync(msg, J, items, k, r, done, codes);
     }
     if (stream) {
       if (code === 0 && typeof r === 'number') port.postMessage({ t: 'item', call: msg.call, k, v: r, code: 0 });
@@ -212,6 +227,108 @@ function run(msg) {
   port.postMessage({ t: 'done', call: msg.call, base, ran: k, bytes, codes: c, ms }, transfer);
 }
 
+/**
+ * A chunk whose function returns promises: items start in order, at most
+ * msg.concurrency (default 16) in flight in this worker, and settle in any
+ * order. From k0 on (items before it ran synchronously: `done` holds their
+ * results, `codes` their codes; `first` is item k0's promise, already
+ * started). Results go back as they settle, not at the end of the chunk:
+ * one slow item must not hold back the others (an imap consumer would wait
+ * for it). Batch mode gathers what settled in one turn of the event loop
+ * into one { t: 'items', call, ks, codes, bytes } message (trivial async
+ * functions still cost one message per chunk); stream mode (a timeout)
+ * says { t: 's', k } as each item starts and { t: 'item', k } as it
+ * settles, so the pool knows which items are in flight and since when.
+ * Either way the chunk ends with { t: 'done', streamed: true, ran, ms }.
+ * Raise mode: after a failure nothing more starts, and the chunk ends once
+ * every item before the failure has settled.
+ */
+function runAsync(msg, J, items, k0, first, done, codes) {
+  const call = J.call, n = msg.n, base = msg.base, raise = msg.raise, stream = msg.stream;
+  const limit = msg.concurrency || 16;
+  const t0 = performance.now();
+  const inflight = new Set();
+  let next = k0, failAt = -1, over = false, pumping = false;
+  let pend = [], flushing = false;   // batch mode: settled, not yet sent
+
+  const flush = () => {
+    flushing = false;
+    if (!pend.length) return;
+    const batch = pend;
+    pend = [];
+    const ks = new Int32Array(batch.length), cs = new Int32Array(batch.length);
+    enc.pos = 0;
+    enc.head(0x90, batch.length, 16, 0, 0xdc, 0xdd);
+    for (let i = 0; i < batch.length; i++) {
+      ks[i] = batch[i][0];
+      cs[i] = encodeOne(batch[i][1], base + ks[i], batch[i][2]);
+    }
+    const bytes = takeBytes();
+    port.postMessage({ t: 'items', call: msg.call, ks, codes: cs, bytes }, [bytes.buffer, ks.buffer, cs.buffer]);
+  };
+  const settle = (k, v, code) => {
+    if (over) return;   // this chunk already ended (raise mode)
+    inflight.delete(k);
+    if (code) v = failure(v, base + k, code);
+    if (stream) postItem(msg, k, v, code);
+    else {
+      pend.push([k, v, code]);
+      if (!flushing) { flushing = true; soon(flush); }
+    }
+    if (code && raise && (failAt < 0 || k < failAt)) failAt = k;
+    pump();
+  };
+  const begin = (k, r, started) => {
+    inflight.add(k);
+    if (stream) port.postMessage({ t: 's', call: msg.call, k });
+    if (!started) {
+      try {
+        r = call(items[k]);
+      } catch (e) {
+        return settle(k, e, e && e.pmwShape ? 2 : 1);
+      }
+    }
+    if (!pmw.thenable(r)) return settle(k, r, 0);
+    Promise.resolve(r).then((v) => settle(k, v, 0), (e) => settle(k, e, 1));
+  };
+  const finished = () => {
+    if (failAt >= 0) {
+      for (const k of inflight) if (k < failAt) return false;
+      return true;
+    }
+    return next >= n && inflight.size === 0;
+  };
+  function pump() {
+    if (pumping) return;   // settle() from a synchronous result: the loop below goes on
+    pumping = true;
+    while (!over && failAt < 0 && next < n && inflight.size < limit) begin(next++, null, false);
+    pumping = false;
+    if (!over && finished()) {
+      over = true;
+      flush();
+      port.postMessage({ t: 'done', call: msg.call, base, ran: failAt >= 0 ? failAt + 1 : n, streamed: true,
+        ms: performance.now() - t0 });
+    }
+  }
+  // The items that ran before the first promise (batch mode; stream mode sent them).
+  if (done) for (let k = 0; k < k0; k++) pend.push([k, done[k], codes[k]]);
+  if (first !== null) begin(next++, first, true);
+  pump();
+}
+
+// Soon, but after the promise jobs of this turn (which may settle more items).
+const soon = typeof setImmediate === 'function' ? setImmediate : (f) => setTimeout(f, 0);
+
+/** Stream mode: one item's result. */
+function postItem(msg, k, r, code) {
+  if (code === 0 && typeof r === 'number') { port.postMessage({ t: 'item', call: msg.call, k, v: r, code: 0 }); return; }
+  enc.pos = 0;
+  enc.head(0x90, 1, 16, 0, 0xdc, 0xdd);
+  code = encodeOne(r, msg.base + k, code);
+  const bytes = takeBytes();
+  port.postMessage({ t: 'item', call: msg.call, k, bytes, code }, [bytes.buffer]);
+}
+
 function kernel(msg) {
   const { n, base } = msg;
   const t0 = performance.now();
@@ -247,7 +364,16 @@ function kernel(msg) {
 function onMessage(msg) {
   try {
     switch (msg.t) {
-      case 'run': run(msg); break;
+      case 'run': {
+        const J = callOf(msg);
+        if (typeof J.then === 'function') {
+          // Module mode's first chunk: the import first.
+          J.then((j) => onMessageSafe(msg, () => run(msg, j)));
+          break;
+        }
+        run(msg, J);
+        break;
+      }
       case 'kernel': kernel(msg); break;
       case 'forget': calls.delete(msg.call); break;
       case 'crash': throw new Error('parmap test: a worker crash asked for');
@@ -256,6 +382,14 @@ function onMessage(msg) {
     // A trap in a kernel, out of memory, a bug: this worker's state is not
     // to be trusted any more. The pool replaces it (the item's chunk is
     // retried item by item, so only the one that does this again fails).
+    port.postMessage({ t: 'crash', call: msg.call, message: String(e && e.message || e) });
+  }
+}
+
+function onMessageSafe(msg, f) {
+  try {
+    f();
+  } catch (e) {
     port.postMessage({ t: 'crash', call: msg.call, message: String(e && e.message || e) });
   }
 }

@@ -158,7 +158,9 @@ test('bad arguments: TypeError / RangeError naming the option, before any work',
     await assert.rejects(parmap(() => { ran++; }, [1], opts), (e) => e instanceof cls && re.test(e.message), JSON.stringify(opts));
   }
   await assert.rejects(parmap(Math.sqrt, [1]), { name: 'TypeError', message: /built-in or bound function \(sqrt\)/ });
-  await assert.rejects(parmap(async (x) => x, [1]), { name: 'TypeError', message: /async function/ });
+  await assert.rejects(parmap(function* g(x) { yield x; }, [1]), { name: 'TypeError', message: /generator function/ });
+  await assert.rejects(parmap(async function* g(x) { yield x; }, [1]), { name: 'TypeError', message: /generator function/ });
+  await assert.rejects(parmap(f, [1], { concurrency: 0 }), { name: 'RangeError', message: /concurrency/ });
   assert.equal(ran, 0);
 });
 

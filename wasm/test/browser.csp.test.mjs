@@ -1,0 +1,82 @@
+// Module mode on a strict page (issue 16): headless Chromium loads a page
+// served with `Content-Security-Policy: script-src 'self' 'wasm-unsafe-eval'`
+// (no 'unsafe-eval': new Function is refused, WebAssembly is allowed), with
+// and without COOP/COEP (threaded and workers engines). A function shipped
+// by its source must fail with an error that names the CSP and module mode;
+// { module, export } must work. Same harness as browser.test.mjs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { spawn, execFileSync } from 'node:child_process';
+import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const chromium = ['chromium', 'chromium-browser', 'google-chrome'].map((c) => {
+  try { return execFileSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' }).trim(); } catch { return null; }
+}).find(Boolean);
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
+const CSP = "script-src 'self' 'wasm-unsafe-eval'";
+
+async function run(isolated) {
+  let resolveResult;
+  const result = new Promise((r) => { resolveResult = r; });
+  const server = http.createServer(async (req, res) => {
+    // Every response carries the policy: a worker's script gets its own from its response.
+    const headers = { 'Content-Security-Policy': CSP,
+      ...(isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {}) };
+    if (req.method === 'POST' && req.url === '/result') {
+      let body = '';
+      for await (const c of req) body += c;
+      res.writeHead(204, headers).end();
+      resolveResult(JSON.parse(body));
+      return;
+    }
+    const file = path.join(root, decodeURIComponent(new URL(req.url, 'http://x').pathname));
+    try {
+      const data = await readFile(file);
+      res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', ...headers }).end(data);
+    } catch { res.writeHead(404, headers).end(); }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}/test-fixtures/csp.html`;
+  const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
+  const browser = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
+    '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    `--user-data-dir=${profile}`, url], { stdio: 'ignore', detached: true });
+  const exited = new Promise((r) => browser.once('exit', r));
+  let timer;
+  const timeout = new Promise((_, rej) => {
+    timer = setTimeout(() => rej(new Error('no result from the page in 60 s')), 60000);
+  });
+  try {
+    return await Promise.race([result, timeout]);
+  } finally {
+    clearTimeout(timer);
+    try { process.kill(-browser.pid, 'SIGKILL'); } catch { browser.kill('SIGKILL'); }
+    await exited;
+    server.close();
+    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  }
+}
+
+for (const isolated of [false, true]) {
+  test(`browser, CSP without 'unsafe-eval' (${isolated ? 'isolated: threaded' : 'plain: workers'}): module mode works, fn by source fails clearly`,
+    { skip: process.env.PARMAP_NO_BROWSER === '1' ? 'PARMAP_NO_BROWSER=1' : false, timeout: 90000 }, async () => {
+      assert.ok(chromium, 'no chromium installed (apt-get install chromium)');
+      const r = await run(isolated);
+      assert.ok(r.ok, r.error);
+      assert.equal(r.build, isolated ? 'threaded' : 'workers');
+      assert.equal(r.evalWorks, false, 'the policy is in force: new Function is refused');
+      assert.equal(r.evalRefused.name, 'EvalError');
+      assert.match(r.evalRefused.message, /Content-Security-Policy forbids eval \('unsafe-eval'\)/);
+      assert.match(r.evalRefused.message, /module mode/);
+      assert.deepEqual(r.sq, [1, 4, 9]);
+      assert.equal(r.dblLast, 78);
+      assert.deepEqual(r.st, [16, 25]);
+      assert.match(r.missing, /no function export 'nope'/);
+      assert.equal(r.kernel, 8 * 4 * 4, 'mapKernel (wasm only) works too');
+    });
+}
