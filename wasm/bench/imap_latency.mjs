@@ -11,10 +11,12 @@
 // before/after comparison on the same (noisy, shared) machine.
 //
 // Each measurement runs in a child process (an engine is chosen once per
-// process), after the module is loaded (info()): the cold start is measured
-// elsewhere (bench/run.mjs).
+// process), after the module is loaded (info()).
 //  - slow: an async generator sleeping 20 ms before each of SLOW_N items;
 //    latency of item i = when its result arrived - when it was produced.
+//    slow_cold is the process's first imap (5 items: the workers engine's
+//    workers may still be starting, the function is compiled in each);
+//    slow is the next one.
 //  - fast_async / fast_sync: FAST_N numbers from an async generator / a
 //    sync generator through v => v & 7; best of REPEAT runs.
 import { execFileSync } from 'node:child_process';
@@ -28,7 +30,7 @@ const quick = argv.includes('--quick');
 const SLOW_N = quick ? 15 : 40;
 const SLOW_MS = 20;
 const FAST_N = quick ? 3e5 : 2e6;
-const REPEAT = quick ? 2 : 3;
+const REPEAT = quick ? 2 : 5;
 
 if (argv[0] === '--child') {
   await child(argv[1]);
@@ -58,6 +60,7 @@ function parent() {
       const b = rows.find((r) => r.engine === engine && r.package === 'base');
       summary.ratios_this_over_base[engine] = {
         first_result_ms: +(a.slow.first_result_ms / b.slow.first_result_ms).toFixed(3),
+        cold_first_result_ms: +(a.slow_cold.first_result_ms / b.slow_cold.first_result_ms).toFixed(3),
         fast_async_items_per_s: +(a.fast_async.items_per_s / b.fast_async.items_per_s).toFixed(3),
         fast_sync_items_per_s: +(a.fast_sync.items_per_s / b.fast_sync.items_per_s).toFixed(3),
       };
@@ -72,29 +75,34 @@ async function child(dir) {
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
   // Slow source: produced[i] is when item i was handed to imap.
-  const produced = [];
-  async function* slow() {
-    for (let i = 0; i < SLOW_N; i++) {
+  let produced = [];
+  async function* slow(n) {
+    for (let i = 0; i < n; i++) {
       await sleep(SLOW_MS);
       produced[i] = performance.now();
       yield i;
     }
   }
-  const lat = [];
-  const t0 = performance.now();
-  let k = 0;
-  for await (const x of imap((v) => v * 2, slow())) {
-    lat.push(performance.now() - produced[k]);
-    if (x !== 2 * k) throw new Error(`slow: item ${k} is ${x}`);
-    k++;
+  async function slowRun(n) {
+    produced = [];
+    const lat = [];
+    const t0 = performance.now();
+    let k = 0;
+    for await (const x of imap((v) => v * 2, slow(n))) {
+      lat.push(performance.now() - produced[k]);
+      if (x !== 2 * k) throw new Error(`slow: item ${k} is ${x}`);
+      k++;
+    }
+    const total = performance.now() - t0;
+    const sorted = [...lat].sort((a, b) => a - b);
+    const pct = (p) => +sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(1);
+    return {
+      items: n, source_ms_per_item: SLOW_MS, first_result_ms: +lat[0].toFixed(1),
+      median_ms: pct(0.5), p90_ms: pct(0.9), max_ms: +sorted.at(-1).toFixed(1), total_s: +(total / 1000).toFixed(2),
+    };
   }
-  const total = performance.now() - t0;
-  const sorted = [...lat].sort((a, b) => a - b);
-  const pct = (p) => +sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(1);
-  const slowRow = {
-    items: SLOW_N, source_ms_per_item: SLOW_MS, first_result_ms: +lat[0].toFixed(1),
-    median_ms: pct(0.5), p90_ms: pct(0.9), max_ms: +sorted.at(-1).toFixed(1), total_s: +(total / 1000).toFixed(2),
-  };
+  const slowCold = await slowRun(5);
+  const slowRow = await slowRun(SLOW_N);
 
   async function* countAsync(n) { for (let i = 0; i < n; i++) yield i; }
   function* countSync(n) { for (let i = 0; i < n; i++) yield i; }
@@ -113,5 +121,5 @@ async function child(dir) {
   }
   const fastAsync = await fast(countAsync);
   const fastSync = await fast(countSync);
-  console.log(JSON.stringify({ bench: 'imap_latency', engine, slow: slowRow, fast_async: fastAsync, fast_sync: fastSync }));
+  console.log(JSON.stringify({ bench: 'imap_latency', engine, slow_cold: slowCold, slow: slowRow, fast_async: fastAsync, fast_sync: fastSync }));
 }

@@ -21,7 +21,7 @@
 import { yieldToLoop } from './loader.js';
 
 const BATCH_MS = 1;     // source time per batch (pm__chunker_for_rate: 2 x GROW_BELOW_S)
-const FLUSH_MS = 2;     // a part-filled batch waits at most this long
+const FLUSH_MS = 2;     // a part-filled batch waits at most this long beyond its expected time
 const AHEAD_MS = 500;   // source time pulled ahead of the consumer, at most
 
 export class Feed {
@@ -30,14 +30,17 @@ export class Feed {
    * it can take now (0: it calls feed.wake() when that changes), flush(items,
    * base) (may throw: the feed then ends with that error), end(err) (the
    * source ended, err null, or failed). taken(): items the consumer has
-   * taken. minAhead / maxAhead: read-ahead bounds in items.
+   * taken. minAhead / maxAhead: read-ahead bounds in items. batchMs: source
+   * time per batch (default BATCH_MS; more where a batch costs more).
    */
-  constructor(source, engine, { taken, minAhead, maxAhead }) {
+  constructor(source, engine, { taken, minAhead, maxAhead, batchMs = BATCH_MS }) {
     this.source = source;
     this.engine = engine;
     this.taken = taken;
     this.minAhead = minAhead;
     this.maxAhead = maxAhead;
+    this.batchMs = batchMs;
+    this.flushMs = batchMs + FLUSH_MS;
     this.msPerItem = 0;     // measured source time per item (0: not yet)
     this.pulled = 0;        // items pulled from the source
     this.sent = 0;          // items flushed to the engine
@@ -71,12 +74,12 @@ export class Feed {
   /** Items per batch at the measured rate. */
   batchSize() {
     if (!(this.msPerItem > 0)) return 1;
-    return Math.max(1, Math.floor(BATCH_MS / this.msPerItem));
+    return Math.max(1, Math.floor(this.batchMs / this.msPerItem));
   }
 
-  /** Whether the next batch is expected within FLUSH_MS (a chunk may wait
+  /** Whether the next batch is expected within flushMs (a chunk may wait
    * for it, wcall.js waitForMore). */
-  fast() { return this.msPerItem > 0 && this.msPerItem * this.batchSize() <= FLUSH_MS; }
+  fast() { return this.msPerItem > 0 && this.msPerItem * this.batchSize() <= this.flushMs; }
 
   /** Items that may still be pulled ahead of the consumer. */
   aheadRoom() {
@@ -129,9 +132,9 @@ export class Feed {
           this.batch.push(r.value);
           this.pulled++;
           k++;
-          // An async source may pause: the items so far go on after FLUSH_MS.
+          // An async source may pause: the items so far go on after flushMs.
           if (async && k < size && this.timer === null && this.batch.length === 1)
-            this.timer = setTimeout(() => { this.timer = null; this.flush(); }, FLUSH_MS);
+            this.timer = setTimeout(() => { this.timer = null; this.flush(); }, this.flushMs);
         }
         if (k > 0) {
           // Smoothed like imap.c's src_sec_per_item (0.7 old, 0.3 new).
