@@ -9,14 +9,17 @@
 // one item by item, each handed on as soon as it is produced. The rate is
 // unknown at first: the first batch is one item. A source slower than its
 // measure (a burst, then a pause) does not hold a part-filled batch back: a
-// timer hands it on FLUSH_MS after its first item.
+// timer hands it on FLUSH_MS after the batch should have been full.
 //
 // Read-ahead: at most about AHEAD_MS of the source's time is pulled beyond
 // what the consumer has taken (never fewer than `minAhead` items, never more
 // than `maxAhead`). That is plenty to keep workers busy, and it is what lets
 // an abandoned iterator go quiet: once the consumer stops taking, the pump
 // soon stops calling the source, and a slow source's timers no longer keep
-// the process alive.
+// the process alive. A consumer waiting for a result lifts the time bound
+// (up to maxAhead): the engine may need more items to finish a chunk (the C
+// core's feeder fills its chunks from the in ring), and a waiting consumer
+// must not wait on the pump.
 
 import { yieldToLoop } from './loader.js';
 
@@ -30,13 +33,15 @@ export class Feed {
    * it can take now (0: it calls feed.wake() when that changes), flush(items,
    * base) (may throw: the feed then ends with that error), end(err) (the
    * source ended, err null, or failed). taken(): items the consumer has
-   * taken. minAhead / maxAhead: read-ahead bounds in items. batchMs: source
-   * time per batch (default BATCH_MS; more where a batch costs more).
+   * taken; hungry(): whether it waits for a result now. minAhead / maxAhead:
+   * read-ahead bounds in items. batchMs: source time per batch (default
+   * BATCH_MS; more where a batch costs more).
    */
-  constructor(source, engine, { taken, minAhead, maxAhead, batchMs = BATCH_MS }) {
+  constructor(source, engine, { taken, hungry, minAhead, maxAhead, batchMs = BATCH_MS }) {
     this.source = source;
     this.engine = engine;
     this.taken = taken;
+    this.hungry = hungry;
     this.minAhead = minAhead;
     this.maxAhead = maxAhead;
     this.batchMs = batchMs;
@@ -83,8 +88,11 @@ export class Feed {
 
   /** Items that may still be pulled ahead of the consumer. */
   aheadRoom() {
+    // A hungry consumer lifts the time bound, never maxAhead: an async source
+    // that resolves at once would otherwise keep the pump in microtasks
+    // forever, and the engine's messages (results) would never get in.
     let limit = this.maxAhead;
-    if (this.msPerItem > 0) limit = Math.min(limit, Math.max(this.minAhead, Math.floor(AHEAD_MS / this.msPerItem)));
+    if (this.msPerItem > 0 && !this.hungry()) limit = Math.min(limit, Math.max(this.minAhead, Math.floor(AHEAD_MS / this.msPerItem)));
     return limit - (this.pulled - this.taken());
   }
 

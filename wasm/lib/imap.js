@@ -86,6 +86,7 @@ class ImapIterator {
     this.engine = null;
     this.feed = null;
     this.waiters = [];       // the consumer waiting for results or the end
+    this.inNext = 0;         // next() calls not settled yet (keep-alive)
     this.woken = false;
     this.onAbort = null;
   }
@@ -113,7 +114,9 @@ class ImapIterator {
       this.started = this.start().catch((e) => { this.to('failed', e); });
     }
     // Only a consumer waiting here keeps the process alive (an iterator
-    // dropped between two next() calls must not).
+    // dropped between two next() calls must not). Counted: next() may be
+    // called again before the first settles.
+    this.inNext++;
     if (this.engine) this.engine.keepAlive(true);
     try {
       await this.started;
@@ -128,7 +131,7 @@ class ImapIterator {
         await this.engine.fill();
       }
     } finally {
-      if (this.engine) this.engine.keepAlive(false);
+      if (--this.inNext === 0 && this.engine) this.engine.keepAlive(false);
     }
   }
 
@@ -148,6 +151,8 @@ class ImapIterator {
    * no one waiting is kept for the next wait: the waiter re-checks anyway. */
   wait() {
     if (this.woken) { this.woken = false; return Promise.resolve(); }
+    // The pump may be holding back (read-ahead): a waiting consumer lifts that.
+    if (this.feed && this.feed.waiter) this.feed.wake();
     return new Promise((r) => { this.waiters.push(r); });
   }
 
@@ -220,8 +225,9 @@ class ImapIterator {
       const threads = o.threads || rt.threads;
       this.engine = new ThreadedImap(this, rt, src, o, threads);
       minAhead = 8 * threads;
-      // The in ring bounds the read-ahead of a fast source, as before.
-      maxAhead = 1 << 30;
+      // Above what the in ring, the C window (64 Ki records) and the out
+      // ring hold: a fast source is bounded by those, as before.
+      maxAhead = 1 << 17;
     } else {
       this.engine = new SingleImap(this, rt, src, o);
       minAhead = 64;
@@ -247,7 +253,7 @@ class ImapIterator {
         if (!e) this.to('draining');
         this.engine.end(e);
       },
-    }, { taken: () => this.handed, minAhead, maxAhead, batchMs });
+    }, { taken: () => this.handed, hungry: () => this.waiters.length > 0, minAhead, maxAhead, batchMs });
     this.feed.start();
   }
 }
