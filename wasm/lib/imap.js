@@ -82,7 +82,8 @@ class ImapIterator {
     this.qpos = 0;
     this.handed = 0;         // results handed to the consumer (read-ahead)
     this.started = null;     // promise of start()
-    this.stopped = null;     // promise: engine stopped and source closed (final states)
+    this.halted = null;      // promise: the engine stopped (final states)
+    this.stopped = null;     // promise: that, and the source closed
     this.engine = null;
     this.feed = null;
     this.waiters = [];       // the consumer waiting for results or the end
@@ -123,6 +124,10 @@ class ImapIterator {
       for (;;) {
         if (this.qpos < this.queue.length) return { value: this.take(), done: false };
         if (this.state === 'failed') {
+          // The engine lets go first (threaded: a runaway function may need
+          // the module retired), so the caller's next call starts clean.
+          await this.halted;
+          if (this.state !== 'failed') continue;
           const e = this.error;
           this.to('done');
           throw e;
@@ -189,10 +194,8 @@ class ImapIterator {
     const engine = this.engine;
     // The start may still be under way (return() right after the first
     // next()): then the engine is stopped once it exists (start() checks).
-    this.stopped = (async () => {
-      if (engine) await engine.stop(next, this.o.signal && this.o.signal.aborted);
-      await this.closeSource();
-    })();
+    this.halted = engine ? engine.stop(next, this.o.signal && this.o.signal.aborted) : Promise.resolve();
+    this.stopped = this.halted.then(() => this.closeSource());
     this.wake();
     return true;
   }
