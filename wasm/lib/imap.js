@@ -1,26 +1,55 @@
 // imap.js - imap(): a parallel map over an iterable or async iterable,
-// consumed as an async iterator. Semi-lazy with a bounded window: the items
-// are pulled ahead of the consumer, but never more than a fixed number, so an
-// endless stream runs in flat memory.
+// consumed as an async iterator. Semi-lazy with a bounded window: a pump
+// (feed.js) pulls the items ahead of the consumer, in batches that follow the
+// source's rate, but never too far ahead, so an endless stream runs in flat
+// memory and a slow one is handed on item by item.
 //
-// Threaded build: pm_imap runs in C on a coordinator pthread (src/stream.c).
-// This side pumps the source into the in ring and drains the out ring; each
-// side only sends a message when the other waits (see stream.c).
-// Single-thread build: windows of items are pulled and mapped in slices on
-// this thread (lib/map.js runSlices), results handed out as slices finish.
+// Engines (one object each, same small interface, see ImapIterator.start):
+//  - threaded: pm_imap runs in C on a coordinator pthread (src/stream.c);
+//    batches go into the in ring, results come from the out ring; each side
+//    only sends a message when the other waits (see stream.c);
+//  - single: batches are mapped in slices on this thread (map.js runSlices);
+//  - workers (and calls with a timeout): a call on the pool, lib/wmap.js.
+//
+// Lifecycle: one state, changed only by to(), which does everything a
+// transition implies (stop the pump, stop the engine, close the source,
+// release the event loop, wake the consumer), so every way of ending takes
+// the same path:
+//
+//   idle ──next()──> running ──the source ended──> draining
+//    │                 │                               │
+//    │                 ├──── the engine finished ──────┴──> done
+//    │                 ├──── source error, fn error (raise), timeout (raise),
+//    │                 │     abort, terminate(), a bad item ──> failed ──> done
+//    └──return()/throw()──┴── return() / throw() ─────────────> closed
+//
+// done, failed and closed are final (the first end wins: a late end from the
+// engine after return() changes nothing). `failed` hands out the results
+// that came before the error, throws the error once, then reads as done.
+// `closed` drops what was not handed out.
 
 import { checkOptions } from './options.js';
 import { functionSource, checkFn } from './source.js';
-import { runtime, begin, end, yieldToLoop, poolFor, retire } from './loader.js';
+import { runtime, begin, end, poolFor, retire, terminatedError } from './loader.js';
 import { abortError, STATUS, ParmapError } from './errors.js';
 import { newJsJob, writeItems, readResults, watchJob, endError, itemEncodeError, runSlices, freeJob } from './map.js';
-import { startImapWorkers, fillWorkers } from './wmap.js';
+import { WorkersImap } from './wmap.js';
+import { Feed } from './feed.js';
 
 const IN_CAP = 8192;     // records in the in ring (power of two)
 const OUT_CAP = 8192;    // records in the out ring
-const WINDOW = 16384;    // single-thread build: items per window
-const PULL_MS = 8;       // pumping a sync iterator: yield this often
+const WINDOW = 16384;    // single and workers engines: items pulled ahead, at most
 const GRACE_MS = 60;     // threaded: an abort or break waits this long for the threads to stop
+
+// Allowed transitions (to() refuses anything else).
+const NEXT = {
+  idle: ['running', 'closed'],
+  running: ['draining', 'done', 'failed', 'closed'],
+  draining: ['done', 'failed', 'closed'],
+  failed: ['done'],
+  done: [],
+  closed: [],
+};
 
 function sourceIterator(api, items) {
   if (items !== null && items !== undefined) {
@@ -47,60 +76,74 @@ class ImapIterator {
     this.fn = fn;
     this.source = source;
     this.o = o;
-    this.started = null;     // promise of the start
-    this.queue = [];         // decoded results not yet handed out
+    this.state = 'idle';
+    this.error = null;       // failed: thrown once after the queue
+    this.queue = [];         // results not yet handed out
     this.qpos = 0;
-    this.finished = false;   // no more results: return done (or throw `error` once)
-    this.error = null;
-    this.closed = false;     // return() / abort: stop pulling the source
-    this.sourceDone = false;
-    this.handed = 0;         // results handed to the consumer (workers engine: back-pressure)
-    this.wakePump = null;
+    this.handed = 0;         // results handed to the consumer (read-ahead)
+    this.started = null;     // promise of start()
+    this.halted = null;      // promise: the engine stopped (final states)
+    this.stopped = null;     // promise: that, and the source closed
+    this.engine = null;
+    this.feed = null;
+    this.waiters = [];       // the consumer waiting for results or the end
+    this.inNext = 0;         // next() calls not settled yet (keep-alive)
+    this.woken = false;
+    this.onAbort = null;
   }
 
   [Symbol.asyncIterator]() { return this; }
 
   next() {
-    // The common case, a result already decoded, without an async function's
+    // The common case, a result already there, without an async function's
     // extra turns.
-    if (this.qpos < this.queue.length) {
-      const value = this.queue[this.qpos++];
-      if (this.qpos === this.queue.length) { this.queue = []; this.qpos = 0; }
-      this.handed++;
-      if (this.wakePump !== null) { const w = this.wakePump; this.wakePump = null; w(); }
-      return Promise.resolve({ value, done: false });
-    }
+    if (this.qpos < this.queue.length) return Promise.resolve({ value: this.take(), done: false });
     return this.nextSlow();
   }
 
+  take() {
+    const value = this.queue[this.qpos++];
+    if (this.qpos === this.queue.length) { this.queue = []; this.qpos = 0; }
+    this.handed++;
+    if (this.feed && this.feed.waiter) this.feed.wake();   // it may be waiting for read-ahead room
+    return value;
+  }
+
   async nextSlow() {
-    if (!this.started) this.started = this.start();
-    await this.started;
-    for (;;) {
-      if (this.qpos < this.queue.length) {
-        const value = this.queue[this.qpos++];
-        if (this.qpos === this.queue.length) { this.queue = []; this.qpos = 0; }
-        this.handed++;
-        return { value, done: false };
+    if (this.state === 'idle') {
+      this.to('running');
+      this.started = this.start().catch((e) => { this.to('failed', e); });
+    }
+    // Only a consumer waiting here keeps the process alive (an iterator
+    // dropped between two next() calls must not). Counted: next() may be
+    // called again before the first settles.
+    this.inNext++;
+    if (this.engine) this.engine.keepAlive(true);
+    try {
+      await this.started;
+      for (;;) {
+        if (this.qpos < this.queue.length) return { value: this.take(), done: false };
+        if (this.state === 'failed') {
+          // The engine lets go first (threaded: a runaway function may need
+          // the module retired), so the caller's next call starts clean.
+          await this.halted;
+          if (this.state !== 'failed') continue;
+          const e = this.error;
+          this.to('done');
+          throw e;
+        }
+        if (this.state === 'done' || this.state === 'closed') return { value: undefined, done: true };
+        await this.engine.fill();
       }
-      if (this.finished) {
-        if (this.error) { const e = this.error; this.error = null; throw e; }
-        return { value: undefined, done: true };
-      }
-      await this.fill();
+    } finally {
+      if (--this.inNext === 0 && this.engine) this.engine.keepAlive(false);
     }
   }
 
   async return(value) {
-    this.closed = true;
-    if (this.started) {
-      await this.started.catch(() => {});
-      await this.shutdown();
-    }
-    this.finished = true;
-    this.queue = [];
-    this.error = null;
-    await this.closeSource();
+    this.to('closed');
+    if (this.started) await this.started;
+    if (this.stopped) await this.stopped;
     return { value, done: true };
   }
 
@@ -109,185 +152,230 @@ class ImapIterator {
     throw e;
   }
 
+  /** Wait for results or a change of state (engines' fill()). A wake with
+   * no one waiting is kept for the next wait: the waiter re-checks anyway. */
+  wait() {
+    if (this.woken) { this.woken = false; return Promise.resolve(); }
+    // The pump may be holding back (read-ahead): a waiting consumer lifts that.
+    if (this.feed && this.feed.waiter) this.feed.wake();
+    return new Promise((r) => { this.waiters.push(r); });
+  }
+
+  wake() {
+    if (!this.waiters.length) { this.woken = true; return; }
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w();
+  }
+
+  /** The engine ended the stream (err null: every result is in the queue).
+   * Only a running stream ends so: after a final state the engine's own
+   * end (e.g. a call finished by stop()) is an echo. */
+  engineEnded(err) {
+    if (this.state === 'running' || this.state === 'draining') this.to(err ? 'failed' : 'done', err);
+  }
+
+  /**
+   * The one place where the state changes. Returns false (and does nothing)
+   * for a transition NEXT does not allow, e.g. any end after the first.
+   */
+  to(next, err = null) {
+    if (!NEXT[this.state].includes(next)) return false;
+    const from = this.state;
+    this.state = next;
+    if (next === 'running' || next === 'draining') return true;
+    if (from === 'failed') { this.error = null; return true; }   // the error was thrown
+    // A final state: everything stops here.
+    this.error = next === 'failed' ? err : null;
+    if (next === 'closed') { this.queue = []; this.qpos = 0; }
+    if (this.feed) this.feed.stop();
+    if (this.onAbort) { this.o.signal.removeEventListener('abort', this.onAbort); this.onAbort = null; }
+    if (this.rt) this.rt.jobs.delete(this);
+    const engine = this.engine;
+    // The start may still be under way (return() right after the first
+    // next()): then the engine is stopped once it exists (start() checks).
+    this.halted = engine ? engine.stop(next, this.o.signal && this.o.signal.aborted) : Promise.resolve();
+    this.stopped = this.halted.then(() => this.closeSource());
+    this.wake();
+    return true;
+  }
+
+  /** Close the source unless it ended by itself. */
   async closeSource() {
-    if (this.sourceDone) return;
-    this.sourceDone = true;
+    if (this.feed && this.feed.ended) return;
     const it = this.source.it;
-    if (typeof it.return === 'function') {
-      try { await it.return(); } catch { /* closing anyway */ }
-    }
+    if (typeof it.return !== 'function') return;
+    // The pump may be inside it.next(): an async generator queues return()
+    // behind it.
+    try { await it.return(); } catch { /* closing anyway */ }
   }
 
   async start() {
-    this.rt = await runtime();
-    this.src = functionSource('imap', this.fn, this.rt.pmw.compile, this.o);   // sets o.viaWorkers: async fn, module mode
-    if (this.o.signal && this.o.signal.aborted) throw abortError(this.o.signal);
-    if (this.o.signal) {
-      this.onAbort = () => {
-        this.closed = true;
-        if (this.cancel) this.cancel();
-        this.retireIfStuck('an aborted imap whose function did not return');
-      };
-      this.o.signal.addEventListener('abort', this.onAbort, { once: true });
-    }
-    const pool = await poolFor(this.rt, this.o);
+    const rt = await runtime();
+    const src = functionSource('imap', this.fn, rt.pmw.compile, this.o);   // sets o.viaWorkers: async fn, module mode
+    const { o } = this;
+    if (o.signal && o.signal.aborted) throw abortError(o.signal);
+    if (this.state !== 'running') return;   // return() while loading
+    const pool = await poolFor(rt, o);
+    if (this.state !== 'running') return;
+    let minAhead = 0, maxAhead = WINDOW, batchMs = 1;
     if (pool) {
-      // The workers engine (or a call with a timeout): lib/wmap.js.
-      begin(this.rt, 1);
-      this.began = true;
-      this.workers = true;
-      startImapWorkers(this, pool, this.rt.pmw, this.src, this.o, this.o.threads || pool.size);
-      return;
+      // The workers engine (or a call with a timeout on another one).
+      const threads = o.threads || pool.size;
+      this.engine = new WorkersImap(this, pool, rt.pmw, src, o, threads);
+      minAhead = 8 * threads;
+    } else if (rt.build === 'threaded') {
+      const threads = o.threads || rt.threads;
+      this.engine = new ThreadedImap(this, rt, src, o, threads);
+      minAhead = 8 * threads;
+      // Above what the in ring, the C window (64 Ki records) and the out
+      // ring hold: a fast source is bounded by those, as before.
+      maxAhead = 1 << 17;
+    } else {
+      this.engine = new SingleImap(this, rt, src, o);
+      minAhead = 64;
+      // Each batch is a job of its own here (~0.1 ms to set up and slice):
+      // longer batches keep that small beside the source's time.
+      batchMs = 8;
     }
-    this.threads = begin(this.rt, this.o.threads || this.rt.threads);
-    this.began = true;
+    this.engine.start();
+    this.engine.keepAlive(true);   // the consumer is waiting (nextSlow)
+    // terminate() settles the stream whatever the engine is doing.
+    this.terminated = (e) => this.engineEnded(e);
+    rt.jobs.set(this, { terminate: this.terminated });
+    this.rt = rt;
+    if (o.signal) {
+      this.onAbort = () => this.to('failed', abortError(o.signal));
+      o.signal.addEventListener('abort', this.onAbort, { once: true });
+      if (o.signal.aborted) { this.onAbort(); return; }
+    }
+    this.feed = new Feed(this.source, {
+      room: () => this.engine.room(),
+      flush: (items, base) => this.engine.flush(items, base),
+      end: (e) => {
+        if (!e) this.to('draining');
+        this.engine.end(e);
+      },
+    }, { taken: () => this.handed, hungry: () => this.waiters.length > 0, minAhead, maxAhead, batchMs });
+    this.feed.start();
+  }
+}
+
+/* -------------------------------------------------------- threaded engine */
+
+class ThreadedImap {
+  constructor(it, rt, src, o, threads) {
+    this.it = it;
+    this.rt = rt;
+    this.src = src;
+    this.o = o;
+    this.threads = threads;
+    this.job = 0;
+    this.watch = null;
+    this.alive = false;      // holding begin() (keeps the pthreads ref'ed)
+    this.over = false;       // stop() ran
+    this.sourceError = null;
+    this.inTail = 0;
+  }
+
+  start() {
+    const { rt, o } = this;
+    const { M } = rt;
+    // begin() caps the threads to the crew and keeps Node alive while the
+    // consumer waits; released between waits (keepAlive).
+    this.threads = begin(rt, this.threads);
+    this.alive = true;
     try {
-      if (this.rt.build === 'threaded') this.startThreaded();
-      else this.single = { index: 0 };
+      this.job = newJsJob('imap', rt, this.src, o, this.threads);
+      if (M._pmw_stream_init(this.job, IN_CAP, OUT_CAP, o.total || 0) !== 0) throw new RangeError('imap: out of WebAssembly memory');
+      const a = (which, field) => M._pmw_ring_addr(this.job, which, field) >>> 0;
+      this.ring = {
+        inVal: a(0, 0) >>> 3, inHead: a(0, 3) >>> 2, inTail: a(0, 4) >>> 2, inWaiting: a(0, 5) >>> 2,
+        outVal: a(1, 0) >>> 3, outIdx: a(1, 1) >>> 3, outCode: a(1, 2) >>> 2, outHead: a(1, 3) >>> 2,
+        outTail: a(1, 4) >>> 2, outWaiting: a(1, 5) >>> 2, done: a(1, 7) >>> 2,
+      };
+      this.watch = watchJob(rt, this.job, { onProgress: o.onProgress, signal: undefined });
+      // Posts: 1 the job ended, 2 room in the in ring, 3 results in the out ring.
+      this.watch.handler.onPost = (what) => {
+        if (what === 2 || what === 1) this.it.feed && this.it.feed.wake();
+        if (what === 3 || what === 1) this.it.wake();
+      };
+      this.writer = new rt.pmw.BlockWriter();
+      this.releaser = new rt.pmw.Releaser();
+      const rc = M._pmw_stream_start(this.job);
+      if (rc !== 0) throw new Error(`imap: could not start (${rc})`);
     } catch (e) {
-      this.cleanup();
+      this.release();
       throw e;
     }
   }
 
-  cleanup() {
-    if (this.job) { freeJob(this.rt, this.job); this.job = 0; }
-    if (this.watch) { this.watch.unwatch(); this.watch = null; }
-    if (this.onAbort) { this.o.signal.removeEventListener('abort', this.onAbort); this.onAbort = null; }
-    if (this.began) { this.began = false; end(this.rt); }
+  keepAlive(on) {
+    if (on === this.alive || (on && (this.over || this.rt.terminated))) return;
+    this.alive = on;
+    if (on) begin(this.rt, 1); else end(this.rt);
   }
 
-  /* ------------------------------------------------ threaded build */
-
-  /** Threaded: the threads stop between chunks; a function that never
-   * returns keeps one forever, and a pthread cannot be killed alone: after a
-   * grace period the module is retired (loader.js retire), which settles
-   * this iterator with the others. */
-  retireIfStuck(why) {
-    const w = this.watch, rt = this.rt;
-    if (!w || this.workers) return;
-    setTimeout(() => {
-      if (!w.handler.ended && !w.handler.terminated && !rt.terminated) retire(rt, why);
-    }, GRACE_MS);
+  /** Free records in the in ring; 0 raises the ring's waiting flag (a post then wakes the feed). */
+  room() {
+    const { ring } = this;
+    const H = this.rt.pmw.heap();
+    if (this.rt.terminated || Atomics.load(H.I32, ring.done)) return 0;   // the end is on its way
+    const head = Atomics.load(H.U32, ring.inHead);
+    const free = IN_CAP - ((this.inTail - head) >>> 0);
+    if (free > 0) return free;
+    Atomics.store(H.I32, ring.inWaiting, 1);
+    // Re-check: the coordinator may have taken records before it saw the flag.
+    return IN_CAP - ((this.inTail - Atomics.load(H.U32, ring.inHead)) >>> 0);
   }
 
-  startThreaded() {
-    const { rt, o } = this;
-    const { M } = rt;
-    this.job = newJsJob('imap', rt, this.src, o, this.threads);
-    if (M._pmw_stream_init(this.job, IN_CAP, OUT_CAP, o.total || 0) !== 0) throw new RangeError('imap: out of WebAssembly memory');
-    const a = (which, field) => M._pmw_ring_addr(this.job, which, field) >>> 0;
-    this.ring = {
-      inVal: a(0, 0) >>> 3, inHead: a(0, 3) >>> 2, inTail: a(0, 4) >>> 2, inWaiting: a(0, 5) >>> 2,
-      outVal: a(1, 0) >>> 3, outIdx: a(1, 1) >>> 3, outCode: a(1, 2) >>> 2, outHead: a(1, 3) >>> 2,
-      outTail: a(1, 4) >>> 2, outWaiting: a(1, 5) >>> 2, done: a(1, 7) >>> 2,
-    };
-    this.inTail = 0;
-    this.wakeIn = null;
-    this.wakeOut = null;
-    this.doneSeen = false;
-    this.watch = watchJob(rt, this.job, { onProgress: o.onProgress, signal: undefined });
-    this.watch.handler.onPost = (what) => {
-      if ((what === 2 || what === 1) && this.wakeIn) { const w = this.wakeIn; this.wakeIn = null; w(); }
-      if ((what === 3 || what === 1) && this.wakeOut) { const w = this.wakeOut; this.wakeOut = null; w(); }
-    };
-    this.cancel = () => { if (this.job) M._pmw_cancel(this.job); };
-    this.watch.handler.cancel = this.cancel;
-    this.writer = new rt.pmw.BlockWriter();
-    this.releaser = new rt.pmw.Releaser();
-    const rc = M._pmw_stream_start(this.job);
-    if (rc !== 0) throw new Error(`imap: could not start (${rc})`);
-    this.pump = this.pumpSource().catch((e) => { this.sourceError = e; });
-  }
-
-  /** Pull the source into the in ring, as far as there is room. */
-  async pumpSource() {
-    const { rt, ring, source } = this;
-    const { M } = rt;
-    const H = rt.pmw.heap();
-    const cap = IN_CAP, mask = cap - 1;
-    let index = 0;
-    let status = 0;
-    try {
-      for (;;) {
-        if (this.closed) { status = STATUS.ECANCELED; break; }
-        const head = Atomics.load(H.U32, ring.inHead);
-        let free = cap - ((this.inTail - head) >>> 0);
-        if (free === 0) {
-          const p = new Promise((r) => { this.wakeIn = r; });
-          Atomics.store(H.I32, ring.inWaiting, 1);
-          if (Atomics.load(H.U32, ring.inHead) !== head || Atomics.load(H.I32, ring.done)) { this.wakeIn = null; continue; }
-          await p;
-          continue;
-        }
-        // A batch: as many items as there is room for (async sources publish
-        // every 64 so workers start early; sync ones every ~PULL_MS).
-        const batch = [];
-        let ended = false;
-        const t0 = performance.now();
-        while (batch.length < free) {
-          const r = source.async ? await source.it.next() : source.it.next();
-          if (r.done) { ended = true; break; }
-          batch.push(r.value);
-          if (this.closed) break;
-          if (source.async ? batch.length >= 64 : (batch.length & 255) === 0 && performance.now() - t0 > PULL_MS) break;
-        }
-        if (batch.length) {
-          // The ring wraps: write in up to two runs.
-          const start = this.inTail & mask;
-          const first = Math.min(batch.length, cap - start);
-          try {
-            writeItems('imap', rt, this.job, first === batch.length ? batch : batch.slice(0, first), ring.inVal + start, this.writer, index);
-            if (first < batch.length) writeItems('imap', rt, this.job, batch.slice(first), ring.inVal, this.writer, index + first);
-          } catch (e) {
-            throw itemEncodeError('imap', rt.pmw, e, index);
-          }
-          index += batch.length;
-          this.inTail = (this.inTail + batch.length) >>> 0;
-          Atomics.store(H.U32, ring.inTail, this.inTail);
-          Atomics.notify(H.I32, ring.inTail);
-        }
-        if (ended) { this.sourceDone = true; break; }
-        if (!source.async) await yieldToLoop();
-      }
-    } catch (e) {
-      this.sourceError = e;
-      status = STATUS.ESOURCE;
-    }
-    if (this.job && !rt.terminated) M._pmw_stream_eof(this.job, status);
-  }
-
-  /** Wait for results (or the end) and decode what arrived into the queue. */
-  async fill() {
-    if (this.single) return this.fillSingle();
-    if (this.workers) return fillWorkers(this);
+  flush(batch, base) {
     const { rt, ring } = this;
     const H = rt.pmw.heap();
+    const mask = IN_CAP - 1;
+    // The ring wraps: write in up to two runs.
+    const start = this.inTail & mask;
+    const first = Math.min(batch.length, IN_CAP - start);
+    try {
+      writeItems('imap', rt, this.job, first === batch.length ? batch : batch.slice(0, first), ring.inVal + start, this.writer, base);
+      if (first < batch.length) writeItems('imap', rt, this.job, batch.slice(first), ring.inVal, this.writer, base + first);
+    } catch (e) {
+      throw itemEncodeError('imap', rt.pmw, e, base);
+    }
+    this.inTail = (this.inTail + batch.length) >>> 0;
+    Atomics.store(H.U32, ring.inTail, this.inTail);
+    Atomics.notify(H.I32, ring.inTail);
+  }
+
+  /** The source ended (err null) or failed: the coordinator drains the ring, then ends. */
+  end(err) {
+    this.sourceError = err;
+    if (this.job && !this.rt.terminated) this.rt.M._pmw_stream_eof(this.job, err ? STATUS.ESOURCE : 0);
+  }
+
+  /** Wait for results or the end; decode what arrived into the queue. */
+  async fill() {
+    const { rt, ring, it } = this;
     for (;;) {
       if (this.watch.handler.terminated) {
-        // terminate(): the module is gone; the loop throws, never ends quietly.
-        this.closed = true;
-        this.finished = true;
-        this.error = this.o.signal && this.o.signal.aborted ? abortError(this.o.signal) : this.watch.handler.terminated;
-        this.cleanup();
-        if (!this.sourceDone) await this.closeSource();
+        // terminate() or a retired module: the loop throws, never ends quietly.
+        it.engineEnded(this.watch.handler.terminated);
         return;
       }
+      const H = rt.pmw.heap();
       const head = Atomics.load(H.U32, ring.outHead);
       const tail = Atomics.load(H.U32, ring.outTail);
-      if (tail !== head) {
-        this.drain(head, tail);
-        return;
-      }
+      if (tail !== head) { this.drain(head, tail); return; }
       if (Atomics.load(H.I32, ring.done)) {
         if (Atomics.load(H.U32, ring.outTail) !== head) continue;
-        await this.finishThreaded();
+        await this.finish();
         return;
       }
-      const p = new Promise((r) => { this.wakeOut = r; });
+      const p = it.wait();
       Atomics.store(H.I32, ring.outWaiting, 1);
-      if (Atomics.load(H.U32, ring.outTail) !== tail || Atomics.load(H.I32, ring.done)) { this.wakeOut = null; continue; }
+      if (Atomics.load(H.U32, ring.outTail) !== tail || Atomics.load(H.I32, ring.done)) { it.wake(); await p; continue; }
       await p;
+      if (it.state !== 'running' && it.state !== 'draining') return;
     }
   }
 
@@ -295,7 +383,7 @@ class ImapIterator {
     const { rt, ring } = this;
     const H = rt.pmw.heap();
     const mask = OUT_CAP - 1;
-    const out = this.queue;
+    const out = this.it.queue;
     let h = head;
     while (h !== tail) {
       const k = h & mask;
@@ -314,97 +402,118 @@ class ImapIterator {
     Atomics.notify(H.I32, ring.outHead);
   }
 
-  async finishThreaded() {
-    const { rt } = this;
+  /** The coordinator finished: why. */
+  async finish() {
+    const { rt, o } = this;
     await this.watch.done;          // the coordinator has let go of the job
-    this.closed = true;
-    await this.pump;
+    if (this.watch.handler.terminated) { this.it.engineEnded(this.watch.handler.terminated); return; }
     const status = rt.M._pmw_job_get(this.job, 0);
-    let err = null;
-    if (status === STATUS.ESOURCE && this.sourceError) err = this.sourceError;
-    else if (status === STATUS.ECANCELED && !(this.o.signal && this.o.signal.aborted) && !this.sourceError) err = null;
-    else if (this.sourceError && status !== STATUS.OK && status !== STATUS.EITEM) err = this.sourceError;
-    else err = endError('imap', rt, this.job, status, this.o, this.watch);
-    this.finished = true;
-    this.error = err;
-    this.cleanup();
-    if (!this.sourceDone) await this.closeSource();
+    let err;
+    if (this.sourceError && status !== STATUS.OK && status !== STATUS.EITEM) err = this.sourceError;
+    else err = endError('imap', rt, this.job, status, o, this.watch);
+    this.it.engineEnded(err);
   }
 
-  async shutdown() {
-    if (this.workers) {
-      if (this.call && !this.call.ended) this.call.finish(null);
-      this.finished = true;
-      this.cleanup();
+  /**
+   * Stop and release (the iterator reached a final state). The threads stop
+   * between chunks; a function that never returns keeps one forever, and a
+   * pthread cannot be killed alone: after a grace period the module is
+   * retired (loader.js retire), which settles this job with the others.
+   */
+  async stop(state, aborted) {
+    if (this.over) return;
+    // Awaiting the coordinator below needs the event loop (its post): hold
+    // it even when no consumer waits (a loop left with break at top level).
+    this.keepAlive(true);
+    this.over = true;
+    const { rt } = this;
+    if (this.job && this.watch && !rt.terminated && !this.watch.handler.ended && !this.watch.handler.terminated) {
+      rt.M._pmw_cancel(this.job);
+      const w = this.watch;
+      const why = aborted ? 'an aborted imap whose function did not return' : 'an imap loop left early while its function did not return';
+      setTimeout(() => {
+        if (!w.handler.ended && !w.handler.terminated && !rt.terminated) retire(rt, why);
+      }, GRACE_MS);
+      await w.done;
+    }
+    this.release();
+  }
+
+  release() {
+    if (this.watch) { this.watch.unwatch(); this.watch = null; }
+    if (this.job) { freeJob(this.rt, this.job); this.job = 0; }
+    this.keepAlive(false);
+  }
+}
+
+/* ------------------------------------------------- single-thread engine */
+
+class SingleImap {
+  constructor(it, rt, src, o) {
+    this.it = it;
+    this.rt = rt;
+    this.src = src;
+    this.o = o;
+    this.ready = [];         // flushed items not yet mapped
+    this.base = 0;           // stream index of ready[0]
+    this.sourceOver = false;
+    this.sourceError = null;
+  }
+
+  start() {}
+  keepAlive() {}            // nothing here keeps the loop alive but the source and the slices
+  room() { return Infinity; }   // the feed's read-ahead bounds `ready`
+  flush(items) {
+    for (let i = 0; i < items.length; i++) this.ready.push(items[i]);
+    this.it.wake();
+  }
+
+  end(err) {
+    this.sourceOver = true;
+    this.sourceError = err;
+    this.it.wake();
+  }
+
+  async stop() {}
+
+  /** Map what the feed has handed on (all of it, up to WINDOW) in slices. */
+  async fill() {
+    const { rt, o, it } = this;
+    if (rt.terminated) { it.engineEnded(terminatedError()); return; }
+    if (!this.ready.length) {
+      if (this.sourceOver) { it.engineEnded(this.sourceError); return; }
+      await it.wait();
       return;
     }
-    if (this.finished || !this.job) { this.cleanup(); return; }
-    if (this.single) { this.cleanup(); return; }
-    if (this.rt.terminated) { this.finished = true; this.cleanup(); return; }
-    this.rt.M._pmw_cancel(this.job);
-    if (this.wakeIn) { const w = this.wakeIn; this.wakeIn = null; w(); }
-    this.retireIfStuck('an imap loop left early while its function did not return');
-    await this.watch.done;
-    await this.pump;
-    this.finished = true;
-    this.cleanup();
-  }
-
-  /* ------------------------------------------- single-thread build */
-
-  async fillSingle() {
-    const { rt, o, source } = this;
-    if (this.closed && !(o.signal && o.signal.aborted)) { this.finished = true; this.cleanup(); return; }
-    if (o.signal && o.signal.aborted) { this.finish(abortError(o.signal)); return; }
-    // Pull a window.
-    const batch = [];
-    let ended = false;
+    const batch = this.ready.length <= WINDOW ? this.ready : this.ready.slice(0, WINDOW);
+    this.ready = batch === this.ready ? [] : this.ready.slice(WINDOW);
+    const base = this.base;
+    this.base += batch.length;
+    const job = newJsJob('imap', rt, this.src, o, 1);
     try {
-      while (batch.length < WINDOW) {
-        const r = source.async ? await source.it.next() : source.it.next();
-        if (r.done) { ended = true; break; }
-        batch.push(r.value);
-      }
+      const recs = rt.M._pmw_job_records(job, batch.length) >>> 0;
+      if (!recs) throw new RangeError('imap: out of WebAssembly memory');
+      writeItems('imap', rt, job, batch, recs >>> 3, new rt.pmw.BlockWriter(), base);
+      // Indexes and progress count from the stream's start.
+      const sliceOpts = { ...o, onProgress: o.onProgress ? (p) => o.onProgress({
+        ...p, done: base + p.done, total: o.total || null, eta: null,
+      }) : undefined };
+      const res = await runSlices(rt, job, sliceOpts, batch.length);
+      if (rt.terminated) { it.engineEnded(terminatedError()); return; }
+      const err = endError('imap', rt, job, res.status, o, res.watch);
+      const ran = res.status === 0 ? batch.length : Math.max(0, rt.M._pmw_job_get(job, 3));
+      const out = new Array(ran);
+      readResults(rt, recs >>> 3, ran, out, 0, null);
+      for (const v of out) if (v && v.name === 'ParmapError') v.index += base;
+      if (err && typeof err.index === 'number') err.index += base;
+      if (it.state === 'running' || it.state === 'draining') for (const v of out) it.queue.push(v);
+      if (err) { it.engineEnded(err); return; }
     } catch (e) {
-      this.finish(e);
+      it.engineEnded(e);
       return;
+    } finally {
+      if (!rt.terminated) rt.M._pmw_job_free(job);
     }
-    if (ended) this.sourceDone = true;
-    if (batch.length) {
-      const base = this.single.index;
-      const job = newJsJob('imap', rt, this.src, o, 1);
-      try {
-        const recs = rt.M._pmw_job_records(job, batch.length) >>> 0;
-        if (!recs) throw new RangeError('imap: out of WebAssembly memory');
-        writeItems('imap', rt, job, batch, recs >>> 3, new rt.pmw.BlockWriter(), base);
-        // Indexes of errors count from the stream's start.
-        const sliceOpts = { ...o, onProgress: o.onProgress ? (p) => o.onProgress({
-          ...p, done: base + p.done, total: o.total || null, eta: null,
-        }) : undefined };
-        const res = await runSlices(rt, job, sliceOpts, batch.length);
-        const err = endError('imap', rt, job, res.status, o, res.watch);
-        const ran = res.status === 0 ? batch.length : Math.max(0, rt.M._pmw_job_get(job, 3));
-        const out = new Array(ran);
-        readResults(rt, recs >>> 3, ran, out, 0, null);
-        for (const v of out) if (v && v.name === 'ParmapError') v.index += base;
-        if (err && typeof err.index === 'number') err.index += base;
-        this.queue.push(...out);
-        this.single.index += batch.length;
-        if (err) { this.finish(err); return; }
-      } catch (e) {
-        this.finish(e);
-        return;
-      } finally {
-        rt.M._pmw_job_free(job);
-      }
-    }
-    if (ended) { this.finished = true; this.cleanup(); }
-  }
-
-  finish(err) {
-    this.finished = true;
-    this.error = err;
-    this.cleanup();
-    this.closeSource();
+    if (this.sourceOver && !this.ready.length) it.engineEnded(this.sourceError);
   }
 }

@@ -50,7 +50,7 @@ export class Pool {
     W.h = this.spawnImpl();
     W.h.onmessage = (msg) => this.onMessage(W, msg);
     W.h.ondeath = (message) => this.onDeath(W, message);
-    if (!this.calls.length) W.h.unref();
+    if (!this.holding()) W.h.unref();
     W.h.post({ t: 'init', module: this.module, dist: this.dist });
     this.workers.push(W);
     return W;
@@ -62,11 +62,29 @@ export class Pool {
     if (n > this.size) this.size = n;
   }
 
+  /** Whether Node's event loop must stay up: a call waits for workers. An
+   * imap whose consumer is not waiting in next() says it need not
+   * (call.keepAlive false): an iterator dropped half-way must not keep the
+   * process alive. */
+  holding() {
+    for (const c of this.calls) if (c.keepAlive !== false) return true;
+    return false;
+  }
+
+  /** Ref or unref the workers after holding() may have changed. */
+  refresh() {
+    const hold = this.holding();
+    for (const W of this.workers) {
+      if (W.dead) continue;
+      if (hold || (W.task && W.task.call.keepAlive !== false)) W.h.ref(); else W.h.unref();
+    }
+  }
+
   add(call) {
     // While calls wait, every worker keeps Node's event loop alive (one
     // still starting up included); idle ones do not.
-    if (!this.calls.length) for (const W of this.workers) W.h.ref();
     this.calls.push(call);
+    this.refresh();
     this.grow(call.threads);
     this.dispatch();
   }
@@ -74,7 +92,7 @@ export class Pool {
   remove(call) {
     const i = this.calls.indexOf(call);
     if (i >= 0) this.calls.splice(i, 1);
-    if (!this.calls.length) for (const W of this.workers) if (!W.task) W.h.unref();
+    if (!this.holding()) for (const W of this.workers) if (!W.task) W.h.unref();
     // Its chunks still running: a grace period, then their workers go.
     for (const W of this.workers) {
       if (W.task && W.task.call === call && !W.graceTimer) {
@@ -117,7 +135,7 @@ export class Pool {
     call.active++;
     W.itemK = 0;
     W.itemStart = performance.now();
-    W.h.ref();
+    if (call.keepAlive !== false) W.h.ref();
     W.known.add(call.id);
     W.h.post(msg.msg, msg.transfer);
     if (task.stream && call.timeout) this.armWatchdog();
@@ -129,7 +147,7 @@ export class Pool {
     W.inflight = null;
     if (W.graceTimer) { clearTimeout(W.graceTimer); W.graceTimer = null; }
     if (task) task.call.active--;
-    if (!W.dead && !this.calls.length) W.h.unref();
+    if (!W.dead && !this.holding()) W.h.unref();
     return task;
   }
 

@@ -69,13 +69,17 @@ export class Call {
       // chunks measure a fixed cost per chunk more than the function.
       n = Math.min(Math.max(n, this.minNext), guided);
     }
-    if (!this.sourceEnded() && avail < n && this.active > 0) return null;   // imap: wait for a fuller chunk
+    if (avail < n && this.waitForMore()) return null;   // imap: wait for a fuller chunk
     n = Math.min(n, avail);
     const base = this.taken;
     const items = this.take(n);
     this.taken += n;
     return { call: this, base, n, items, stream: this.timeout > 0, dropped: false };
   }
+
+  /** imap: whether a short chunk should wait for more items (a worker is
+   * busy, so a later one gets a fuller chunk). */
+  waitForMore() { return !this.sourceEnded() && this.active > 0; }
 
   /** The worker message for a task (and its transfer list). */
   message(task, first) {

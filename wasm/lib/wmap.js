@@ -5,7 +5,6 @@
 import { Call } from './wcall.js';
 import { abortError } from './errors.js';
 import { encodeMeta } from './map.js';
-import { yieldToLoop } from './loader.js';
 
 class ListCall extends Call {
   available() { return this.list.length - this.taken; }
@@ -102,110 +101,94 @@ export function kernelWorkers(pool, pmw, o, threads, kernel, data, outView) {
 
 /* ---------------------------------------------------------------- imap */
 
-const WINDOW = 16384;   // items pulled ahead of the consumer, at most
-
 class StreamCall extends Call {
-  available() { return this.it.pending.length - this.it.pendingPos; }
+  available() { return this.w.pending.length - this.w.pendingPos; }
   remaining() { return Math.max(this.available(), this.threads * 64); }
   take(n) {
-    const it = this.it;
-    const items = it.pending.slice(it.pendingPos, it.pendingPos + n);
-    it.pendingPos += n;
-    if (it.pendingPos > 4096 && it.pendingPos * 2 > it.pending.length) {
-      it.pending = it.pending.slice(it.pendingPos);
-      it.pendingPos = 0;
+    const w = this.w;
+    const items = w.pending.slice(w.pendingPos, w.pendingPos + n);
+    w.pendingPos += n;
+    if (w.pendingPos > 4096 && w.pendingPos * 2 > w.pending.length) {
+      w.pending = w.pending.slice(w.pendingPos);
+      w.pendingPos = 0;
     }
-    if (it.wakePump) { const w = it.wakePump; it.wakePump = null; w(); }
     return items;
   }
-  sourceEnded() { return this.it.sourceDone; }
+  sourceEnded() { return this.w.sourceDone; }
+  // A chunk waits for more items only while they come fast: the feed
+  // (feed.js) already hands a slow source on item by item.
+  waitForMore() { return super.waitForMore() && this.w.it.feed && this.w.it.feed.fast(); }
   progressTotal() { return this.o.total === undefined ? null : this.o.total; }
   abortError() { return abortError(this.o.signal); }
 }
 
 /**
- * The workers half of an ImapIterator (imap.js): `it` gets a call, a pump
- * pulling the source into it.pending, and results into it.queue in order.
+ * imap on the pool: the engine object of an ImapIterator (imap.js). The feed
+ * flushes batches into `pending`, idle workers take chunks of it, results
+ * go to it.queue in stream order (or as they come, ordered: false).
  */
-export function startImapWorkers(it, pool, pmw, src, o, threads) {
-  const meta = encodeMeta('imap', pmw, o);
-  it.pending = [];
-  it.pendingPos = 0;
-  it.pulled = 0;
-  it.wakePump = null;
-  it.wakeOut = null;
-  it.reorder = new Map();
-  it.nextOut = 0;
-  const wake = () => { if (it.wakeOut) { const w = it.wakeOut; it.wakeOut = null; w(); } };
-  const call = new StreamCall({
-    pool, pmw, api: 'imap', o, threads, kind: 'js', src, meta, it,
-    sink: {
-      results: (base, values) => {
-        if (!o.ordered) {
-          for (let i = 0; i < values.length; i++) it.queue.push(values[i]);
-        } else {
-          it.reorder.set(base, values);
-          let v;
-          while ((v = it.reorder.get(it.nextOut)) !== undefined) {
-            it.reorder.delete(it.nextOut);
-            for (let i = 0; i < v.length; i++) it.queue.push(v[i]);
-            it.nextOut += v.length;
+export class WorkersImap {
+  constructor(it, pool, pmw, src, o, threads) {
+    this.it = it;
+    this.pool = pool;
+    this.pending = [];
+    this.pendingPos = 0;
+    this.sourceDone = false;
+    this.reorder = new Map();
+    this.nextOut = 0;
+    const meta = encodeMeta('imap', pmw, o);
+    this.call = new StreamCall({
+      pool, pmw, api: 'imap', o, threads, kind: 'js', src, meta, w: this,
+      sink: {
+        results: (base, values) => {
+          const q = it.queue;
+          if (!o.ordered) {
+            for (let i = 0; i < values.length; i++) q.push(values[i]);
+          } else {
+            this.reorder.set(base, values);
+            let v;
+            while ((v = this.reorder.get(this.nextOut)) !== undefined) {
+              this.reorder.delete(this.nextOut);
+              for (let i = 0; i < v.length; i++) q.push(v[i]);
+              this.nextOut += v.length;
+            }
           }
-        }
-        wake();
+          it.wake();
+        },
+        end: (err) => { it.engineEnded(err); },
       },
-      end: (err) => {
-        it.wEnded = true;
-        it.wError = err;
-        wake();
-        if (it.wakePump) { const w = it.wakePump; it.wakePump = null; w(); }
-      },
-    },
-  });
-  it.call = call;
-  call.start();
-  it.pump = pumpSource(it, call).catch((e) => { if (!call.ended) call.fail(e); });
-}
+    });
+  }
 
-async function pumpSource(it, call) {
-  const { source } = it;
-  for (;;) {
-    if (call.ended || it.closed) return;
-    // Back-pressure: items pulled but not yet handed to the consumer.
-    if (it.pulled - it.handed >= WINDOW) {
-      await new Promise((r) => { it.wakePump = r; });
-      continue;
-    }
-    const r = source.async ? await source.it.next() : source.it.next();
-    if (call.ended || it.closed) return;
-    if (r.done) {
-      it.sourceDone = true;
-      call.pool.dispatch();
-      call.afterResults();
-      return;
-    }
-    it.pending.push(r.value);
-    it.pulled++;
-    const avail = it.pending.length - it.pendingPos;
-    // Idle workers are given work here; busy ones take it when they finish.
-    if (call.active === 0 || (avail & 63) === 0) call.pool.dispatch();
-    if (!source.async && (it.pulled & 1023) === 0) await yieldToLoop();
+  start() { this.call.start(); }
+
+  /** Whether this call keeps the pool's workers ref'ed (pool.js refresh). */
+  keepAlive(on) {
+    if (this.call.keepAlive === on) return;
+    this.call.keepAlive = on;
+    this.pool.refresh();
+  }
+
+  room() { return Infinity; }   // the feed's read-ahead bounds `pending`
+
+  flush(items) {
+    for (let i = 0; i < items.length; i++) this.pending.push(items[i]);
+    this.pool.dispatch();
+  }
+
+  end(err) {
+    if (err) { this.call.fail(err); return; }
+    this.sourceDone = true;
+    this.pool.dispatch();
+    this.call.afterResults();
+  }
+
+  async fill() {
+    if (this.it.qpos < this.it.queue.length || this.call.ended) return;
+    await this.it.wait();
+  }
+
+  async stop() {
+    if (!this.call.ended) this.call.finish(null);
   }
 }
-
-/** Wait for results or the end (imap.js fill() on the workers engine). */
-export async function fillWorkers(it) {
-  for (;;) {
-    if (it.qpos < it.queue.length) return;
-    if (it.wEnded) {
-      it.finished = true;
-      it.error = it.wError;
-      it.cleanup();
-      if (!it.sourceDone) await it.closeSource();
-      return;
-    }
-    if (it.wakePump) { const w = it.wakePump; it.wakePump = null; w(); }
-    await new Promise((r) => { it.wakeOut = r; });
-  }
-}
-
