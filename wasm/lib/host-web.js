@@ -54,10 +54,28 @@ export async function factory(variant, baseURL) {
   return {
     factory: f,
     options: {
-      locateFile: (p) => fileURL(p, baseURL),
+      locateFile: (p) => (p.endsWith('.worker.js') ? pthreadWorker(fileURL(p, baseURL)) : fileURL(p, baseURL)),
       mainScriptUrlOrBlob: js,
     },
   };
+}
+
+/**
+ * The script of a pthread's worker. Emscripten starts it as a classic
+ * worker, but Vite's dev server serves every .js file as an ES module
+ * (it adds an import to it), which a classic worker refuses. So the worker
+ * is a tiny classic script that imports the real one as a module (both forms
+ * run it the same) and hands it the messages that came while it loaded.
+ */
+let pthreadWorkerURL = null;
+function pthreadWorker(real) {
+  if (!pthreadWorkerURL || pthreadWorkerURL.real !== real) {
+    const src = `"use strict";var early=[];self.onmessage=function(e){early.push(e)};` +
+      `import(${JSON.stringify(real)}).then(function(){var h=self.onmessage;early.forEach(function(e){h(e)})},` +
+      `function(e){setTimeout(function(){throw e})});`;
+    pthreadWorkerURL = { real, url: URL.createObjectURL(new Blob([src], { type: 'text/javascript' })) };
+  }
+  return pthreadWorkerURL.url;
 }
 
 /** acorn for the free-variable check (bundlers bundle it as a chunk). */
