@@ -186,22 +186,32 @@ async function instantiate(h, build, poolSize, module) {
   return factory(opts);
 }
 
-/** A pool of the workers engine of `size` workers. */
+/** A pool of the workers engine of `size` workers (they start at once; the
+ * module follows them when it is compiled). */
 async function newPool(h, size) {
-  const module = await compileST(h);
+  const module = compileST(h);
   const sp = h.spawner(config.baseURL);
-  return new Pool({ size, module, dist: sp.dist || config.baseURL || null, glue: sp.glue, spawn: sp.spawn });
+  const pool = new Pool({ size, module, dist: sp.dist || config.baseURL || null, glue: sp.glue, spawn: sp.spawn });
+  await module.catch((e) => { pool.close(e); throw e; });
+  return pool;
 }
 
 async function load() {
   const { build, reason } = chooseBuild();
   const h = await getHost();
-  // acorn (free-variable check) loads beside the module, not before it.
+  // Cold start, everything at once: acorn (the free-variable check), the
+  // compile of the .wasm, the workers' start-up and the main thread's own
+  // instance overlap instead of following each other.
   const parsing = loadParser(() => h.parser());
   const threads = build === 'single' ? 1 : (config.threads || cpuCount());
-  // threaded: the crew (threads) + a coordinator + an imap feeder, preloaded.
+  // workers: the pool's workers boot while the module compiles (they get it
+  // when it is ready) and while this thread instantiates its own copy.
+  const pool = build === 'workers' ? newPool(h, threads) : null;
   const module = build === 'workers' ? await compileST(h) : undefined;
-  const M = await instantiate(h, build, build === 'threaded' ? threads + 2 : 1, module);
+  // threaded: the factory waits until every preloaded pthread worker has
+  // loaded, so only two are: the first call's coordinator and one crew
+  // member. The rest of the crew boots in the background (see below).
+  const M = await instantiate(h, build, build === 'threaded' ? 2 : 1, module);
   const rt = {
     M,
     pmw: M.pmw,
@@ -211,7 +221,7 @@ async function load() {
     crew: 0,          // crew members of the C pool
     jobs: new Map(),  // job id -> { progress(p), post(what), cancel(), terminate(err) }
     active: 0,
-    pool: build === 'workers' ? await newPool(h, threads) : null,
+    pool: pool ? await pool : null,
     sidePool: null,   // threaded / single: the workers pool for calls with a timeout
     terminated: false,
   };
@@ -224,11 +234,32 @@ async function load() {
     if (h) h.post(what);
   };
   const crew = build === 'threaded' ? threads : 1;
-  if (!M._pmw_pool_ensure(crew)) throw new Error('parmap: could not start the worker pool');
+  if (build === 'threaded') startCrew(M, crew);
+  else if (!M._pmw_pool_ensure(crew)) throw new Error('parmap: could not start the worker pool');
   rt.crew = crew;
   setIdle(rt, true);
   await parsing;
   return rt;
+}
+
+/**
+ * The threaded engine's crew, without waiting for it: one of the two loaded
+ * workers is kept aside for the first call's coordinator (pthread_create
+ * takes the last of PThread.unusedWorkers), the crew takes the other and
+ * new ones, which Emscripten starts at once and which run their thread as
+ * soon as they have loaded (the crew's work queue does not need them all).
+ * One spare worker boots too, for an imap's feeder thread.
+ */
+function startCrew(M, crew) {
+  const P = M.PThread;
+  const reserved = P.unusedWorkers.length > 1 ? P.unusedWorkers.pop() : null;
+  const ok = M._pmw_pool_ensure(crew);
+  if (reserved) P.unusedWorkers.push(reserved);
+  if (!ok) throw new Error('parmap: could not start the worker pool');
+  P.allocateUnusedWorker();
+  const spare = P.unusedWorkers.pop();
+  P.unusedWorkers.unshift(spare);   // behind the reserved one
+  P.loadWasmModuleToWorker(spare);
 }
 
 /** The pool a call runs on when it is not the engine's own: calls with a

@@ -25,7 +25,8 @@ let nextWorkerId = 1;
 
 export class Pool {
   /**
-   * size: workers; module: the compiled single-thread WebAssembly.Module;
+   * size: workers; module: the compiled single-thread WebAssembly.Module
+   * (or its promise);
    * dist: URL of dist/; glue: URL of the browser glue (null in Node);
    * spawn(): a Worker-like object (host-node.js / host-web.js spawner) with
    * post(msg, transfer), terminate(), ref(), unref() and the callbacks
@@ -42,7 +43,11 @@ export class Pool {
     this.rr = 0;
     this.closed = false;
     this.watchdog = null;
-    for (let i = 0; i < size; i++) this.spawn();
+    // Cold start: one worker boots alone (on a small machine, workers that
+    // boot together share its cores and all come up late), the others once
+    // it is ready (grow() waits for that too).
+    this.warm = false;
+    this.spawn();
   }
 
   spawn() {
@@ -51,15 +56,19 @@ export class Pool {
     W.h.onmessage = (msg) => this.onMessage(W, msg);
     W.h.ondeath = (message) => this.onDeath(W, message);
     if (!this.calls.length) W.h.unref();
-    W.h.post({ t: 'init', module: this.module, dist: this.dist, glue: this.glue });
+    // The module may still be compiling (a promise): the worker boots meanwhile.
+    Promise.resolve(this.module).then((module) => {
+      if (!W.dead) W.h.post({ t: 'init', module, dist: this.dist, glue: this.glue });
+    }, () => {});
     this.workers.push(W);
     return W;
   }
 
   /** Make sure there are at least n workers (never blocks: they start in the background). */
   grow(n) {
-    while (!this.closed && this.workers.length < n) this.spawn();
     if (n > this.size) this.size = n;
+    if (!this.warm) return;   // the rest follows the first worker's 'ready'
+    while (!this.closed && this.workers.length < this.size) this.spawn();
   }
 
   add(call) {
@@ -137,6 +146,7 @@ export class Pool {
     switch (msg.t) {
       case 'ready':
         W.ready = true;
+        if (!this.warm) { this.warm = true; this.grow(this.size); }
         this.dispatch();
         return;
       case 'fatal':
