@@ -222,6 +222,7 @@ async function load() {
     jobs: new Map(),  // job id -> { progress(p), post(what), cancel(), terminate(err) }
     active: 0,
     pool: pool ? await pool : null,
+    crewReady: null,  // threaded: settles once every crew member's worker has loaded
     sidePool: null,   // threaded / single: the workers pool for calls with a timeout
     terminated: false,
   };
@@ -234,7 +235,7 @@ async function load() {
     if (h) h.post(what);
   };
   const crew = build === 'threaded' ? threads : 1;
-  if (build === 'threaded') startCrew(M, crew);
+  if (build === 'threaded') rt.crewReady = startCrew(M, crew);
   else if (!M._pmw_pool_ensure(crew)) throw new Error('parmap: could not start the worker pool');
   rt.crew = crew;
   setIdle(rt, true);
@@ -249,17 +250,35 @@ async function load() {
  * new ones, which Emscripten starts at once and which run their thread as
  * soon as they have loaded (the crew's work queue does not need them all).
  * One spare worker boots too, for an imap's feeder thread.
+ * Returns a promise that settles when the crew's workers have all loaded.
  */
+const CREW_WAIT_MS = 2000;
 function startCrew(M, crew) {
   const P = M.PThread;
   const reserved = P.unusedWorkers.length > 1 ? P.unusedWorkers.pop() : null;
   const ok = M._pmw_pool_ensure(crew);
   if (reserved) P.unusedWorkers.push(reserved);
   if (!ok) throw new Error('parmap: could not start the worker pool');
+  const members = P.runningWorkers.slice();
   P.allocateUnusedWorker();
   const spare = P.unusedWorkers.pop();
   P.unusedWorkers.unshift(spare);   // behind the reserved one
   P.loadWasmModuleToWorker(spare);
+  // Emscripten marks a worker `loaded` when it says so; listen beside it.
+  const loaded = (w) => (w.loaded ? Promise.resolve() : new Promise((resolve) => {
+    const on = (m) => { if ((isNode ? m : m.data) && (isNode ? m : m.data).cmd === 'loaded') { off(); resolve(); } };
+    const off = isNode ? () => w.off('message', on) : () => w.removeEventListener('message', on);
+    if (isNode) w.on('message', on); else w.addEventListener('message', on);
+  }));
+  return Promise.all(members.map(loaded));
+}
+
+/** rt, once its crew is up (or CREW_WAIT_MS later). The timer is what
+ * keeps Node alive meanwhile: the booting workers are unreferenced. */
+function waitCrew(rt) {
+  let timer;
+  return Promise.race([rt.crewReady, new Promise((r) => { timer = setTimeout(r, CREW_WAIT_MS); })])
+    .then(() => { clearTimeout(timer); rt.crewReady = null; return rt; });
 }
 
 /** The pool a call runs on when it is not the engine's own: calls with a
@@ -274,7 +293,10 @@ export async function poolFor(rt, o) {
 
 /** The loaded runtime (loads it on first use). */
 export function runtime() {
-  if (state) return Promise.resolve(state);
+  // Calls that waited for the load run at once, on the crew members already
+  // up; later ones wait (a bounded time) for the whole crew, so that a call's
+  // parallelism does not depend on how soon after the start it came.
+  if (state) return state.crewReady ? waitCrew(state) : Promise.resolve(state);
   if (!loading) {
     loading = load().then((rt) => { state = rt; return rt; }, (e) => { loading = null; throw e; });
   }
