@@ -39,7 +39,8 @@ async function once(isolated) {
     if (url === '/') { res.writeHead(200, { 'Content-Type': 'text/html', ...headers }).end(PAGE); return; }
     try {
       const file = path.join(root, decodeURIComponent(url));
-      res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', ...headers }).end(await readFile(file));
+      const data = await readFile(file);
+      res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', ...headers }).end(data);
     } catch { res.writeHead(404, headers).end(); }
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
