@@ -206,7 +206,10 @@ export function info(): Promise<Info>;
 /** Stop the workers and forget the module (a later call loads it again). */
 export function terminate(): Promise<void>;
 
-/** Before the first call: build 'auto' | 'threaded' | 'workers' | 'single', pool threads, baseURL of dist/. */
+/**
+ * Before the first call: build 'auto' | 'threaded' | 'workers' | 'single', pool threads, baseURL of dist/
+ * (relative: to the page, or in Node to the current directory). Throws a RangeError for a malformed baseURL.
+ */
 export function configure(opts: { build?: 'auto' | 'threaded' | 'workers' | 'single'; threads?: number; baseURL?: string | URL }): void;
 
 /** CPUs this program may use. */

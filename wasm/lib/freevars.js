@@ -12,11 +12,12 @@
 
 let parser = null;
 
-/** Load acorn once (no-op when it is not there). */
-export async function loadParser(url) {
+/** Load acorn once (no-op when it is not there). `load` imports it (the
+ * host's literal import, which bundlers follow). */
+export async function loadParser(load) {
   if (parser !== null) return;
   try {
-    parser = await import(url);
+    parser = await load();
   } catch {
     parser = false;
   }

@@ -21,14 +21,16 @@
 // its items inside a call from C, the single engine inside a slice of the
 // C map, and neither can return to an event loop mid-chunk.
 //
-// Node: the CommonJS flavour under dist/node/ is loaded with createRequire
-// and given the .wasm bytes (Node's fetch cannot read files). Browsers: the
-// ES module flavour under dist/web/, found with new URL(..., import.meta.url),
-// so no bundler is needed.
+// Where the files are and how workers start differ between Node and
+// browsers: that is all in host-node.js and host-web.js. host-node.js is
+// imported only in Node, by a specifier bundlers do not follow, so a browser
+// bundle never meets a `node:` module. No top-level await anywhere, so that
+// the CommonJS entry (index.cjs) and Node 22's require(esm) can load this.
 
 import { loadParser } from './freevars.js';
-import { Pool, makeSpawner } from './pool.js';
+import { Pool } from './pool.js';
 import { ParmapError } from './errors.js';
+import * as webHost from './host-web.js';
 
 const BUILDS = ['auto', 'threaded', 'workers', 'single'];
 
@@ -39,11 +41,69 @@ const config = { build: 'auto', threads: undefined, baseURL: undefined };
 let state = null;     // the loaded runtime
 let loading = null;   // its promise
 
+// Held in a variable so that bundlers (esbuild, webpack, Vite) leave the
+// import alone: they would otherwise bundle node:os and friends for browsers.
+const NODE_HOST = './host-node.js';
+let host = isNode ? null : webHost;
+let hostLoading = null;
+
+/** The host module (host-node.js in Node, host-web.js elsewhere). */
+export function getHost() {
+  if (host) return Promise.resolve(host);
+  // As a URL: the CommonJS build (dist/index.cjs) maps import.meta.url to
+  // this file's place, so it finds lib/host-node.js too.
+  if (!hostLoading) {
+    hostLoading = import(/* webpackIgnore: true */ /* @vite-ignore */ new URL(NODE_HOST, import.meta.url).href)
+      .then((h) => (host = h), (e) => { hostLoading = null; throw e; });
+  }
+  return hostLoading;
+}
+
+/** A Node built-in, synchronously, without an import bundlers could see
+ * (process.getBuiltinModule: Node 20.16+; null before). */
+function builtin(name) {
+  return isNode && typeof process.getBuiltinModule === 'function' ? process.getBuiltinModule(name) : null;
+}
+
+/** configure({ baseURL }): an absolute URL string ending in '/', or a RangeError.
+ * A relative one is taken from the page (document.baseURI, else location)
+ * or, in Node, from the current directory. */
+function resolveBaseURL(v) {
+  if (!(typeof v === 'string' || v instanceof URL) || String(v) === '')
+    throw new RangeError(`configure: baseURL must be a non-empty string or URL, got ${v === '' ? 'an empty string' : typeof v}`);
+  let base;
+  if (isNode) {
+    const url = builtin('node:url');
+    const cwd = process.cwd().replace(/\\/g, '/');
+    base = url ? url.pathToFileURL(process.cwd() + '/').href
+      : 'file://' + (cwd.startsWith('/') ? '' : '/') + cwd.split('/').map(encodeURIComponent).join('/') + '/';
+  } else {
+    base = webHost.baseForRelative();
+  }
+  let u;
+  try {
+    u = new URL(String(v), base);
+  } catch {
+    throw new RangeError(`configure: baseURL ${JSON.stringify(String(v))} is not a valid URL` +
+      (base ? '' : ' (a relative one needs a page to be relative to)'));
+  }
+  if (isNode && u.protocol !== 'file:')
+    throw new RangeError(`configure: in Node, baseURL must be a path or a file: URL, got ${u.href}`);
+  if (!isNode && !['http:', 'https:', 'file:', 'blob:'].includes(u.protocol) && !/^[a-z-]+-extension:$/.test(u.protocol))
+    throw new RangeError(`configure: baseURL must be an http(s) URL (or a path relative to the page), got ${u.href}`);
+  // 'https://cdn.example/dist' would put files at /web/..., not /dist/web/...
+  if (!u.pathname.endsWith('/')) u.pathname += '/';
+  u.search = '';
+  u.hash = '';
+  return u.href;
+}
+
 /**
  * Settings for the next load (before the first call, or after terminate()):
  *   build: 'auto' | 'threaded' | 'workers' | 'single' (also env PARMAP_WASM_BUILD in Node)
  *   threads: size of the worker pool (default: cpuCount())
- *   baseURL: where dist/ lives, if not beside this file (browsers: a CDN)
+ *   baseURL: where dist/ lives, if not beside this file (browsers: a CDN, or
+ *     a path relative to the page; Node: a path or file: URL)
  */
 export function configure(opts = {}) {
   if (opts === null || typeof opts !== 'object') throw new TypeError('configure: options must be an object');
@@ -53,20 +113,20 @@ export function configure(opts = {}) {
     throw new RangeError(`configure: build must be 'auto', 'threaded', 'workers' or 'single', got ${String(opts.build)}`);
   if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1 && opts.threads <= 1024))
     throw new RangeError(`configure: threads must be an integer from 1 to 1024, got ${opts.threads}`);
+  const baseURL = opts.baseURL === undefined ? undefined : resolveBaseURL(opts.baseURL);
   if (state || loading) throw new Error('configure: call it before the first map, or after terminate()');
   Object.assign(config, opts);
+  if ('baseURL' in opts) config.baseURL = baseURL;
 }
 
 /** CPUs this program may use (Node: os.availableParallelism; browsers:
  * navigator.hardwareConcurrency). */
 export function cpuCount() {
-  if (isNode && nodeOs) return nodeOs.availableParallelism ? nodeOs.availableParallelism() : nodeOs.cpus().length;
-  const n = typeof navigator === 'object' && navigator ? navigator.hardwareConcurrency : 0;
-  return n > 0 ? n : 1;
+  if (host) return host.cpuCount();
+  const os = builtin('node:os');
+  if (os) return os.availableParallelism ? os.availableParallelism() : os.cpus().length;
+  return webHost.cpuCount();
 }
-
-let nodeOs = null;
-if (isNode) nodeOs = await import('node:os');
 
 /** Can the threaded build run here? */
 export function threadsSupported() {
@@ -99,68 +159,62 @@ function chooseBuild() {
   return { build: 'single', reason: 'neither SharedArrayBuffer nor Web Workers here' };
 }
 
-function distURL(path) {
-  return config.baseURL ? new URL(path, config.baseURL) : new URL(`../dist/${path}`, import.meta.url);
-}
-
 /** The compiled single-thread module (for the workers engine), once. */
 let compiledST = null;
-function compileST() {
+function compileST(h) {
   if (!compiledST) {
-    compiledST = (async () => {
-      if (isNode) {
-        const { readFile } = await import('node:fs/promises');
-        return WebAssembly.compile(await readFile(distURL('node/parmap-st.wasm')));
-      }
-      const url = distURL('web/parmap-st.wasm').href;
-      const res = await fetch(url);
-      if (!res.ok) throw new Error(`parmap: could not load ${url} (${res.status})`);
-      return WebAssembly.compile(await res.arrayBuffer());
-    })();
+    compiledST = h.compile('st', config.baseURL);
     compiledST.catch(() => { compiledST = null; });
   }
   return compiledST;
 }
 
-async function instantiate(build, poolSize, module) {
+async function instantiate(h, build, poolSize, module) {
   const variant = build === 'threaded' ? 'mt' : 'st';
-  const instantiateWasm = module ? (imports, done) => {
-    WebAssembly.instantiate(module, imports).then((inst) => done(inst, module));
-    return {};
-  } : undefined;
-  if (isNode) {
-    const { createRequire } = await import('node:module');
-    const { readFile } = await import('node:fs/promises');
-    const { fileURLToPath } = await import('node:url');
-    const jsURL = distURL(`node/parmap-${variant}.js`);
-    const factory = createRequire(import.meta.url)(fileURLToPath(jsURL));
-    if (instantiateWasm) return factory({ instantiateWasm, pmwPoolSize: poolSize });
-    const wasmBinary = await readFile(distURL(`node/parmap-${variant}.wasm`));
-    return factory({ wasmBinary, pmwPoolSize: poolSize });
+  const { factory, options } = await h.factory(variant, config.baseURL);
+  const opts = { ...options, pmwPoolSize: poolSize };
+  if (module) {
+    opts.instantiateWasm = (imports, done) => {
+      WebAssembly.instantiate(module, imports).then((inst) => done(inst, module));
+      return {};
+    };
+  } else if (h.node) {
+    // Node's fetch cannot read a file: compile from the bytes ourselves.
+    const compiled = await h.compile(variant, config.baseURL);
+    opts.instantiateWasm = (imports, done) => {
+      WebAssembly.instantiate(compiled, imports).then((inst) => done(inst, compiled));
+      return {};
+    };
   }
-  const jsURL = distURL(`web/parmap-${variant}.mjs`);
-  const { default: factory } = await import(jsURL.href);
-  return factory({
-    pmwPoolSize: poolSize,
-    locateFile: (p) => distURL(`web/${p}`).href,
-    mainScriptUrlOrBlob: jsURL.href,
-    ...(instantiateWasm ? { instantiateWasm } : {}),
-  });
+  return factory(opts);
 }
 
-/** A pool of the workers engine of `size` workers. */
-async function newPool(size) {
-  const [module, spawn] = await Promise.all([compileST(), makeSpawner(isNode)]);
-  return new Pool({ size, module, dist: distURL('./').href, spawn });
+/** A pool of the workers engine of `size` workers (they start at once; the
+ * module follows them when it is compiled). */
+async function newPool(h, size) {
+  const module = compileST(h);
+  const sp = h.spawner(config.baseURL);
+  const pool = new Pool({ size, module, dist: sp.dist || config.baseURL || null, glue: sp.glue, spawn: sp.spawn });
+  await module.catch((e) => { pool.close(e); throw e; });
+  return pool;
 }
 
 async function load() {
   const { build, reason } = chooseBuild();
-  await loadParser(distURL('vendor/acorn.mjs').href);
+  const h = await getHost();
+  // Cold start, everything at once: acorn (the free-variable check), the
+  // compile of the .wasm, the workers' start-up and the main thread's own
+  // instance overlap instead of following each other.
+  const parsing = loadParser(() => h.parser());
   const threads = build === 'single' ? 1 : (config.threads || cpuCount());
-  // threaded: the crew (threads) + a coordinator + an imap feeder, preloaded.
-  const module = build === 'workers' ? await compileST() : undefined;
-  const M = await instantiate(build, build === 'threaded' ? threads + 2 : 1, module);
+  // workers: the pool's workers boot while the module compiles (they get it
+  // when it is ready) and while this thread instantiates its own copy.
+  const pool = build === 'workers' ? newPool(h, threads) : null;
+  const module = build === 'workers' ? await compileST(h) : undefined;
+  // threaded: the factory waits until every preloaded pthread worker has
+  // loaded, so only two are: the first call's coordinator and one crew
+  // member. The rest of the crew boots in the background (see below).
+  const M = await instantiate(h, build, build === 'threaded' ? 2 : 1, module);
   const rt = {
     M,
     pmw: M.pmw,
@@ -170,7 +224,8 @@ async function load() {
     crew: 0,          // crew members of the C pool
     jobs: new Map(),  // job id -> { progress(p), post(what), cancel(), terminate(err) }
     active: 0,
-    pool: build === 'workers' ? await newPool(threads) : null,
+    pool: pool ? await pool : null,
+    crewReady: null,  // threaded: settles once every crew member's worker has loaded
     sidePool: null,   // threaded / single: the workers pool for calls with a timeout
     terminated: false,
   };
@@ -183,10 +238,50 @@ async function load() {
     if (h) h.post(what);
   };
   const crew = build === 'threaded' ? threads : 1;
-  if (!M._pmw_pool_ensure(crew)) throw new Error('parmap: could not start the worker pool');
+  if (build === 'threaded') rt.crewReady = startCrew(M, crew);
+  else if (!M._pmw_pool_ensure(crew)) throw new Error('parmap: could not start the worker pool');
   rt.crew = crew;
   setIdle(rt, true);
+  await parsing;
   return rt;
+}
+
+/**
+ * The threaded engine's crew, without waiting for it: one of the two loaded
+ * workers is kept aside for the first call's coordinator (pthread_create
+ * takes the last of PThread.unusedWorkers), the crew takes the other and
+ * new ones, which Emscripten starts at once and which run their thread as
+ * soon as they have loaded (the crew's work queue does not need them all).
+ * One spare worker boots too, for an imap's feeder thread.
+ * Returns a promise that settles when the crew's workers have all loaded.
+ */
+const CREW_WAIT_MS = 2000;
+function startCrew(M, crew) {
+  const P = M.PThread;
+  const reserved = P.unusedWorkers.length > 1 ? P.unusedWorkers.pop() : null;
+  const ok = M._pmw_pool_ensure(crew);
+  if (reserved) P.unusedWorkers.push(reserved);
+  if (!ok) throw new Error('parmap: could not start the worker pool');
+  const members = P.runningWorkers.slice();
+  P.allocateUnusedWorker();
+  const spare = P.unusedWorkers.pop();
+  P.unusedWorkers.unshift(spare);   // behind the reserved one
+  P.loadWasmModuleToWorker(spare);
+  // Emscripten marks a worker `loaded` when it says so; listen beside it.
+  const loaded = (w) => (w.loaded ? Promise.resolve() : new Promise((resolve) => {
+    const on = (m) => { if ((isNode ? m : m.data) && (isNode ? m : m.data).cmd === 'loaded') { off(); resolve(); } };
+    const off = isNode ? () => w.off('message', on) : () => w.removeEventListener('message', on);
+    if (isNode) w.on('message', on); else w.addEventListener('message', on);
+  }));
+  return Promise.all(members.map(loaded));
+}
+
+/** rt, once its crew is up (or CREW_WAIT_MS later). The timer is what
+ * keeps Node alive meanwhile: the booting workers are unreferenced. */
+function waitCrew(rt) {
+  let timer;
+  return Promise.race([rt.crewReady, new Promise((r) => { timer = setTimeout(r, CREW_WAIT_MS); })])
+    .then(() => { clearTimeout(timer); rt.crewReady = null; return rt; });
 }
 
 /** The pool a call runs on when it is not the engine's own: calls with a
@@ -197,13 +292,16 @@ export async function poolFor(rt, o) {
   if (rt.pool) return rt.pool;
   if (!o.timeout && !o.viaWorkers) return null;
   if (!workersSupported()) return null;
-  if (!rt.sidePool) rt.sidePool = newPool(rt.build === 'threaded' ? rt.threads : (config.threads || cpuCount()));
+  if (!rt.sidePool) rt.sidePool = newPool(host, rt.build === 'threaded' ? rt.threads : (config.threads || cpuCount()));
   return rt.sidePool;
 }
 
 /** The loaded runtime (loads it on first use). */
 export function runtime() {
-  if (state) return Promise.resolve(state);
+  // Calls that waited for the load run at once, on the crew members already
+  // up; later ones wait (a bounded time) for the whole crew, so that a call's
+  // parallelism does not depend on how soon after the start it came.
+  if (state) return state.crewReady ? waitCrew(state) : Promise.resolve(state);
   if (!loading) {
     loading = load().then((rt) => { state = rt; return rt; }, (e) => { loading = null; throw e; });
   }

@@ -27,22 +27,29 @@ let nextWorkerId = 1;
 
 export class Pool {
   /**
-   * size: workers; module: the compiled single-thread WebAssembly.Module;
-   * dist: URL of dist/; spawnWorker(url): a Worker-like object (see
-   * makeSpawner) with post(msg, transfer), terminate(), ref(), unref() and
-   * the callbacks onmessage(msg), ondeath(message).
+   * size: workers; module: the compiled single-thread WebAssembly.Module
+   * (or its promise);
+   * dist: URL of dist/; glue: URL of the browser glue (null in Node);
+   * spawn(): a Worker-like object (host-node.js / host-web.js spawner) with
+   * post(msg, transfer), terminate(), ref(), unref() and the callbacks
+   * onmessage(msg), ondeath(message).
    */
-  constructor({ size, module, dist, spawn }) {
+  constructor({ size, module, dist, glue, spawn }) {
     this.size = size;
     this.module = module;
     this.dist = dist;
+    this.glue = glue;
     this.spawnImpl = spawn;
     this.workers = [];
     this.calls = [];          // calls wanting workers, round robin
     this.rr = 0;
     this.closed = false;
     this.watchdog = null;
-    for (let i = 0; i < size; i++) this.spawn();
+    // Cold start: one worker boots alone (on a small machine, workers that
+    // boot together share its cores and all come up late), the others once
+    // it is ready (grow() waits for that too).
+    this.warm = false;
+    this.spawn();
   }
 
   spawn() {
@@ -51,15 +58,19 @@ export class Pool {
     W.h.onmessage = (msg) => this.onMessage(W, msg);
     W.h.ondeath = (message) => this.onDeath(W, message);
     if (!this.holding()) W.h.unref();
-    W.h.post({ t: 'init', module: this.module, dist: this.dist });
+    // The module may still be compiling (a promise): the worker boots meanwhile.
+    Promise.resolve(this.module).then((module) => {
+      if (!W.dead) W.h.post({ t: 'init', module, dist: this.dist, glue: this.glue });
+    }, () => {});
     this.workers.push(W);
     return W;
   }
 
   /** Make sure there are at least n workers (never blocks: they start in the background). */
   grow(n) {
-    while (!this.closed && this.workers.length < n) this.spawn();
     if (n > this.size) this.size = n;
+    if (!this.warm) return;   // the rest follows the first worker's 'ready'
+    while (!this.closed && this.workers.length < this.size) this.spawn();
   }
 
   /** Whether Node's event loop must stay up: a call waits for workers. An
@@ -156,6 +167,7 @@ export class Pool {
     switch (msg.t) {
       case 'ready':
         W.ready = true;
+        if (!this.warm) { this.warm = true; this.grow(this.size); }
         this.dispatch();
         return;
       case 'fatal':
@@ -265,47 +277,4 @@ export class Pool {
     }
     this.workers = [];
   }
-}
-
-/**
- * A function that starts one worker of lib/worker.js: worker_threads in
- * Node, a module Web Worker in browsers, behind the same small interface.
- */
-export async function makeSpawner(isNode) {
-  if (isNode) {
-    const { Worker } = await import('node:worker_threads');
-    const url = new URL('./worker.js', import.meta.url);
-    return () => {
-      const w = new Worker(url, { stdout: false, stderr: false });
-      const h = {
-        onmessage: null, ondeath: null, dead: false,
-        post: (m, t) => w.postMessage(m, t),
-        terminate: () => { h.dead = true; w.terminate().catch(() => {}); },
-        ref: () => w.ref(),
-        unref: () => w.unref(),
-      };
-      w.on('message', (m) => h.onmessage(m));
-      w.on('error', (e) => { if (!h.dead) h.ondeath(String(e && e.message || e)); });
-      w.on('exit', (code) => { if (!h.dead) h.ondeath(`the worker exited (code ${code})`); });
-      return h;
-    };
-  }
-  return () => {
-    // Written out in full: bundlers (Vite, webpack, esbuild plugins) find
-    // a worker's file by this literal form.
-    const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-    const h = {
-      onmessage: null, ondeath: null, dead: false,
-      post: (m, t) => w.postMessage(m, t || []),
-      terminate: () => { h.dead = true; w.terminate(); },
-      ref: () => {},
-      unref: () => {},
-    };
-    w.onmessage = (ev) => h.onmessage(ev.data);
-    // An uncaught error in a Web Worker does not end it; treat it as a crash
-    // all the same: its state is not to be trusted.
-    w.onerror = (ev) => { ev.preventDefault(); if (!h.dead) h.ondeath(String(ev.message || 'an uncaught error in the worker')); };
-    w.onmessageerror = () => { if (!h.dead) h.ondeath('a message from the worker could not be read'); };
-    return h;
-  };
 }

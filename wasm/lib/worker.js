@@ -29,16 +29,12 @@
 // Nothing here can be interrupted from outside but by terminating the worker:
 // that is how the pool stops runaway items (timeout, abort, terminate()).
 
-const isNode = typeof process === 'object' && process !== null && typeof process.versions === 'object' &&
-  typeof process.versions.node === 'string' && typeof self === 'undefined';
-
-let port;            // where messages go
-if (isNode) {
-  const wt = await import('node:worker_threads');
-  port = wt.parentPort;
-} else {
-  port = self;
-}
+// In Node, worker-node.js sets pmwWorkerHost (the port, the glue) before
+// importing this file; nothing here names a `node:` module, so browser
+// bundlers can take this file as it is.
+const host = globalThis.pmwWorkerHost || null;
+const isNode = host !== null;
+const port = isNode ? host.port : self;   // where messages go
 
 let M = null;        // the module instance
 let pmw = null;      // its runtime (codec, compile, makeCall)
@@ -52,11 +48,12 @@ async function init(msg) {
   };
   let factory;
   if (isNode) {
-    const { createRequire } = await import('node:module');
-    const { fileURLToPath } = await import('node:url');
-    factory = createRequire(import.meta.url)(fileURLToPath(new URL('node/parmap-st.js', msg.dist)));
+    factory = host.loadFactory(msg.dist);
   } else {
-    factory = (await import(new URL('web/parmap-st.mjs', msg.dist).href)).default;
+    // The glue's URL as the main thread knows it (bundlers may have moved
+    // it); not a literal specifier, so bundlers leave this import alone.
+    const glue = msg.glue || new URL('web/parmap-st.mjs', msg.dist).href;
+    factory = (await import(/* webpackIgnore: true */ /* @vite-ignore */ glue)).default;
   }
   M = await factory({ instantiateWasm, pmwPoolSize: 1 });
   if (!M._pmw_pool_ensure(1)) throw new Error('parmap: the worker could not start its pool');

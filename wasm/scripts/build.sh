@@ -20,5 +20,12 @@ else
     echo "build.sh: node_modules/acorn missing (npm install): no static closure check" >&2
 fi
 
+# dist/index.cjs: the CommonJS flavour (require('parmap-wasm')), bundled from
+# index.js and lib/ with esbuild (a devDependency).
+if [[ -d node_modules/esbuild ]]; then
+    node scripts/build-cjs.mjs
+else
+    echo "build.sh: node_modules/esbuild missing (npm install): no dist/index.cjs, require() will fail" >&2
+fi
 
 echo "build.sh: dist/ ready ($(du -sh dist | cut -f1))"

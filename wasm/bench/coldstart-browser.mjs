@@ -1,0 +1,71 @@
+// coldstart-browser.mjs - the first call in a fresh page of headless
+// Chromium (Debian's chromium): a page imports the package (unbundled, from
+// a local server, with and without COOP/COEP) and times its first
+// parmap((x) => x * 2, [1, 2, 3, 4]), each run in a new browser profile.
+// Prints JSON: medians (min, max) of
+//   first     ms from the module script's start to the first result,
+//   sinceNav  ms from the navigation's start to the first result,
+//   warm      ms of a small call after 50 warm-up calls (mean of 200).
+// Usage: node bench/coldstart-browser.mjs [runs=5]
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const runs = Number(process.argv[2] || 5);
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
+const PAGE = `<!doctype html><script type="module">
+const t0 = performance.now();
+const { parmap, info } = await import('/index.js');
+await parmap((x) => x * 2, [1, 2, 3, 4]);
+const t1 = performance.now();
+for (let i = 0; i < 50; i++) await parmap((x) => x * 2, [1, 2, 3, 4]);
+const t2 = performance.now();
+for (let i = 0; i < 200; i++) await parmap((x) => x * 2, [1, 2, 3, 4]);
+const warm = (performance.now() - t2) / 200;
+fetch('/result', { method: 'POST', body: JSON.stringify({ build: (await info()).build, first: t1 - t0, sinceNav: t1, warm }) });
+</script>`;
+
+async function once(isolated) {
+  let resolve;
+  const result = new Promise((r) => { resolve = r; });
+  const headers = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url, 'http://x').pathname;
+    if (req.method === 'POST') { let b = ''; for await (const c of req) b += c; res.writeHead(204, headers).end(); resolve(JSON.parse(b)); return; }
+    if (url === '/') { res.writeHead(200, { 'Content-Type': 'text/html', ...headers }).end(PAGE); return; }
+    try {
+      const file = path.join(root, decodeURIComponent(url));
+      const data = await readFile(file);
+      res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', ...headers }).end(data);
+    } catch { res.writeHead(404, headers).end(); }
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'parmap-cold-'));
+  const browser = spawn('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-quic',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`,
+    `http://127.0.0.1:${server.address().port}/`], { stdio: 'ignore', detached: true });
+  const exited = new Promise((r) => browser.once('exit', r));
+  let timer;
+  try {
+    return await Promise.race([result, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error('no result in 30 s')), 30000); })]);
+  } finally {
+    clearTimeout(timer);
+    try { process.kill(-browser.pid, 'SIGKILL'); } catch { browser.kill('SIGKILL'); }
+    await exited;
+    server.close();
+    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  }
+}
+
+const stat = (xs) => { const s = [...xs].sort((a, b) => a - b); const r = (v) => Math.round(v * 1000) / 1000; return { median: r(s[s.length >> 1]), min: r(s[0]), max: r(s[s.length - 1]) }; };
+const out = {};
+for (const isolated of [true, false]) {
+  const rs = [];
+  for (let i = 0; i < runs; i++) rs.push(await once(isolated));
+  out[isolated ? 'isolated' : 'plain'] = { build: rs[0].build, first: stat(rs.map((r) => r.first)), sinceNav: stat(rs.map((r) => r.sinceNav)), warm: stat(rs.map((r) => r.warm)) };
+}
+console.log(JSON.stringify({ machine: { cpus: os.availableParallelism(), loadavg: os.loadavg().map((v) => +v.toFixed(2)) }, runs, ms: out }, null, 2));

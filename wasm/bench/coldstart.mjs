@@ -1,0 +1,107 @@
+// coldstart.mjs - the first call in a fresh Node process: parmap-wasm (each
+// engine) beside piscina and workerpool doing the same small job (double
+// 4 numbers), each in its own new process, several times. Prints JSON:
+// per library, the medians (and min/max) of
+//   import   ms to import the library,
+//   first    ms from before the import to the first call's result,
+//   warm     ms of a small call after 50 warm-up calls (mean of 200),
+//   process  ms of the whole child process, spawn to exit (as a user sees it).
+// Usage: node bench/coldstart.mjs [runs=7]
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import os from 'node:os';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const runs = Number(process.argv[2] || 7);
+// PARMAP_BENCH_PKG: another copy of the package (e.g. an older commit's) to compare.
+const pkg = process.env.PARMAP_BENCH_PKG ? new URL(process.env.PARMAP_BENCH_PKG, 'file://' + process.cwd() + '/').href : new URL('../index.js', import.meta.url).href;
+
+// Each child prints { import, first, warm } and exits by itself (the
+// libraries' idle workers must not keep it alive; piscina/workerpool are
+// closed explicitly, as their users must).
+const CHILD = {
+  parmap: `
+    const t0 = performance.now();
+    const m = await import(${JSON.stringify(pkg)});
+    const t1 = performance.now();
+    await m.parmap((x) => x * 2, [1, 2, 3, 4]);
+    const t2 = performance.now();
+    for (let i = 0; i < 50; i++) await m.parmap((x) => x * 2, [1, 2, 3, 4]);
+    const t3 = performance.now();
+    for (let i = 0; i < 200; i++) await m.parmap((x) => x * 2, [1, 2, 3, 4]);
+    console.log(JSON.stringify({ import: t1 - t0, first: t2 - t0, warm: (performance.now() - t3) / 200 }));`,
+  piscina: `
+    const t0 = performance.now();
+    const { Piscina } = await import(${JSON.stringify(import.meta.resolve('piscina'))});
+    const t1 = performance.now();
+    const pool = new Piscina({ filename: ${JSON.stringify(here + 'piscina_worker.mjs')} });
+    const one = () => Promise.all([1, 2, 3, 4].map((x) => pool.run({ fn: 'double', arg: x })));
+    await one();
+    const t2 = performance.now();
+    for (let i = 0; i < 50; i++) await one();
+    const t3 = performance.now();
+    for (let i = 0; i < 200; i++) await one();
+    const warm = (performance.now() - t3) / 200;
+    await pool.destroy();
+    console.log(JSON.stringify({ import: t1 - t0, first: t2 - t0, warm }));`,
+  workerpool: `
+    const t0 = performance.now();
+    const { default: workerpool } = await import(${JSON.stringify(import.meta.resolve('workerpool'))});
+    const t1 = performance.now();
+    const pool = workerpool.pool(${JSON.stringify(here + 'workerpool_worker.cjs')}, { workerType: 'thread' });
+    const one = () => Promise.all([1, 2, 3, 4].map((x) => pool.exec('double', [x])));
+    await one();
+    const t2 = performance.now();
+    for (let i = 0; i < 50; i++) await one();
+    const t3 = performance.now();
+    for (let i = 0; i < 200; i++) await one();
+    const warm = (performance.now() - t3) / 200;
+    await pool.terminate();
+    console.log(JSON.stringify({ import: t1 - t0, first: t2 - t0, warm }));`,
+};
+
+const cases = [
+  ['parmap-wasm threaded', 'parmap', { PARMAP_WASM_BUILD: 'threaded' }],
+  ['parmap-wasm workers', 'parmap', { PARMAP_WASM_BUILD: 'workers' }],
+  ['parmap-wasm single', 'parmap', { PARMAP_WASM_BUILD: 'single' }],
+  ['piscina', 'piscina', {}],
+  ['workerpool', 'workerpool', {}],
+];
+
+const stat = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const r = (v) => Math.round(v * 1000) / 1000;
+  return { median: r(s[s.length >> 1]), min: r(s[0]), max: r(s[s.length - 1]) };
+};
+
+// Each child is a script file (not `node -e`), as a user's program would be.
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'parmap-coldstart-'));
+const script = Object.fromEntries(Object.entries(CHILD).map(([k, src]) => {
+  const f = path.join(tmp, `${k}.mjs`);
+  writeFileSync(f, src);
+  return [k, f];
+}));
+
+const samples = Object.fromEntries(cases.map(([name]) => [name, { import: [], first: [], warm: [], process: [] }]));
+// Interleaved (A B C ... A B C ...), so a drift of the machine's speed hits all alike.
+for (let r = 0; r < runs + 1; r++) {
+  for (const [name, kind, env] of cases) {
+    const t = performance.now();
+    const out = execFileSync(process.execPath, [script[kind]],
+      { cwd: here, encoding: 'utf8', timeout: 60000, env: { ...process.env, ...env } });
+    const wall = performance.now() - t;
+    if (r === 0) continue;   // warm-up round: file caches
+    const o = JSON.parse(out.trim());
+    for (const k of ['import', 'first', 'warm']) samples[name][k].push(o[k]);
+    samples[name].process.push(wall);
+  }
+}
+rmSync(tmp, { recursive: true, force: true });
+const result = {
+  machine: { cpus: os.availableParallelism(), model: os.cpus()[0].model, node: process.version, loadavg: os.loadavg().map((v) => +v.toFixed(2)) },
+  runs,
+  ms: Object.fromEntries(Object.entries(samples).map(([n, s]) => [n, Object.fromEntries(Object.entries(s).map(([k, v]) => [k, stat(v)]))])),
+};
+console.log(JSON.stringify(result, null, 2));

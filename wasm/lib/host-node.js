@@ -1,0 +1,75 @@
+// host-node.js - what the loader needs from Node: the CommonJS flavour of
+// the Emscripten glue under dist/node/ (loaded with createRequire: 3.1.6's
+// ES6 output still uses require/__dirname on Node), the .wasm bytes read from
+// disk (Node's fetch cannot read a file path), worker_threads. The loader
+// imports this file only when it runs in Node, through a specifier that
+// bundlers do not follow, so browser bundles never see a `node:` import
+// (the browser's counterpart: host-web.js).
+
+import os from 'node:os';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+
+export const node = true;
+
+const require = createRequire(import.meta.url);
+
+export function fileURL(name, baseURL) {
+  return new URL(`node/${name}`, baseURL || new URL('../dist/', import.meta.url)).href;
+}
+
+export function cpuCount() {
+  return os.availableParallelism ? os.availableParallelism() : os.cpus().length;
+}
+
+export async function compile(variant, baseURL) {
+  return WebAssembly.compile(await readFile(new URL(fileURL(`parmap-${variant}.wasm`, baseURL))));
+}
+
+export async function factory(variant, baseURL) {
+  const f = require(fileURLToPath(fileURL(`parmap-${variant}.js`, baseURL)));
+  return { factory: f, options: {} };
+}
+
+export function parser() {
+  return import('../dist/vendor/acorn.mjs');
+}
+
+export function spawner(baseURL) {
+  const dist = baseURL || new URL('../dist/', import.meta.url).href;
+  // worker-node.js hands lib/worker.js its port and glue, then imports it.
+  const url = new URL('./worker-node.js', import.meta.url);
+  // A worker inherits the process's execArgv, and Node refuses to start one
+  // with --input-type (a script run as `node --input-type=module -e ...`).
+  const execArgv = [];
+  for (let i = 0; i < process.execArgv.length; i++) {
+    const a = process.execArgv[i];
+    if (a === '--input-type') i++;
+    else if (!a.startsWith('--input-type=')) execArgv.push(a);
+  }
+  return {
+    glue: null,
+    dist,
+    spawn() {
+      const w = new Worker(url, { stdout: false, stderr: false, execArgv });
+      const h = {
+        onmessage: null, ondeath: null, dead: false,
+        post: (m, t) => w.postMessage(m, t),
+        terminate: () => { h.dead = true; w.terminate().catch(() => {}); },
+        ref: () => w.ref(),
+        unref: () => w.unref(),
+      };
+      w.on('message', (m) => h.onmessage(m));
+      w.on('error', (e) => { if (!h.dead) h.ondeath(String(e && e.message || e)); });
+      w.on('exit', (code) => { if (!h.dead) h.ondeath(`the worker exited (code ${code})`); });
+      return h;
+    },
+  };
+}
+
+/** Node: a relative baseURL is a path from the current directory. */
+export function baseForRelative() {
+  return pathToFileURL(process.cwd() + '/').href;
+}

@@ -1,0 +1,121 @@
+// host-web.js - what the loader needs from a browser (or any non-Node
+// realm): where the files are, how to compile the .wasm, how to start a
+// worker. Nothing here names a `node:` module, so a browser bundle built
+// from this package never sees one (Node's counterpart: host-node.js).
+//
+// Every asset is written as a literal `new URL('../dist/...', import.meta.url)`:
+// that exact form is what Vite and webpack recognise, so they copy the file
+// into the build and rewrite the URL; a URL computed at run time is invisible
+// to them (Vite then produced `.../undefined`). Unbundled pages get plain
+// URLs beside this file. configure({ baseURL }) overrides them all.
+
+export const node = false;
+
+/** The browser's URLs of the package's files (literal for the bundlers). */
+function assetURL(name) {
+  switch (name) {
+    case 'parmap-mt.mjs': return new URL('../dist/web/parmap-mt.mjs', import.meta.url);
+    case 'parmap-mt.wasm': return new URL('../dist/web/parmap-mt.wasm', import.meta.url);
+    case 'parmap-mt.worker.js': return new URL('../dist/web/parmap-mt.worker.js', import.meta.url);
+    case 'parmap-st.mjs': return new URL('../dist/web/parmap-st.mjs', import.meta.url);
+    case 'parmap-st.wasm': return new URL('../dist/web/parmap-st.wasm', import.meta.url);
+    default: throw new Error(`parmap: no such file of the package: ${name}`);
+  }
+}
+
+/** URL (string) of a file of dist/web/, from baseURL when one was configured. */
+export function fileURL(name, baseURL) {
+  return (baseURL ? new URL(`web/${name}`, baseURL) : assetURL(name)).href;
+}
+
+export function cpuCount() {
+  const n = typeof navigator === 'object' && navigator ? navigator.hardwareConcurrency : 0;
+  return n > 0 ? n : 1;
+}
+
+/** The compiled module of `variant` ('st' | 'mt'). Streaming compile where
+ * the server sends application/wasm: it compiles while the bytes arrive. */
+export async function compile(variant, baseURL) {
+  const url = fileURL(`parmap-${variant}.wasm`, baseURL);
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`parmap: could not load ${url} (${res.status})`);
+  if (typeof WebAssembly.compileStreaming === 'function' &&
+      (res.headers.get('Content-Type') || '').split(';')[0].trim() === 'application/wasm')
+    return WebAssembly.compileStreaming(res);
+  return WebAssembly.compile(await res.arrayBuffer());
+}
+
+/** The Emscripten factory of `variant` and the options it needs here. */
+export async function factory(variant, baseURL) {
+  const js = fileURL(`parmap-${variant}.mjs`, baseURL);
+  // Not a literal specifier on purpose: the glue must stay the very file the
+  // pthread workers import too (mainScriptUrlOrBlob), not a bundled copy.
+  const { default: f } = await import(/* webpackIgnore: true */ /* @vite-ignore */ js);
+  return {
+    factory: f,
+    options: {
+      locateFile: (p) => (p.endsWith('.worker.js') ? pthreadWorker(fileURL(p, baseURL)) : fileURL(p, baseURL)),
+      mainScriptUrlOrBlob: js,
+    },
+  };
+}
+
+/**
+ * The script of a pthread's worker. Emscripten starts it as a classic
+ * worker, but Vite's dev server serves every .js file as an ES module
+ * (it adds an import to it), which a classic worker refuses. So the worker
+ * is a tiny classic script that imports the real one as a module (both forms
+ * run it the same) and hands it the messages that came while it loaded.
+ */
+let pthreadWorkerURL = null;
+function pthreadWorker(real) {
+  if (!pthreadWorkerURL || pthreadWorkerURL.real !== real) {
+    const src = `"use strict";var early=[];self.onmessage=function(e){early.push(e)};` +
+      `import(${JSON.stringify(real)}).then(function(){var h=self.onmessage;early.forEach(function(e){h(e)})},` +
+      `function(e){setTimeout(function(){throw e})});`;
+    pthreadWorkerURL = { real, url: URL.createObjectURL(new Blob([src], { type: 'text/javascript' })) };
+  }
+  return pthreadWorkerURL.url;
+}
+
+/** acorn for the free-variable check (bundlers bundle it as a chunk). */
+export function parser() {
+  return import('../dist/vendor/acorn.mjs');
+}
+
+/** The `workers` engine's worker script and how to talk to it. */
+export function spawner(baseURL) {
+  const glue = fileURL('parmap-st.mjs', baseURL);
+  return {
+    glue,
+    spawn() {
+      // Written out in full: bundlers (Vite, webpack) find a worker's file
+      // by this literal form. With a baseURL (a page whose bundler does not
+      // copy the package's files, e.g. esbuild), the worker is the package's
+      // own lib/worker.js beside that dist/.
+      const w = baseURL
+        ? new Worker(new URL('../lib/worker.js', baseURL), { type: 'module' })
+        : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+      const h = {
+        onmessage: null, ondeath: null, dead: false,
+        post: (m, t) => w.postMessage(m, t || []),
+        terminate: () => { h.dead = true; w.terminate(); },
+        ref: () => {},
+        unref: () => {},
+      };
+      w.onmessage = (ev) => h.onmessage(ev.data);
+      // An uncaught error in a Web Worker does not end it; treat it as a crash
+      // all the same: its state is not to be trusted.
+      w.onerror = (ev) => { ev.preventDefault(); if (!h.dead) h.ondeath(String(ev.message || 'an uncaught error in the worker')); };
+      w.onmessageerror = () => { if (!h.dead) h.ondeath('a message from the worker could not be read'); };
+      return h;
+    },
+  };
+}
+
+/** Where a relative baseURL is resolved: the page (or the worker's script). */
+export function baseForRelative() {
+  if (typeof document === 'object' && document && document.baseURI) return document.baseURI;
+  if (typeof location === 'object' && location && location.href) return location.href;
+  return undefined;
+}

@@ -1,0 +1,42 @@
+// configure({ baseURL }): a bad one is refused at configure() with a
+// RangeError (not at the first call); a relative one is a path from the
+// current directory in Node (from the page in browsers: test/bundlers.test.mjs).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { configure, parmap, terminate } from '../index.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+test('configure: a malformed or unusable baseURL is refused at once, with a RangeError that says why', () => {
+  const cases = [
+    ['http://[oops', /not a valid URL/],
+    ['', /non-empty/],
+    [42, /string or URL/],
+    ['https://cdn.example/parmap-wasm/dist/', /in Node, baseURL must be a path or a file: URL/],
+  ];
+  for (const [v, msg] of cases) assert.throws(() => configure({ baseURL: v }), (e) => e instanceof RangeError && msg.test(e.message), String(v));
+});
+
+test('configure: a refused baseURL leaves the earlier settings in force', async () => {
+  assert.throws(() => configure({ build: 'single', baseURL: 'http://[oops' }), RangeError);
+  assert.deepEqual(await parmap((x) => x + 1, [1, 2]), [2, 3]);
+  await terminate();
+});
+
+for (const build of ['threaded', 'workers', 'single']) {
+  test(`configure: a relative baseURL is taken from the current directory (${build})`, { timeout: 60000 }, () => {
+    const script = (base) => `import { configure, parmap, info } from ${JSON.stringify(pathToFileURL(root + 'index.js').href)};
+      configure({ baseURL: ${JSON.stringify(base)}, build: '${build}' });
+      const i = await info();
+      console.log(JSON.stringify({ build: i.build, r: await parmap((x) => x * 2, [1, 2, 3]) }));`;
+    // From wasm/test/, '../dist' is the package's dist/ ...
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script('../dist')],
+      { cwd: `${root}test`, encoding: 'utf8', timeout: 50000 });
+    assert.deepEqual(JSON.parse(out.trim()), { build, r: [2, 4, 6] });
+    // ... and from wasm/ it names nothing: the load fails, naming the place.
+    assert.throws(() => execFileSync(process.execPath, ['--input-type=module', '-e', script('../dist')],
+      { cwd: root, encoding: 'utf8', timeout: 50000, stdio: 'pipe' }), (e) => e.stderr.includes(pathToFileURL(root).href.replace(/wasm\/$/, 'dist/')) || /ENOENT|Cannot find module/.test(e.stderr));
+  });
+}
