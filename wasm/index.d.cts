@@ -39,7 +39,27 @@ export interface MapOptions {
   signal?: AbortSignal;
   /** Milliseconds per item (> 0): an item over it fails with code 'ETIMEOUT', its worker is terminated and replaced. */
   timeout?: number;
+  /** When fn returns promises (async functions, module mode): items each worker keeps in flight (default 16). */
+  concurrency?: number;
 }
+
+/**
+ * Module mode: every worker imports the ES module at `module` and calls its
+ * export `export` (default 'default'). Nothing is evaluated from a string,
+ * so it works under a Content-Security-Policy without 'unsafe-eval'. Runs
+ * on the workers engine (also on threaded and single, on a side pool).
+ * `module`: a URL, an absolute URL string, in browsers a string relative to
+ * the page, in Node an absolute path.
+ */
+export interface ModuleFunction {
+  module: URL | string;
+  export?: string;
+}
+
+/** What parmap / imap run: a self-contained function shipped by its
+ * source (sync or async: a promise is awaited in its worker), or an export
+ * of an ES module (module mode). */
+export type MapFunction<R> = ((...args: any[]) => R | PromiseLike<R>) | ModuleFunction;
 
 /** An item's function failed (or its value could not be sent). */
 export class ParmapError extends Error {
@@ -50,7 +70,12 @@ export class ParmapError extends Error {
   code: 'EITEM' | 'ETIMEOUT' | 'ECRASH' | 'ECANCELED' | string;
   /** -1 when the item does not fit its star/kwstar mode; the thrown error's numeric code; else 1. */
   itemCode: number;
-  /** The original error, rebuilt on this side (same class for built-in errors, same stack text). */
+  /**
+   * The original error, rebuilt on this side (same class for built-in errors,
+   * same stack text, its own cause, an AggregateError's errors, its own
+   * enumerable properties such as code or errno), or the thrown value itself
+   * when it was not an Error (a string, number, object, null, undefined).
+   */
   cause?: unknown;
 }
 
@@ -58,10 +83,13 @@ export class ParmapError extends Error {
  * Run fn over every item on the worker threads. Resolves to the results
  * (ParmapError objects in place of failed items with exception: 'return').
  * fn is shipped by its source: it must be self-contained (no closure over
- * outer variables: pass them through args/kwargs) and synchronous.
+ * outer variables: pass them through args/kwargs). It may be async (awaited
+ * in the worker, opts.concurrency in flight per worker), or module mode.
+ * Where eval is refused (CSP), a function by source rejects with an
+ * EvalError pointing to module mode.
  */
 export function parmap<T = unknown, R = unknown>(
-  fn: (...args: any[]) => R,
+  fn: MapFunction<R>,
   items: Iterable<T> | ArrayLike<T>,
   opts?: MapOptions,
 ): Promise<Array<R | ParmapError>>;
@@ -72,7 +100,7 @@ export function parmap<T = unknown, R = unknown>(
  * streams); starts at the first next().
  */
 export function imap<T = unknown, R = unknown>(
-  fn: (...args: any[]) => R,
+  fn: MapFunction<R>,
   items: Iterable<T> | AsyncIterable<T>,
   opts?: MapOptions,
 ): AsyncIterableIterator<R | ParmapError>;

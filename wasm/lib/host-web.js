@@ -54,15 +54,19 @@ export async function factory(variant, baseURL) {
   return {
     factory: f,
     options: {
-      locateFile: (p) => (p.endsWith('.worker.js') ? pthreadWorker(fileURL(p, baseURL)) : fileURL(p, baseURL)),
+      // The blob wrapper only where it is needed (a dev server with hot
+      // reloading: Vite's defines import.meta.hot): a page whose CSP has no
+      // `worker-src blob:` refuses blob workers.
+      locateFile: (p) => (p.endsWith('.worker.js') && import.meta.hot
+        ? pthreadWorker(fileURL(p, baseURL)) : fileURL(p, baseURL)),
       mainScriptUrlOrBlob: js,
     },
   };
 }
 
 /**
- * The script of a pthread's worker. Emscripten starts it as a classic
- * worker, but Vite's dev server serves every .js file as an ES module
+ * The script of a pthread's worker under Vite's dev server. Emscripten starts
+ * it as a classic worker, but Vite's dev server serves every .js file as an ES module
  * (it adds an import to it), which a classic worker refuses. So the worker
  * is a tiny classic script that imports the real one as a module (both forms
  * run it the same) and hands it the messages that came while it loaded.
