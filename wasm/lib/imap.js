@@ -211,11 +211,18 @@ class ImapIterator {
   }
 
   async start() {
+    const { signal } = this.o;
+    if (signal) {
+      // Listening from the start: an abort while the module still loads
+      // (the first call after terminate(), say) rejects at once too.
+      this.onAbort = () => this.to('failed', abortError(signal));
+      signal.addEventListener('abort', this.onAbort, { once: true });
+      if (signal.aborted) { this.onAbort(); return; }
+    }
     const rt = await runtime();
     const src = functionSource('imap', this.fn, rt.pmw.compile, this.o);   // sets o.viaWorkers: async fn, module mode
     const { o } = this;
-    if (o.signal && o.signal.aborted) throw abortError(o.signal);
-    if (this.state !== 'running') return;   // return() while loading
+    if (this.state !== 'running') return;   // return() or abort while loading
     const pool = await poolFor(rt, o);
     if (this.state !== 'running') return;
     let minAhead = 0, maxAhead = WINDOW, batchMs = 1;
@@ -244,11 +251,7 @@ class ImapIterator {
     this.terminated = (e) => this.engineEnded(e);
     rt.jobs.set(this, { terminate: this.terminated });
     this.rt = rt;
-    if (o.signal) {
-      this.onAbort = () => this.to('failed', abortError(o.signal));
-      o.signal.addEventListener('abort', this.onAbort, { once: true });
-      if (o.signal.aborted) { this.onAbort(); return; }
-    }
+    if (this.state !== 'running') return;   // aborted while the engine started: stop() has it
     this.feed = new Feed(this.source, {
       room: () => this.engine.room(),
       flush: (items, base) => this.engine.flush(items, base),
