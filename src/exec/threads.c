@@ -20,7 +20,14 @@ static int local_step(void *owner, pm__job *job, int worker)
 
 static int threads_open(void *state, const pm__exec_config *cfg)
 {
-    return pm__crew_open(state, cfg->threads - 1, local_step, NULL);
+    int rc = pm__crew_open(state, cfg->threads - 1, local_step, NULL);
+    /* A pool (the default one above all) may live until exit: let its
+     * threads finish starting up first, or a program that exits at once
+     * leaves one inside thread start-up (LeakSanitizer then reports what
+     * glibc had allocated for it). A call's own threads need no wait. */
+    if (rc == PM_OK && cfg->pool_opts)
+        pm__crew_settle(state);
+    return rc;
 }
 
 static int threads_workers(const void *state)
