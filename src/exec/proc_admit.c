@@ -28,7 +28,11 @@ unsigned pm__lane_enter(procs_state *st, lane *l, int exclusive, pid_t *pid, int
             pm__cond_wait(&st->cv, &st->lock);
         p->active++;
     }
-    pm__proc_ensure(st, p);
+    /* The process may die again between its spawn and this lane waking up
+     * (another lane's item crashed it): then ask again. Only a fork that
+     * keeps failing leaves it without a process (the lane's items: PM_ESYS). */
+    for (int tries = 0; tries < 3 && p->pid == 0 && !p->dead; tries++)
+        pm__proc_ensure(st, p);
     if (l->gen != p->gen && l->next_fd >= 0) {
         pm__close(l->fd);
         l->fd = l->next_fd;
