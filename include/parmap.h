@@ -219,7 +219,9 @@ typedef struct pm_opts {
  * then has `threads` threads that each run worker_init once as the pool
  * starts (pm_pool_new returns after every init ran; one that fails makes it
  * return NULL with errno ECANCELED, after the exits of those that
- * succeeded) and worker_exit once at pm_pool_free, writing record i for
+ * succeeded; errno ENOTSUP on Emscripten's main thread, whose pthreads
+ * cannot start while it waits) and worker_exit once at pm_pool_free,
+ * writing record i for
  * thread i into the pool's exit_results (exactly `threads` records, so
  * exit_capacity >= threads). Items of every call on the pool see their
  * thread's state through pm_worker_state() unless the call has states of its

@@ -54,7 +54,10 @@ rm -rf "$SHOTS"
 mkdir -p "$SHOTS"
 log="$OUT/test.log"
 rc=0
-(cd "$ROOT/web" && PARMAP_SCREENSHOTS="$SHOTS" node --test --test-concurrency=1 --test-reporter=spec test/) 2>&1 \
+# Bounded as in test_node.sh: per test, per file's exit, and the whole run.
+(cd "$ROOT/web" && PARMAP_SCREENSHOTS="$SHOTS" timeout -k 30 "${SUITE_TIMEOUT_S:-1800}" \
+    node --test --test-concurrency=1 --test-reporter=spec --test-timeout="${TEST_TIMEOUT_MS:-300000}" \
+         --import "$ROOT/scripts/node_test_watchdog.mjs" test/) 2>&1 \
     | tee "$log" || rc=1
 
 # The spec reporter's summary: "ℹ pass N", "ℹ fail N", "ℹ skipped N".
@@ -76,7 +79,7 @@ if [[ ${PARMAP_NO_BENCH:-} == 1 ]]; then
     skipped=$((skipped + 1))
 else
     echo "--- node web/bench.mjs (JSON lines, also in build/browser/bench.jsonl)"
-    if (cd "$ROOT/web" && node bench.mjs --reps "${BENCH_REPS:-5}" --out "$OUT/bench.jsonl"); then
+    if (cd "$ROOT/web" && timeout -k 10 600 node bench.mjs --reps "${BENCH_REPS:-5}" --out "$OUT/bench.jsonl"); then
         passed=$((passed + 1))
     else
         echo "test_browser.sh: the benchmark failed" >&2

@@ -53,8 +53,12 @@ echo "--- node --test wasm/test (node $(node --version))"
 log="$OUT/test.log"
 rc=0
 # One file at a time: the suites measure timing (a non-blocking main thread,
-# cancellation) and each uses every core.
-node --test --test-concurrency=1 --test-reporter=spec test/ 2>&1 | tee "$log" || rc=1
+# cancellation) and each uses every core. No hang can stall CI: a test fails
+# after TEST_TIMEOUT_MS, a file whose process does not exit after its tests
+# fails (scripts/node_test_watchdog.mjs), and the whole run is bounded.
+node_test=(node --test --test-concurrency=1 --test-reporter=spec
+           --test-timeout="${TEST_TIMEOUT_MS:-300000}" --import "$ROOT/scripts/node_test_watchdog.mjs")
+timeout -k 30 "${SUITE_TIMEOUT_S:-2400}" "${node_test[@]}" test/ 2>&1 | tee "$log" || rc=1
 
 # The spec reporter's summary: "ℹ pass N", "ℹ fail N", "ℹ skipped N".
 passed=$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$log" | tail -n 1)

@@ -140,6 +140,7 @@ static pm_pool *pool_open(const pm__exec_methods *m, const pm_opts *opts)
         free(pool);
         errno = rc == PM_ENOMEM         ? ENOMEM
               : rc == PM_EWORKERINIT    ? ECANCELED
+              : rc == PM_ENOTSUP        ? ENOTSUP
                                         : EAGAIN;
         return NULL;
     }

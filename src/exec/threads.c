@@ -24,8 +24,10 @@ static int threads_open(void *state, const pm__exec_config *cfg)
     /* A pool (the default one above all) may live until exit: let its
      * threads finish starting up first, or a program that exits at once
      * leaves one inside thread start-up (LeakSanitizer then reports what
-     * glibc had allocated for it). A call's own threads need no wait. */
-    if (rc == PM_OK && cfg->pool_opts)
+     * glibc had allocated for it). A call's own threads need no wait, nor
+     * can a pool opened on Emscripten's main thread wait (the npm package
+     * opens its pool there): its threads start once that thread returns. */
+    if (rc == PM_OK && cfg->pool_opts && pm__may_wait_for_thread_start())
         pm__crew_settle(state);
     return rc;
 }
@@ -123,6 +125,8 @@ static int kept_open(void *state, const pm__exec_config *cfg)
     const pm_opts *o = cfg->pool_opts;
     if (!o)
         return PM_EINVAL; /* only pools keep states */
+    if (!pm__may_wait_for_thread_start())
+        return PM_ENOTSUP; /* the inits below could never run: see platform.h */
     k->init = o->worker_init;
     k->exit = o->worker_exit;
     k->user = o->worker_user;

@@ -16,6 +16,9 @@
 #if defined(__linux__)
 #include <sched.h>
 #endif
+#ifdef __EMSCRIPTEN__
+#include <emscripten/threading.h>
+#endif
 
 #if PM_HAVE_FORK
 /* getpid() is a system call (glibc stopped caching it), about 0.5 us in a
@@ -154,6 +157,14 @@ int pm__thread_start(pm__thread *t, void *(*fn)(void *), void *arg)
     return pthread_create(t, NULL, fn, arg) == 0 ? PM_OK : PM_ESYS;
 }
 void pm__thread_join(pm__thread t) { pthread_join(t, NULL); }
+int pm__may_wait_for_thread_start(void)
+{
+#ifdef __EMSCRIPTEN__
+    return !emscripten_is_main_runtime_thread();
+#else
+    return 1;
+#endif
+}
 
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
 void pm__global_lock(void) { pthread_mutex_lock(&global_lock); }
@@ -181,6 +192,7 @@ int pm__thread_start(pm__thread *t, void *(*fn)(void *), void *arg)
     return PM_ENOTSUP;
 }
 void pm__thread_join(pm__thread t) { (void)t; }
+int pm__may_wait_for_thread_start(void) { return 1; }
 void pm__global_lock(void) {}
 void pm__global_unlock(void) {}
 

@@ -56,6 +56,10 @@ void pm__cond_broadcast(pm__cond *c);
 /* Start a thread running fn(arg). Returns PM_OK, PM_ESYS or PM_ENOTSUP. */
 int  pm__thread_start(pm__thread *t, void *(*fn)(void *), void *arg);
 void pm__thread_join(pm__thread t);
+/* 1 when this thread may block until a thread it started is running. 0 on
+ * Emscripten's main runtime thread: a new pthread there starts only after
+ * this thread returns to its event loop, so such a wait never ends. */
+int  pm__may_wait_for_thread_start(void);
 
 /* One process-wide lock for rare global bookkeeping (iterator handles). */
 void pm__global_lock(void);
