@@ -460,7 +460,13 @@ typedef size_t (*pm_batch_fn)(void *user, size_t first, size_t count, const void
 
 /* A stream of input records: write the next record at `item` (in_stride bytes)
  * and return 1; return 0 at the end; return a negative PM_E* status on error
- * (the iterator then ends with that status). Called by one thread at a time. */
+ * (the iterator then ends with that status). Called by one thread at a time.
+ * A source that would now wait for its next record (a socket, a queue, a
+ * burst that has ended) may first return PM_SOURCE_LATER, writing nothing:
+ * the records it gave so far go to the workers at once instead of waiting in
+ * a part-filled chunk, and the next call may block. Return it once per
+ * pause: a source that keeps returning it keeps the feeding thread busy. */
+enum { PM_SOURCE_END = 0, PM_SOURCE_ITEM = 1, PM_SOURCE_LATER = 2 };
 typedef int (*pm_source_fn)(void *src, void *item);
 
 /*

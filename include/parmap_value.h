@@ -369,7 +369,8 @@ PM_API int pm_vmap(pm_vfn fn, void *user, const pm_value *items, const pm_vopts 
 
 /* A stream of values for pm_vimap: store a new value in *item (the library
  * takes ownership) and return 1; return 0 at the end, or a negative PM_E*
- * status (the iterator then ends with it). Called by one thread at a time. */
+ * status (the iterator then ends with it); PM_SOURCE_LATER (nothing stored)
+ * as for pm_source_fn. Called by one thread at a time. */
 typedef int (*pm_vsource_fn)(void *src, pm_value **item);
 
 typedef struct pm_viter pm_viter;

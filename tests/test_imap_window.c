@@ -148,6 +148,81 @@ static void test_slow_source(void)
     CHECK_NO_THREAD_LEAK(base_threads);
 }
 
+/* A burst, then a pause (a socket gone quiet): the source gives BURST
+ * records at once, says PM_SOURCE_LATER, then waits until the consumer has
+ * every result of the burst before it gives one last record. The burst must
+ * reach the consumer during the pause, not wait in a part-filled chunk for
+ * the next record. The pause is bounded (5 s), so the old behaviour fails
+ * the check instead of hanging. */
+#define BURST 3000
+
+typedef struct bursty {
+    size_t given;
+    int said_later;
+    int gave_up;               /* the pause ended by its bound: the burst was held back */
+    atomic_size_t consumed;
+} bursty;
+
+static int bursty_next(void *p, void *item)
+{
+    bursty *b = p;
+    if (b->given == BURST && !b->said_later) {
+        b->said_later = 1;
+        return PM_SOURCE_LATER;
+    }
+    if (b->given == BURST) {
+        double until = pmt_now() + 5.0;
+        while (atomic_load(&b->consumed) < BURST && pmt_now() < until)
+            pmt_sleep(0.001);
+        b->gave_up = atomic_load(&b->consumed) < BURST;
+    }
+    if (b->given > BURST)
+        return PM_SOURCE_END;
+    uint64_t v = b->given++;
+    memcpy(item, &v, sizeof v);
+    return PM_SOURCE_ITEM;
+}
+
+static int twice(void *user, const void *in, void *out)
+{
+    (void)user;
+    uint64_t v;
+    memcpy(&v, in, sizeof v);
+    v *= 2;
+    memcpy(out, &v, sizeof v);
+    return 0;
+}
+
+static void test_burst_then_pause(void)
+{
+    for (size_t e = 0; e < PMT_NEXECS; e++)
+        for (int unordered = 0; unordered < 2; unordered++) {
+            CHECK_CTX("burst then pause: %s %s", pmt_execs[e].name,
+                      unordered ? "unordered" : "ordered");
+            bursty b = {0};
+            pm_opts o = pmt_opts(&pmt_execs[e]);
+            o.unordered = unordered;
+            pm_iter *it = pm_imap(twice, NULL, bursty_next, &b, 8, 8, &o);
+            CHECK(it != NULL);
+            uint64_t y, sum = 0;
+            size_t idx, n = 0;
+            int r;
+            while ((r = pm_iter_next(it, &y, &idx, NULL)) == 1) {
+                CHECK_EQ_SIZE((size_t)y, 2 * idx);
+                sum += idx;
+                if (idx < BURST)
+                    atomic_fetch_add(&b.consumed, 1);
+                n++;
+            }
+            CHECK_STATUS(0, r);
+            CHECK_EQ_SIZE(n, BURST + 1);
+            CHECK_EQ_SIZE((size_t)sum, (size_t)BURST * (BURST + 1) / 2);
+            CHECK(!b.gave_up && "the burst's results waited for the pause to end");
+            CHECK_STATUS(PM_OK, pm_iter_free(it));
+        }
+    CHECK_NO_THREAD_LEAK(base_threads);
+}
+
 int main(void)
 {
     base_threads = pmt_thread_baseline();
@@ -157,6 +232,7 @@ int main(void)
     PMT_RUN(test_slow_item());
 #endif
     PMT_RUN(test_slow_source());
+    PMT_RUN(test_burst_then_pause());
     CHECK_NO_THREAD_LEAK(base_threads);
     return pmt_done("test_imap_window");
 }

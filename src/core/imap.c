@@ -142,8 +142,8 @@ int pm__stream_feed(pm__stream *s)
             if (atomic_load_explicit(&s->quit_fill, memory_order_relaxed) || pm__canceled(s->cancel))
                 break;
             r = s->source(s->src, c->in + k * s->job.in_stride);
-            if (r != 1)
-                break;
+            if (r != PM_SOURCE_ITEM)
+                break; /* PM_SOURCE_LATER: hand on what this chunk has */
         }
         if (k > 0) {
             double spi = (pm__now() - t0) / (double)k;
@@ -175,7 +175,8 @@ int pm__stream_feed(pm__stream *s)
             s->free_chunks = c;
         }
     }
-    if (r != 1) {
+    int goes_on = r == PM_SOURCE_ITEM || r == PM_SOURCE_LATER;
+    if (!goes_on) {
         s->source_ended = 1;
         s->source_status = r < 0 ? r : 0;
     }
@@ -183,7 +184,7 @@ int pm__stream_feed(pm__stream *s)
     pm__mutex_unlock(&s->lock);
     if (k > 0)
         s->ex->m->notify(s->ex->state); /* serial: a no-op */
-    return r == 1;
+    return goes_on;
 }
 
 static void *feeder_main(void *arg)

@@ -76,7 +76,7 @@ static int feed(void *src, void *record)
     pm_value *item = NULL;
     int r = v->next(v->src, &item);
     if (r != 1)
-        return r < 0 ? r : 0;
+        return r < 0 || r == PM_SOURCE_LATER ? r : 0;
     if (!item)
         return PM_ENOMEM; /* a constructor failed inside the source */
     cell *c = malloc(sizeof *c);

@@ -114,6 +114,7 @@ typedef struct pmw_job {
     atomic_int closing;       /* the consumer went away: everyone leaves */
     atomic_int done;          /* the coordinator finished */
     int source_status;        /* set by the main thread with in.eof */
+    int source_paused;        /* the feeder was told PM_SOURCE_LATER since the last record */
 } pmw_job;
 
 /* batch.c */

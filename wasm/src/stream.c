@@ -53,6 +53,7 @@ static int source(void *src, void *item)
         if (head != tail) {
             memcpy(item, &r->val[head & (r->cap - 1)], sizeof(double));
             atomic_store_explicit(&r->head, head + 1, memory_order_release);
+            j->source_paused = 0;
             /* The main thread waits for room: tell it once half is free. */
             if (atomic_load_explicit(&r->waiting, memory_order_relaxed) &&
                 r->cap - (tail - head - 1) >= r->cap / 2 && atomic_exchange(&r->waiting, 0))
@@ -66,7 +67,14 @@ static int source(void *src, void *item)
         }
         if (atomic_load(&j->closing))
             return PM_ECANCELED;
-        /* Empty: the main thread may be waiting for room that is there now. */
+        /* Empty: the records so far go to the workers now, not when the
+         * source's next batch fills their chunk (a burst, then a pause);
+         * the next call waits. */
+        if (!j->source_paused) {
+            j->source_paused = 1;
+            return PM_SOURCE_LATER;
+        }
+        /* The main thread may be waiting for room that is there now. */
         if (atomic_load_explicit(&r->waiting, memory_order_relaxed) && atomic_exchange(&r->waiting, 0))
             pmw__post(j, PMW_POST_IN);
         emscripten_futex_wait(&r->tail, tail, POLL_MS);

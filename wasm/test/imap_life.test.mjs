@@ -36,11 +36,10 @@ test('imap: a slow source is handed on item by item', WATCH, async () => {
   assert.ok(lat[14] < 400, `worst latency ${lat[14].toFixed(1)} ms`);
 });
 
-// Threaded engine: not yet. Its batches go into the in ring promptly, but the
-// C core's feeder then fills a chunk of the size the rate it measured asks
-// for, and pm_source_fn has no way to say "nothing for now": the chunk that
-// is open when the source pauses waits for the next item (a core change).
-if (BUILD !== 'threaded') test('imap: a burst then a pause: the burst is handed on before the pause ends', WATCH, async () => {
+// Threaded engine: the feed's batches go into the in ring promptly, and the
+// ring's reader tells the C core's feeder PM_SOURCE_LATER when it finds the
+// ring empty, so the chunk open when the source pauses is handed on as is.
+test('imap: a burst then a pause: the burst is handed on before the pause ends', WATCH, async () => {
   const t = {};
   async function* bursty() {
     for (let i = 0; i < 3000; i++) yield i;   // fast: the feed measures a fast source, batches grow
