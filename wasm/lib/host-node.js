@@ -41,19 +41,19 @@ export function spawner(baseURL) {
   const dist = baseURL || new URL('../dist/', import.meta.url).href;
   // worker-node.js hands lib/worker.js its port and glue, then imports it.
   const url = new URL('./worker-node.js', import.meta.url);
-  // A worker inherits the process's execArgv, and Node refuses to start one
-  // with --input-type (a script run as `node --input-type=module -e ...`).
-  const execArgv = [];
-  for (let i = 0; i < process.execArgv.length; i++) {
-    const a = process.execArgv[i];
-    if (a === '--input-type') i++;
-    else if (!a.startsWith('--input-type=')) execArgv.push(a);
-  }
+  let execArgv = workerExecArgv(process.execArgv);
   return {
     glue: null,
     dist,
     spawn() {
-      const w = new Worker(url, { stdout: false, stderr: false, execArgv });
+      let w;
+      try {
+        w = new Worker(url, { stdout: false, stderr: false, execArgv });
+      } catch (e) {
+        if (e.code !== 'ERR_WORKER_INVALID_EXEC_ARGV' || !execArgv) throw e;
+        execArgv = withoutInvalid(execArgv, e.message);
+        w = new Worker(url, { stdout: false, stderr: false, execArgv });
+      }
       const h = {
         onmessage: null, ondeath: null, dead: false,
         post: (m, t) => w.postMessage(m, t),
@@ -67,6 +67,36 @@ export function spawner(baseURL) {
       return h;
     },
   };
+}
+
+/**
+ * The execArgv a worker starts with. A worker inherits the process's flags
+ * when given none, and Node accepts that whatever they are (--expose-gc,
+ * --max-old-space-size...). But it refuses to start one with --input-type (a
+ * script run as `node --input-type=module -e ...`): only then is the list
+ * given, without that flag.
+ */
+function workerExecArgv(argv) {
+  if (!argv.some((a) => a === '--input-type' || a.startsWith('--input-type='))) return undefined;
+  const out = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--input-type') i++;
+    else if (!a.startsWith('--input-type=')) out.push(a);
+  }
+  return out;
+}
+
+/** A given execArgv that Node refused ("invalid execArgv flags: --a, --b=1"):
+ * the same without those flags (and the value after a refused `--flag value`). */
+function withoutInvalid(argv, message) {
+  const bad = new Set((message.split('flags: ')[1] || '').split(', ').filter(Boolean));
+  const out = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (!bad.has(argv[i])) out.push(argv[i]);
+    else if (!argv[i].includes('=') && i + 1 < argv.length && !argv[i + 1].startsWith('-')) i++;
+  }
+  return out;
 }
 
 /** Node: a relative baseURL is a path from the current directory. */

@@ -4,6 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { configure, parmap, terminate } from '../index.js';
 
@@ -39,4 +42,28 @@ for (const build of ['threaded', 'workers', 'single']) {
     assert.throws(() => execFileSync(process.execPath, ['--input-type=module', '-e', script('../dist')],
       { cwd: root, encoding: 'utf8', timeout: 50000, stdio: 'pipe' }), (e) => e.stderr.includes(pathToFileURL(root).href.replace(/wasm\/$/, 'dist/')) || /ENOENT|Cannot find module/.test(e.stderr));
   });
+}
+
+// Node flags a Worker refuses when given explicitly (V8 and per-process ones:
+// --expose-gc, --max-old-space-size, --stack-size), in a script file and with
+// --input-type (the one flag the package must take out of a worker's
+// execArgv, so that list is then given): workers still start on every engine.
+for (const build of ['threaded', 'workers', 'single']) {
+  for (const flags of [['--expose-gc', '--max-old-space-size=2000'], ['--expose-gc', '--stack-size=900', '--input-type=module']]) {
+    test(`node ${flags.join(' ')}: workers start (${build})`, { timeout: 60000 }, () => {
+      const src = `import { parmap, info } from ${JSON.stringify(pathToFileURL(root + 'index.js').href)};
+        const r = await parmap(async (x) => x * 2, [1, 2, 3]);   // async: the workers pool on every engine
+        console.log(JSON.stringify({ build: (await info()).build, r }));`;
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'parmap-flags-'));
+      const file = path.join(dir, 'main.mjs');
+      writeFileSync(file, src);
+      const args = flags.includes('--input-type=module') ? [...flags, '-e', src] : [...flags, file];
+      try {
+        const out = execFileSync(process.execPath, args, { encoding: 'utf8', timeout: 50000, env: { ...process.env, PARMAP_WASM_BUILD: build } });
+        assert.deepEqual(JSON.parse(out.trim()), { build, r: [2, 4, 6] });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 }
