@@ -53,12 +53,13 @@ var PMW_TAG_VALUE = 1;
 var PMW_TAG_ERROR = 2;
 var PMW_TAG_UNDEF = 3;
 var PMW_BLOCK_HDR = 16;
+var PMW_BIG_SCRATCH = 64 << 20; // a scratch buffer past this: pmw_big_values (src/batch.c)
 var PMW_BLOCK_MAX = 1 << 20; // offsets are stored in 17 bits of 8-byte units
 var PMW_JOB_ID = 0, PMW_JOB_RAISE = 4, PMW_JOB_SRC = 8, PMW_JOB_SRC_LEN = 12,
   PMW_JOB_META = 16, PMW_JOB_META_LEN = 20;
 
 // Error codes of items (C sees nonzero = failed).
-var PMW_CODE_THREW = 1, PMW_CODE_SHAPE = 2, PMW_CODE_ENCODE = 3, PMW_CODE_ASYNC = 4;
+var PMW_CODE_THREW = 1, PMW_CODE_SHAPE = 2, PMW_CODE_ENCODE = 3, PMW_CODE_ASYNC = 4, PMW_CODE_NOMEM = 5;
 
 /* ---------------------------------------------------------------- codec */
 
@@ -174,8 +175,16 @@ PmwEncoder.prototype.string = function (s) {
   // Worst case 3 bytes per UTF-16 unit; header up to 5 bytes.
   this.ensure(5 + 3 * n);
   var hdr = n * 3 < 32 ? 1 : n * 3 < 256 ? 2 : n * 3 < 65536 ? 3 : 5;
-  var r = pmwTextEncoder.encodeInto(s, this.buf.subarray(this.pos + hdr));
+  // The destination bounded to what the string can need: Node's encodeInto
+  // writes nothing at all into a view longer than 2 GB (a scratch buffer
+  // grown for huge values), and a short read must never pass unnoticed.
+  var r = pmwTextEncoder.encodeInto(s, this.buf.subarray(this.pos + hdr, this.pos + hdr + 3 * n));
   var len = r.written, at = this.pos;
+  if (r.read !== n) {
+    var u8 = pmwTextEncoder.encode(s);
+    this.buf.set(u8, at + hdr);
+    len = u8.length;
+  }
   // Write the header in the size class reserved (a non-minimal length is
   // still valid MessagePack).
   if (hdr === 1) this.buf[at] = 0xa0 | len;
@@ -516,7 +525,7 @@ function pmwRebuildError(f) {
  * blocks: the values of a chunk (or of a batch of items) share one block of
  * at most PMW_BLOCK_MAX bytes, with one malloc, not one per value.
  */
-function PmwBlockWriter() {
+function PmwBlockWriter(keepLost) {
   this.enc = new PmwEncoder();
   // Per pending value: its record index (8-byte units) and the high word
   // the record gets (tag and offset in the block), in typed arrays rather
@@ -524,6 +533,12 @@ function PmwBlockWriter() {
   this.recs = new Uint32Array(1024);
   this.his = new Uint32Array(1024);
   this.n = 0;
+  // keepLost: a block that cannot be allocated does not throw (a throw out
+  // of a pthread's chunk would end the process); its records are listed in
+  // `lost` instead, and `lostBytes` says how big it was (pmwRunChunk).
+  this.keepLost = !!keepLost;
+  this.lost = [];
+  this.lostBytes = 0;
 }
 
 /** Encode v for record `rec`; throws PmwEncodeError (nothing pending then). */
@@ -559,7 +574,13 @@ PmwBlockWriter.prototype.flush = function (job) {
   this.n = 0;
   this.enc.pos = 0;
   var block = _pmw_block_new(job, size, n) >>> 0;
-  if (!block) throw new RangeError('parmap: out of WebAssembly memory (' + size + ' bytes of values)');
+  if (!block) {
+    if (!this.keepLost) throw new RangeError('parmap: out of WebAssembly memory (' + size + ' bytes of values)');
+    for (var j = 0; j < n; j++) this.lost.push(this.recs[j]);
+    this.lostBytes = Math.max(this.lostBytes, size);
+    this.shrink();
+    return;
+  }
   pmwViews(block + PMW_BLOCK_HDR + size);
   pmwHeap.U8.set(this.enc.buf.subarray(0, size), block + PMW_BLOCK_HDR);
   var U = pmwHeap.U32, recs = this.recs, his = this.his;
@@ -575,7 +596,12 @@ PmwBlockWriter.prototype.flush = function (job) {
  * grew (a 200 MB string: 600 MB here) is not kept for the next chunk. */
 PmwBlockWriter.prototype.shrink = function () {
   this.enc.pos = 0;
-  if (this.enc.buf.length > (8 << 20)) this.enc = new PmwEncoder();
+  if (this.enc.buf.length > (8 << 20)) {
+    // The old buffer is garbage that an idle worker may keep for ever: say
+    // so, and this realm is replaced at the call's end (pool.js, loader.js).
+    if (this.enc.buf.length > PMW_BIG_SCRATCH) _pmw_big_values(1);
+    this.enc = new PmwEncoder();
+  }
 };
 
 /** Write a number, NaN (canonical) or undefined record. */
@@ -747,6 +773,7 @@ function pmwItemError(e, index, code) {
   f.itemCode = code;
   if (code === PMW_CODE_SHAPE) f.shape = true;
   if (code === PMW_CODE_ASYNC) f.async = true;
+  if (code === PMW_CODE_NOMEM) f.errorCode = 'ENOMEM';
   return f;
 }
 
@@ -770,6 +797,40 @@ function pmwAsyncResult(r) {
     'run plain functions synchronously; declare it `async` (or use module mode), and parmap awaits it on its workers');
 }
 
+/**
+ * Results whose block could not be allocated (w.lost: records of this
+ * chunk's output) fail their items with PMW_CODE_NOMEM: an error value, small
+ * enough to fit where the results did not, takes each one's place. Returns
+ * whether any item failed so.
+ */
+function pmwFailLost(w, job, base, oi, ci, count) {
+  var any = false;
+  for (var round = 0; round < 2 && w.lost.length; round++) {
+    var lost = w.lost, bytes = w.lostBytes;
+    w.lost = [];
+    w.lostBytes = 0;
+    pmwViews();
+    for (var j = 0; j < lost.length; j++) {
+      var kk = lost[j] - oi;
+      if (kk < 0 || kk >= count) continue;
+      any = true;
+      pmwHeap.I32[ci + kk] = PMW_CODE_NOMEM;
+      var U = pmwHeap.U32;
+      U[2 * lost[j]] = 0;
+      U[2 * lost[j] + 1] = (PMW_NAN_HI | (PMW_TAG_UNDEF << 17)) >>> 0;
+      if (round === 0) {
+        var e = new RangeError('parmap: item ' + (base + kk) + ': its result does not fit in the WebAssembly heap (' +
+          bytes + ' bytes of encoded values in its batch); return smaller values, or use the workers engine, ' +
+          'where each worker has a heap of its own');
+        w.add(job, pmwItemError(e, base + kk, PMW_CODE_NOMEM), lost[j], PMW_TAG_ERROR);
+      }
+    }
+    w.flush(job);
+  }
+  w.lost = [];
+  return any;
+}
+
 function pmwSafeString(v) {
   try { return String(v); } catch (e) { return typeof v; }
 }
@@ -787,7 +848,7 @@ function pmwRunChunk(job, base, count, inP, outP, codesP) {
   pmwViews(Math.max(inP, outP) + 8 * count);
   pmwViews(job + 64);
   pmwViews(codesP + 4 * count);
-  if (!pmwWriter) { pmwWriter = new PmwBlockWriter(); pmwReleaser = new PmwReleaser(); }
+  if (!pmwWriter) { pmwWriter = new PmwBlockWriter(true); pmwReleaser = new PmwReleaser(); }
   var J, k = 0, ii = inP >>> 3, oi = outP >>> 3, ci = codesP >>> 2;
   var w = pmwWriter, rel = pmwReleaser;
   try {
@@ -847,12 +908,14 @@ function pmwRunChunk(job, base, count, inP, outP, codesP) {
       }
     }
     I[ci + k] = code;
+    if (w.lost.length && pmwFailLost(w, job, base, oi, ci >>> 0, count) && raise) { k++; break; }
     // A promise ends the chunk there: the call is run again elsewhere.
     if (code !== 0 && (raise || code === PMW_CODE_ASYNC)) { k++; break; }
     // w.add may have flushed a block (a malloc): the memory may have grown.
     if (F !== pmwHeap.F64) { pmwViews(); F = pmwHeap.F64; U = pmwHeap.U32; I = pmwHeap.I32; }
   }
   w.flush(job);
+  if (w.lost.length) pmwFailLost(w, job, base, oi, ci, count);
   rel.flush();
   return k;
 }

@@ -36,8 +36,9 @@ export function itemError(pmw, fields) {
     cause = pmw.rebuildError(f.original ? { ...f, name: f.original.name, message: f.original.message } : f);
     delete cause.pmwFields;
   }
-  const itemCode = f.shape ? -1 : typeof f.code === 'number' ? f.code : 1;
-  const e = new ParmapError(f.message, { index: f.index, cause, itemCode });
+  // A result that did not fit in the heap: ENOMEM (C's item code -2).
+  const itemCode = f.errorCode === 'ENOMEM' ? -2 : f.shape ? -1 : typeof f.code === 'number' ? f.code : 1;
+  const e = new ParmapError(f.message, { index: f.index, cause, itemCode, code: f.errorCode || 'EITEM' });
   // A plain function returned a promise where items run synchronously:
   // lib/map.js runs the call again on the workers engine.
   if (f.async) Object.defineProperty(e, 'pmwAsync', { value: true });

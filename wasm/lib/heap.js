@@ -85,6 +85,7 @@ function makeView(s) {
 function release(s) {
   // Only into the module it came from, and only while that one is loaded.
   if (s.rt === currentRuntime()) s.rt.M._free(s.ptr);
+  if (s.ptr) s.rt.heapArrays--;
   s.ptr = 0;
 }
 
@@ -128,12 +129,14 @@ export async function heapArray(type, lengthOrValues) {
   if (!ptr) throw new RangeError(`heapArray: out of WebAssembly memory for ${bytes} bytes`);
   const h = Object.create(HeapArray.prototype);
   const s = { handle: h, rt, ptr, type, length, view: null, freed: false, busy: 0 };
+  rt.heapArrays++;   // the module is not recycled while it holds heap arrays (loader.js)
   states.set(h, s);
   const v = makeView(s);
   try {
     if (values) v.set(values); else v.fill(0);   // malloc'd memory may hold old data
   } catch (e) {
     rt.M._free(ptr);   // e.g. a BigInt among the values
+    rt.heapArrays--;
     throw new TypeError(`heapArray: the values do not fit a ${type.name}: ${e.message}`);
   }
   s.view = v;

@@ -28,7 +28,7 @@
 // the CommonJS entry (index.cjs) and Node 22's require(esm) can load this.
 
 import { loadParser } from './freevars.js';
-import { Pool } from './pool.js';
+import { Pool, RECYCLE_BYTES } from './pool.js';
 import { ParmapError } from './errors.js';
 import * as webHost from './host-web.js';
 
@@ -228,6 +228,9 @@ async function load() {
     crewReady: null,  // threaded: settles once every crew member's worker has loaded
     sidePool: null,   // threaded / single: the workers pool for calls with a timeout
     terminated: false,
+    heapArrays: 0,    // live heapArray()s (lib/heap.js): the module is kept while there are any
+    handedOut: 0,     // calls given this runtime so far (recycleIfBig: none may be starting)
+    starting: 0,      // calls waiting for the side pool, between runtime() and begin()
   };
   M.pmwProgress = (id, done, total, failed, elapsed, rate, eta) => {
     const h = rt.jobs.get(id);
@@ -293,7 +296,15 @@ export async function poolFor(rt, o) {
   if (!o.timeout && !o.viaWorkers) return null;
   if (!workersSupported()) return null;
   if (!rt.sidePool) rt.sidePool = newPool(host, rt.build === 'threaded' ? rt.threads : (config.threads || cpuCount()));
-  return rt.sidePool;
+  // The only wait between a call's runtime() and its begin() that spans
+  // event-loop turns: count it as activity, so that the module is not
+  // recycled under the call meanwhile (recycleIfBig).
+  rt.starting++;
+  try {
+    return await rt.sidePool;
+  } finally {
+    rt.starting--;
+  }
 }
 
 /** The loaded runtime (loads it on first use). */
@@ -301,7 +312,10 @@ export function runtime() {
   // Calls that waited for the load run at once, on the crew members already
   // up; later ones wait (a bounded time) for the whole crew, so that a call's
   // parallelism does not depend on how soon after the start it came.
-  if (state) return state.crewReady ? waitCrew(state) : Promise.resolve(state);
+  if (state) {
+    state.handedOut++;
+    return state.crewReady ? waitCrew(state) : Promise.resolve(state);
+  }
   if (!loading) {
     loading = load().then((rt) => { state = rt; return rt; }, (e) => { loading = null; throw e; });
   }
@@ -334,7 +348,37 @@ export function begin(rt, threads) {
 }
 
 export function end(rt) {
-  if (--rt.active === 0) setIdle(rt, true);
+  if (--rt.active === 0) {
+    setIdle(rt, true);
+    recycleIfBig(rt);
+  }
+}
+
+/**
+ * Memory a call used is given back when it ends. A WebAssembly memory never
+ * shrinks, and an idle worker's isolate may never collect the garbage a huge
+ * value left: once a call has grown the module's heap past RECYCLE_BYTES
+ * (pool.js: a map over 10^7 values), or a thread encoded a value of over
+ * 64 MB (a 200 MB string; runtime.js PMW_BIG_SCRATCH), the module is unloaded
+ * as soon as nothing uses it (no call running or about to start, no
+ * heapArray() alive), and the next call loads a fresh one. The workers
+ * engine does the same per worker (pool.js). Threaded and single engines.
+ */
+
+function recycleIfBig(rt) {
+  if (rt.build === 'workers' || rt.terminated || rt.heapArrays > 0 || rt.starting > 0 || rt.jobs.size > 0) return;
+  // Read and clear the flag first: a realm that saw a huge value (runtime.js)
+  if (!rt.M._pmw_big_values(-1) && rt.pmw.heap().U8.length <= RECYCLE_BYTES) return;
+  const handedOut = rt.handedOut;
+  // After the current turn: a call that has its runtime but has not begun
+  // yet (it awaits between the two) shows in handedOut.
+  const timer = setTimeout(() => {
+    if (state !== rt || rt.active > 0 || rt.starting > 0 || rt.jobs.size > 0 || rt.handedOut !== handedOut || rt.heapArrays > 0) return;
+    state = null;
+    loading = null;
+    shutdown(rt, new ParmapError('parmap: the module was unloaded to give its memory back', { code: 'ECANCELED', itemCode: -6 }));
+  }, 0);
+  if (timer.unref) timer.unref();
 }
 
 /** Which engine runs, why, and with how many threads (loads the module). */

@@ -23,6 +23,12 @@
 
 export const GRACE_MS = 50;   // an ended call's chunks get this long before their worker is killed
 
+// Memory a call used is given back when it ends. A WebAssembly memory never
+// shrinks, so a worker whose heap grew past this (a 200 MB result) says so
+// with its chunk's result and is replaced once idle; the threaded and single
+// engines unload their module the same way (loader.js recycleIfBig).
+export const RECYCLE_BYTES = 256 * 1024 * 1024;
+
 let nextWorkerId = 1;
 
 export class Pool {
@@ -60,7 +66,7 @@ export class Pool {
     if (!this.holding()) W.h.unref();
     // The module may still be compiling (a promise): the worker boots meanwhile.
     Promise.resolve(this.module).then((module) => {
-      if (!W.dead) W.h.post({ t: 'init', module, dist: this.dist, glue: this.glue });
+      if (!W.dead) W.h.post({ t: 'init', module, dist: this.dist, glue: this.glue, recycleBytes: RECYCLE_BYTES });
     }, () => {});
     this.workers.push(W);
     return W;
@@ -202,6 +208,7 @@ export class Pool {
       case 'kdone': {
         const task = this.finish(W);
         if (task) task.call.onDone(task, msg);
+        if (msg.recycle) this.kill(W);   // idle now: its replacement starts with a small heap
         this.dispatch();
         return;
       }

@@ -4,7 +4,9 @@
 // WebAssembly.Module the main thread posts (compiled once for all workers).
 //
 // Messages in:
-//   { t: 'init', module, dist }            -> { t: 'ready' } or { t: 'fatal', message }
+//   { t: 'init', module, dist, recycleBytes } -> { t: 'ready' } or { t: 'fatal', message }
+//   Every 'done' / 'kdone' below also says `recycle`: the heap grew past
+//   recycleBytes, replace this worker once idle.
 //   { t: 'run', call, src?, meta?, base, n, items, f64, raise, stream, concurrency }
 //        items: a Float64Array (numbers) or the MessagePack bytes of an array
 //        (transferred). Batch mode answers once per chunk:
@@ -40,8 +42,20 @@ let M = null;        // the module instance
 let pmw = null;      // its runtime (codec, compile, makeCall)
 const calls = new Map();   // call id -> { call, raise }
 let enc = null;
+let recycleBytes = Infinity;   // pool.js RECYCLE_BYTES, sent with 'init'
+let bigValue = false;          // takeBytes: the encoder grew past 64 MB
+
+/** Whether this worker's heap has grown past what it keeps: the pool then
+ * replaces it once its chunk is done (memory is given back). */
+function bigHeap() {
+  // (this realm's encoder, or runtime.js's writers, grew for a huge value)
+  const big = bigValue;
+  bigValue = false;
+  return M !== null && (M._pmw_big_values(-1) !== 0 || big || pmw.heap().U8.length > recycleBytes);
+}
 
 async function init(msg) {
+  if (msg.recycleBytes) recycleBytes = msg.recycleBytes;
   const instantiateWasm = (imports, done) => {
     WebAssembly.instantiate(msg.module, imports).then((inst) => done(inst, msg.module));
     return {};
@@ -143,8 +157,12 @@ function encodeOne(v, index, code) {
 function takeBytes() {
   const out = enc.buf.slice(0, enc.pos);
   enc.pos = 0;
-  // Memory a call used is given back: do not keep a huge scratch buffer.
-  if (enc.buf.length > (8 << 20)) enc = new pmw.Encoder();
+  // Memory a call used is given back: do not keep a huge scratch buffer
+  // (and past 64 MB, have this worker replaced: bigHeap()).
+  if (enc.buf.length > (8 << 20)) {
+    if (enc.buf.length > (64 << 20)) bigValue = true;
+    enc = new pmw.Encoder();
+  }
   return out;
 }
 
@@ -197,10 +215,10 @@ function run(msg, J) {
     }
   }
   const ms = performance.now() - t0;
-  if (stream) { port.postMessage({ t: 'done', call: msg.call, base, ran: k, ms }); return; }
+  if (stream) { port.postMessage({ t: 'done', recycle: bigHeap(), call: msg.call, base, ran: k, ms }); return; }
   if (vals === null) {
     const out = k === n ? f64 : f64.slice(0, k);
-    port.postMessage({ t: 'done', call: msg.call, base, ran: k, f64: out, codes: null, ms }, [out.buffer]);
+    port.postMessage({ t: 'done', recycle: bigHeap(), call: msg.call, base, ran: k, f64: out, codes: null, ms }, [out.buffer]);
     return;
   }
   enc.pos = 0;
@@ -221,7 +239,7 @@ function run(msg, J) {
   if (c) transfer.push(c.buffer);
   // A raise cut above left the header saying more items than follow: the
   // main thread reads only `ran` of them.
-  port.postMessage({ t: 'done', call: msg.call, base, ran: k, bytes, codes: c, ms }, transfer);
+  port.postMessage({ t: 'done', recycle: bigHeap(), call: msg.call, base, ran: k, bytes, codes: c, ms }, transfer);
 }
 
 /**
@@ -303,7 +321,7 @@ function runAsync(msg, J, items, k0, first, done, codes) {
     if (!over && finished()) {
       over = true;
       flush();
-      port.postMessage({ t: 'done', call: msg.call, base, ran: failAt >= 0 ? failAt + 1 : n, streamed: true,
+      port.postMessage({ t: 'done', recycle: bigHeap(), call: msg.call, base, ran: failAt >= 0 ? failAt + 1 : n, streamed: true,
         ms: performance.now() - t0 });
     }
   }
@@ -351,7 +369,7 @@ function kernel(msg) {
     if (errIndex < 0) { errIndex = M._pmw_job_get(job, 7); errCode = M._pmw_job_get(job, 8); }
     const transfer = [output.buffer];
     if (codes) transfer.push(codes.buffer);
-    port.postMessage({ t: 'kdone', call: msg.call, base, status, output, codes, ran: n, ms: performance.now() - t0,
+    port.postMessage({ t: 'kdone', recycle: bigHeap(), call: msg.call, base, status, output, codes, ran: n, ms: performance.now() - t0,
       errIndex: errIndex >= 0 ? base + errIndex : -1, errCode }, transfer);
   } finally {
     M._pmw_job_free(job);

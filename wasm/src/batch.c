@@ -71,3 +71,19 @@ pm_pool *pmw__pool_new(int threads)
         .threads = PMW_THREADED ? threads + 1 : 1,
     });
 }
+
+/* Set by a realm whose scratch buffer one huge value grew (runtime.js
+ * PmwBlockWriter.shrink), read and cleared at a call's end: that realm then
+ * holds garbage its idle isolate may never collect, and the loader (or the
+ * workers pool) replaces it to give the memory back. set: 1 to set, -1 to
+ * read and clear. Shared by every pthread of the threaded build. */
+static _Atomic int big_values;
+
+EMSCRIPTEN_KEEPALIVE int pmw_big_values(int set)
+{
+    if (set > 0) {
+        atomic_store(&big_values, 1);
+        return 1;
+    }
+    return atomic_exchange(&big_values, 0);
+}
