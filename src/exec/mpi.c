@@ -115,8 +115,12 @@ static void mpi_close(void *state)
     st->comm_ready = 0;
     free(st->remotes);
     free(st->peers);
+    free(st->fw);
+    free(st->exit_buf);
     st->remotes = NULL;
     st->peers = NULL;
+    st->fw = NULL;
+    st->exit_buf = NULL;
 }
 
 static int mpi_open(void *state, const pm__exec_config *cfg)
@@ -132,7 +136,8 @@ static int mpi_open(void *state, const pm__exec_config *cfg)
     MPI_Comm_rank(st->comm, &st->rank);
     MPI_Comm_size(st->comm, &st->size);
     st->threads = cfg->threads;
-    if (!(st->peers = calloc((size_t)st->size, sizeof *st->peers)))
+    if (!(st->peers = calloc((size_t)st->size, sizeof *st->peers)) ||
+        !(st->fw = calloc((size_t)st->threads, sizeof *st->fw)))
         return PM_ENOMEM;
     if ((rc = pm__mutex_init(&st->lock)) != PM_OK)
         return rc;
@@ -206,6 +211,15 @@ static int mpi_submit(void *state, pm__job *job)
     }
     st->seq++;
     st->got_end = 0;
+    /* (every thread's exit of the last job ran before its wait() ended) */
+    memset(st->fw, 0, (size_t)st->threads * sizeof *st->fw);
+    st->nlive = 0;
+    pm_job_info info;
+    pm_job_info_get(job, &info);
+    st->has_state = info.worker_state;
+    free(st->exit_buf);
+    st->exit_buf = NULL;
+    st->exit_size = 0;
     st->crew_done = 0;
     st->remote_done = st->size == 1;
     pm__cond_broadcast(&st->cv);
@@ -274,8 +288,16 @@ static int mpi_follows(void)
     return pm_mpi_rank() > 0;
 }
 
+/* Every rank's threads are workers with a state of their own. Rank 0
+ * counts with its own `threads` (a follower with more than rank 0 sends
+ * more records: past exit_capacity they are counted as dropped). */
+static int mpi_state_workers(const pm__exec_config *cfg)
+{
+    return pm_mpi_size() * cfg->threads;
+}
+
 static const pm__exec_methods exec_mpi = {
-    .version = 5,
+    .version = 7,
     .name = "mpi",
     .state_size = sizeof(mpi_state),
     .open = mpi_open,
@@ -288,6 +310,8 @@ static const pm__exec_methods exec_mpi = {
     .share = mpi_share,
     .follows = mpi_follows,
     .ships = 1,
+    .worker_state = 1,
+    .state_workers = mpi_state_workers,
 };
 
 /* ---------------------------------------------------------- registration */
