@@ -154,6 +154,9 @@ static int mpi_open(void *state, const pm__exec_config *cfg)
                        : pm__crew_open(&st->crew, st->threads, pm__mpi_follower_step, st);
     if (rc != PM_OK)
         return rc;
+    /* Rank 0's calling thread is worker workers(), after the followers. */
+    if (st->rank == 0)
+        st->crew.helper = st->threads - 1 + st->size - 1;
     if ((rc = pm__thread_start(&st->comm_thread, comm_main, st)) != PM_OK)
         return rc;
     st->comm_started = 1;

@@ -133,9 +133,11 @@ typedef struct mpi_state {
 static inline int tag_down(uint64_t seq) { return (int)(seq % TAG_JOBS) * 2; }
 static inline int tag_up(uint64_t seq) { return (int)(seq % TAG_JOBS) * 2 + 1; }
 
-/* Rank 0's worker number for follower `r`: after the local members and the
- * calling thread (number threads - 1). */
-static inline int worker_of(const mpi_state *st, int r) { return st->threads + r - 1; }
+/* Rank 0's worker number for follower `r`: after the local members
+ * (0 .. threads - 2) and before the calling thread, which is number
+ * workers() (threads + size - 2) as the executor protocol says: pm_imap's
+ * consumer runs chunks as that number, and so does wait() (crew.helper). */
+static inline int worker_of(const mpi_state *st, int r) { return st->threads + r - 2; }
 
 
 /* mpi_wire.c */
