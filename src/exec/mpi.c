@@ -40,6 +40,21 @@
  * outputs instead. Sends are non-blocking (both sides only ever wait in
  * their polling loop), so two big messages crossing cannot deadlock.
  *
+ * Per-worker state (opts.worker_init / worker_exit): a worker is a compute
+ * thread of a rank. Rank 0's step jobs with pm_job_step (the core runs init
+ * and exit); a follower's run received chunks as workers of their rank's own
+ * job (pm_job_worker_enter / pm_job_worker_exit), since the states live
+ * there. A thread whose init failed answers its chunks with PM_EWORKERINIT
+ * and FLAG_INIT_FAILED, which stops the call on rank 0
+ * (pm_job_worker_failed). END tells a follower that the call has state
+ * (FLAG_EXITS) and how big rank 0's records are; once its last chunk went
+ * back and every thread that started ran its exit, the follower sends the
+ * records in one EXITS message, and rank 0 ends the job only when every
+ * follower's came (pm_job_exit_deliver files them): the call never returns
+ * before every exit in the job ran. Worker numbers on rank 0: the compute
+ * threads 0 .. threads - 2, follower r as threads + r - 2, the calling
+ * thread last (workers(), as the executor protocol says).
+ *
  * Waiting: the communication thread polls MPI_Iprobe while messages flow and
  * otherwise sleeps with a growing back-off (at most IDLE_MAX_S), or longer
  * (IDLE_CALM_S) while every queue is full, so a rank waiting on others does
