@@ -210,7 +210,8 @@ typedef struct pm_opts {
  *    caller can reduce per-worker partials (counts, sums, histograms).
  * Worker count: serial 1; threads: opts.threads resolved (0: CPU count),
  * with a pool the pool's threads (or the `threads` cap); processes: procs x
- * threads (see below); opts.exit_capacity must be at least that, checked
+ * threads; MPI: ranks x threads (see below); opts.exit_capacity must be at
+ * least that, checked
  * before anything runs (PM_EINVAL). Setting only worker_exit is fine (the
  * state is then NULL).
  * Pools: options of a call give state per call: each call on a warm pool
@@ -267,9 +268,33 @@ typedef struct pm_opts {
  *    buffer threads x (procs + n / recycle_items + 1) to keep them all).
  *  - pools: a processes pool forks its workers per call, so state lives per
  *    call there as on threads.
- * pm_vmap / pm_vimap take the same options in their base pm_opts.
- * Not available yet: PM_MPI (PM_ENOTSUP, checked before anything runs). The
- * JS package (workerInit / workerExit): C only for now.
+ * PM_MPI: a worker is one thread of one rank (ranks x threads workers, the
+ * calling thread of rank 0 included), and its state lives in that rank's
+ * process:
+ *  - init runs in that thread, before the first item it runs; the items and
+ *    batch functions it runs see the state through pm_worker_state(). A
+ *    failing init on any rank fails the call on every rank with
+ *    PM_EWORKERINIT, as on threads (the items of the chunks given to that
+ *    worker get PM_EWORKERINIT);
+ *  - exit runs in that thread when the call ends (also on an error, a
+ *    cancellation by rank 0's token, or a failed init elsewhere), and its
+ *    record (exit_size bytes) comes to rank 0: rank 0's exit_results gets
+ *    one record per worker that started, from every rank, in the order they
+ *    arrive, and a call returns, on every rank, only once every rank's
+ *    exits ran. With results_everywhere (pm_map, pm_map_batch, pm_vmap)
+ *    every rank gets the same records (its exit_results, exit_size and
+ *    exit_capacity must then hold rank 0's records, else that rank returns
+ *    PM_EINVAL); without it a follower's exit_results is left alone and
+ *    its report's exit_count is rank 0's;
+ *  - each rank runs the worker_init and worker_exit of its own options
+ *    (the same program: pass the same options everywhere), and rank 0's
+ *    exit_size is what every rank's exit writes;
+ *  - exit_capacity: at least ranks x threads (rank 0's `threads`), checked
+ *    on every rank before anything runs (PM_EINVAL on every rank). A rank
+ *    with more `threads` than rank 0 may bring more records: past the
+ *    capacity they are dropped and counted in pm_report.exit_dropped.
+ * pm_vmap / pm_vimap take the same options in their base pm_opts. The JS
+ * package (workerInit / workerExit): C only for now.
  */
 /* The calling worker's state (what its worker_init made), or NULL outside
  * an item or batch function called by parmap, or in a call without
@@ -363,9 +388,10 @@ PM_API void *pm_worker_state(void);
  * rank PM_EINVAL, with an empty report. For that the ranks agree at the start
  * of every call (one small collective), so a call starts once every rank has
  * reached it and its outcome never depends on which rank came first. A rank
- * that skips a call hangs the job (as with any MPI collective). Not available
- * with PM_MPI: timeout_s, several calls at once on one pool (PM_ENOTSUP /
- * PM_EINVAL).
+ * that skips a call hangs the job (as with any MPI collective). Per-worker
+ * state (worker_init / worker_exit, exit records to rank 0): see
+ * "Per-worker state". Not available with PM_MPI: timeout_s, recycling,
+ * several calls at once on one pool (PM_ENOTSUP / PM_EINVAL).
  *
  *     int main(int argc, char **argv) {
  *         if (pm_mpi_init(&argc, &argv) != PM_OK) return 1;
@@ -411,8 +437,9 @@ typedef struct pm_report {
     double elapsed_s;            /* wall time of the call */
     size_t exit_count;           /* records written to opts.exit_results (one per worker
                                     that ran worker_exit) */
-    size_t exit_dropped;         /* processes: records that came back when exit_results
-                                    was full (recycling outnumbered exit_capacity); 0 else */
+    size_t exit_dropped;         /* processes, MPI: records that came back when
+                                    exit_results was full (recycling, or a rank with more
+                                    threads than rank 0, outnumbered exit_capacity); 0 else */
 } pm_report;
 
 /* ---------------------------------------------------------- cancellation */

@@ -65,7 +65,7 @@ extern "C" {
 #endif
 
 /* The newest version of pm_exec_methods this header describes. */
-#define PM_EXEC_VERSION 6
+#define PM_EXEC_VERSION 7
 
 /* What pm_job_step and a job's take return to a worker. */
 enum {
@@ -141,6 +141,11 @@ typedef struct pm_job_info {
     int caller_waits;           /* the calling thread stays in wait() until the job
                                    ends (pm_map; pm_imap returns early) */
     const pm_codec *codec;      /* records travel as bytes (`ships`); NULL: plain bytes */
+    /* Since version 7 of this header (per-worker state, for executors whose
+     * workers run elsewhere and must ship exit records back): */
+    int worker_state;           /* the call has worker_init and/or worker_exit */
+    size_t exit_size;           /* bytes of an exit record the caller keeps; 0: it
+                                   keeps none (no exit_results) */
 } pm_job_info;
 
 /* The configuration an executor is opened with (resolved from pm_opts). */
@@ -196,9 +201,17 @@ typedef struct pm_exec_methods {
     int  timeouts;      /* enforces pm_job_info.timeout_s (it can kill a worker) */
     int  recycles;      /* honours recycle_items / recycle_rss */
     int  worker_state;  /* runs worker_init / worker_exit (pm_job_step does it
-                           for workers that step jobs in the calling process) */
+                           for workers that step jobs in the calling process;
+                           workers elsewhere use pm_job_worker_enter / _exit
+                           and pm_job_exit_deliver) */
     int  shares;        /* a pool's workers serve several calls at once, so
                            opts.threads caps a call's share (pm_job_info.limit) */
+    /* Version 7, with worker_state: how many workers with a state of their
+     * own a call opened with `cfg` has in all, over every process it spans
+     * (an MPI job: ranks x threads). opts.exit_capacity must hold that many
+     * records, checked before anything runs. NULL: cfg->threads (or the
+     * call's cap on a shared pool). */
+    int  (*state_workers)(const pm_exec_config *cfg);
 } pm_exec_methods;
 
 /* ------------------------------------------------------- for executors */
@@ -222,6 +235,44 @@ PM_API void pm_task_run(const pm_job *job, pm_task *task);
 /* Record item k's code in a task's results, for executors that run items
  * themselves (call it for k = 0, 1, ... in order). */
 PM_API void pm_task_record(const pm_job *job, pm_task *task, size_t k, int code);
+
+/* Per-worker state (opts.worker_init / worker_exit) for workers that do not
+ * step the job with pm_job_step, which does all of this itself: workers that
+ * run tasks that came from another process (pm_task_run on a received
+ * chunk), and ship exit records back. Worker numbers and the job are those of
+ * the process where the worker runs (an SPMD follower's own job); each call
+ * in that worker's own thread, except pm_job_exit_deliver and
+ * pm_job_worker_failed, which the process that owns the call makes.
+ *
+ * Before running a task's items as worker `worker`: the first time, run
+ * worker_init here; then make the worker's state what pm_worker_state()
+ * returns on this thread, until pm_job_worker_leave(*saved). Returns PM_OK
+ * (also for a job without state: pm_worker_state() is then NULL), or
+ * PM_EWORKERINIT when the init failed (now or at an earlier task): run none
+ * of the items, record PM_EWORKERINIT for each (pm_task_record), skip the
+ * leave, and tell the owner of the call (pm_job_worker_failed there).
+ * PM_EINVAL: `worker` is out of range. */
+PM_API int  pm_job_worker_enter(pm_job *job, int worker, void **saved);
+/* After the task's items: give back what pm_worker_state() returned before. */
+PM_API void pm_job_worker_leave(void *saved);
+/* The job ended for worker `worker` (its source of tasks said END): if it
+ * started, run its worker_exit here, once; later calls do nothing. The exit
+ * writes its record at `record` (`size` bytes, zeroed here first), which
+ * the executor ships to the owner of the call; NULL: the exit gets NULL and
+ * nothing is kept. Returns 1 when an exit ran with `record`, else 0. The
+ * executor must make this call for every worker that entered before its
+ * wait() can end (the core waits for every exit owed). */
+PM_API int  pm_job_worker_exit(pm_job *job, int worker, void *record, size_t size);
+/* The owner's side: an exit record (pm_job_info.exit_size bytes) that came
+ * back from a worker elsewhere takes the next place in the call's
+ * exit_results; past exit_capacity it is counted in pm_report.exit_dropped.
+ * Thread-safe. */
+PM_API void pm_job_exit_deliver(pm_job *job, const void *record);
+/* The owner's side: a worker elsewhere failed its init (its task came back
+ * with PM_EWORKERINIT): the call stops with PM_EWORKERINIT, as when a local
+ * worker's init fails. Call it before pm_job_finish for that task.
+ * Thread-safe. */
+PM_API void pm_job_worker_failed(pm_job *job);
 
 /* ---------------------------------------------------------- for users */
 

@@ -6,8 +6,9 @@
  * shared default pool, a pm_pool), pm_map and pm_imap; exit still runs when
  * a PM_RAISE map stops early or the call is canceled; a failing init gives
  * PM_EWORKERINIT; bad exit buffers are PM_EINVAL before anything runs;
- * nested calls see their own states. PM_MPI says PM_ENOTSUP; PM_PROCESSES
- * is tested in test_proc_state.c (here: only its exit_capacity check).
+ * nested calls see their own states. PM_MPI says PM_ENOTSUP here (no
+ * libparmap_mpi: tests/mpi/test_mpi_state.c tests it); PM_PROCESSES is
+ * tested in test_proc_state.c (here: only its exit_capacity check).
  * A watchdog turns a hang into a failure.
  */
 #include "check.h"

@@ -317,6 +317,8 @@ void pm_job_info_get(const pm_job *job, pm_job_info *info)
         .limit = job->limit,
         .caller_waits = job->caller_waits,
         .codec = job->codec,
+        .worker_state = job->ws != NULL,
+        .exit_size = job->exit_results ? job->exit_size : 0,
     };
 }
 
@@ -343,4 +345,57 @@ void pm_task_run(const pm_job *job, pm_task *task)
 void pm_task_record(const pm_job *job, pm_task *task, size_t k, int code)
 {
     pm__task_record(job, task, k, code);
+}
+
+/* ----------------------- per-worker state for workers that run elsewhere */
+
+int pm_job_worker_enter(pm_job *job, int worker, void **saved)
+{
+    *saved = current_state;
+    if (!job->ws) {
+        current_state = NULL; /* as pm__job_step: a call without state has none */
+        return PM_OK;
+    }
+    if (worker < 0 || worker >= job->nws)
+        return PM_EINVAL;
+    /* phase 2 here means its init failed: a worker that ran its exit
+     * enters nothing more (its source of tasks said END). */
+    if (job->ws[worker].phase == 2 || (job->ws[worker].phase == 0 && !ws_start(job, worker)))
+        return PM_EWORKERINIT;
+    current_state = job->ws[worker].state;
+    return PM_OK;
+}
+
+void pm_job_worker_leave(void *saved)
+{
+    current_state = saved;
+}
+
+int pm_job_worker_exit(pm_job *job, int worker, void *record, size_t size)
+{
+    if (worker < 0 || !pm__ws_owes(job, worker))
+        return 0;
+    pm__wslot *w = &job->ws[worker];
+    int wrote = 0;
+    if (job->worker_exit) {
+        if (record)
+            memset(record, 0, size);
+        job->worker_exit(job->worker_user, w->state, record);
+        wrote = record != NULL;
+    }
+    w->phase = 2;
+    w->state = NULL;
+    atomic_fetch_sub(&job->ws_live, 1);
+    return wrote;
+}
+
+void pm_job_exit_deliver(pm_job *job, const void *record)
+{
+    if (job->exit_results)
+        pm__ws_deliver(job, record);
+}
+
+void pm_job_worker_failed(pm_job *job)
+{
+    atomic_store(&job->ws_failed, 1); /* finish() stops the job */
 }

@@ -177,14 +177,15 @@ static int run(map_job *m, const pm__exec *ex, pm__progress *pr, int reporting)
 }
 
 /* SPMD executors: after the job every process gets the owner's status and
- * report, and with results_everywhere its outputs and codes too (plain
- * records only). Every process makes the same share() calls, as the owner
- * decides: a follower whose arrays do not match receives into scratch and
- * returns PM_EINVAL. */
+ * report, and with results_everywhere its outputs and codes (plain records
+ * only) and its exit records too (bytes, also for codec jobs). Every process
+ * makes the same share() calls, as the owner decides: a follower whose
+ * arrays do not match receives into scratch and returns PM_EINVAL. */
 typedef struct outcome {
     pm_report rep;
     int rc, everywhere, has_codes;
     size_t n, out_stride;
+    size_t exit_size;    /* exit records to share: rep.exit_count of them (0: none) */
 } outcome;
 
 static int share_part(const pm__exec *ex, void *mine, size_t len, int fits)
@@ -202,7 +203,9 @@ static int share_outcome(const pm__exec *ex, int follower, int rc, pm_report *re
 {
     outcome oc = {.rep = *rep, .rc = rc, .n = n, .out_stride = out_stride,
                   .everywhere = o->user.results_everywhere && !codec && out_stride,
-                  .has_codes = o->user.codes != NULL};
+                  .has_codes = o->user.codes != NULL,
+                  .exit_size = o->user.results_everywhere && o->user.exit_results
+                                   ? o->user.exit_size : 0};
     int shared = ex->m->share(ex->state, &oc, sizeof oc);
     if (shared != PM_OK)
         return shared;
@@ -217,6 +220,14 @@ static int share_outcome(const pm__exec *ex, int follower, int rc, pm_report *re
                                            fits && o->user.codes) : PM_OK;
         if (follower && (r1 != PM_OK || r2 != PM_OK))
             rc = r1 != PM_OK ? r1 : r2;
+    }
+    if (oc.exit_size && oc.rep.exit_count) {
+        size_t count = oc.rep.exit_count;
+        int fits = !follower || (o->user.exit_results && o->user.exit_size == oc.exit_size &&
+                                 o->user.exit_capacity >= count);
+        int r = share_part(ex, o->user.exit_results, count * oc.exit_size, fits);
+        if (follower && r != PM_OK)
+            rc = r;
     }
     return rc;
 }

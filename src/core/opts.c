@@ -31,14 +31,15 @@ static int check_worker_state(const pm_opts *o, const pm__opts *out)
     if (!o->worker_init && !o->worker_exit)
         return PM_OK;
     if (!PM__EXEC_HAS(out->methods, 6, worker_state))
-        return PM_ENOTSUP; /* not built on MPI ranks yet */
-    /* Processes: a worker is a thread of a worker process, and a process
-     * recycled or replaced brings new workers, whose records past the
-     * capacity are counted as dropped (pm_report.exit_dropped). */
-    size_t workers = out->backend == PM_SERIAL    ? 1
-                   : out->backend == PM_PROCESSES ? (size_t)out->cfg.procs * (size_t)out->cfg.threads
-                   : out->limit                   ? (size_t)out->limit
-                                                  : (size_t)out->cfg.threads;
+        return PM_ENOTSUP; /* an executor of the user's that cannot run them */
+    /* Executors whose workers span processes (processes: procs x threads;
+     * MPI: ranks x threads) say how many; a process recycled or replaced
+     * brings new workers, whose records past the capacity are counted as
+     * dropped (pm_report.exit_dropped). Serial resolves to 1 thread. */
+    size_t workers = PM__EXEC_HAS(out->methods, 7, state_workers)
+                         ? (size_t)out->methods->state_workers(&out->cfg)
+                     : out->limit ? (size_t)out->limit
+                                  : (size_t)out->cfg.threads;
     if (o->exit_results && o->exit_capacity < workers)
         return PM_EINVAL;
     return PM_OK;

@@ -138,6 +138,7 @@ int pm__crew_open(pm__crew *s, int size, pm__crew_step step, void *owner)
         return rc;
     s->done_ready = 1;
     s->size = size;
+    s->helper = size;
     s->step = step;
     s->owner = owner;
     s->members = calloc((size_t)size + 1, sizeof *s->members);
@@ -196,13 +197,13 @@ int pm__crew_wait(pm__crew *s, pm__job *job, double seconds, int help)
 {
     double deadline = seconds >= 0 ? pm__now() + seconds : 0;
     pm__mutex_lock(&s->lock);
-    if (help && (!job->exec_ended || pm__ws_owes(job, s->size))) {
+    if (help && (!job->exec_ended || pm__ws_owes(job, s->helper))) {
         /* Help: run chunks here, as worker number nworkers, until there are
          * none left (or it is time to return for a progress report). */
         job->exec_inside++;
         pm__mutex_unlock(&s->lock);
         int r;
-        while ((r = s->step(s->owner, job, s->size)) == PM__STEP_RAN)
+        while ((r = s->step(s->owner, job, s->helper)) == PM__STEP_RAN)
             if (seconds >= 0 && pm__now() >= deadline)
                 break;
         pm__mutex_lock(&s->lock);

@@ -30,6 +30,10 @@ struct pm__crew {
     int quit;
     int wake_pending;      /* pm__crew_wake: the next wait() returns 0 at once */
     int size;              /* members requested */
+    int helper;            /* the worker number of the thread that helps in
+                              pm__crew_wait: size, unless the executor has
+                              more workers than members (MPI: the followers
+                              come first, the caller is workers()) */
     int started;           /* threads actually running (join these) */
     int settled;           /* of those, how many finished starting up */
     pm__crew_member *members;
@@ -58,8 +62,8 @@ void pm__crew_notify(pm__crew *c);
  * none is waiting (one waiter: the executor has work for it to do). */
 void pm__crew_wake(pm__crew *c);
 /* Wait up to `seconds` (< 0: forever) until the job ended and no member is
- * inside it; with `help`, first run its chunks on this thread as member
- * number `size`. 1: ended (and forgotten), 0: timeout or pm__crew_wake. */
+ * inside it; with `help`, first run its chunks on this thread as worker
+ * number `helper`. 1: ended (and forgotten), 0: timeout or pm__crew_wake. */
 int  pm__crew_wait(pm__crew *c, pm__job *job, double seconds, int help);
 
 #endif

@@ -40,6 +40,21 @@
  * outputs instead. Sends are non-blocking (both sides only ever wait in
  * their polling loop), so two big messages crossing cannot deadlock.
  *
+ * Per-worker state (opts.worker_init / worker_exit): a worker is a compute
+ * thread of a rank. Rank 0's step jobs with pm_job_step (the core runs init
+ * and exit); a follower's run received chunks as workers of their rank's own
+ * job (pm_job_worker_enter / pm_job_worker_exit), since the states live
+ * there. A thread whose init failed answers its chunks with PM_EWORKERINIT
+ * and FLAG_INIT_FAILED, which stops the call on rank 0
+ * (pm_job_worker_failed). END tells a follower that the call has state
+ * (FLAG_EXITS) and how big rank 0's records are; once its last chunk went
+ * back and every thread that started ran its exit, the follower sends the
+ * records in one EXITS message, and rank 0 ends the job only when every
+ * follower's came (pm_job_exit_deliver files them): the call never returns
+ * before every exit in the job ran. Worker numbers on rank 0: the compute
+ * threads 0 .. threads - 2, follower r as threads + r - 2, the calling
+ * thread last (workers(), as the executor protocol says).
+ *
  * Waiting: the communication thread polls MPI_Iprobe while messages flow and
  * otherwise sleeps with a growing back-off (at most IDLE_MAX_S), or longer
  * (IDLE_CALM_S) while every queue is full, so a rank waiting on others does
@@ -115,8 +130,12 @@ static void mpi_close(void *state)
     st->comm_ready = 0;
     free(st->remotes);
     free(st->peers);
+    free(st->fw);
+    free(st->exit_buf);
     st->remotes = NULL;
     st->peers = NULL;
+    st->fw = NULL;
+    st->exit_buf = NULL;
 }
 
 static int mpi_open(void *state, const pm__exec_config *cfg)
@@ -132,7 +151,8 @@ static int mpi_open(void *state, const pm__exec_config *cfg)
     MPI_Comm_rank(st->comm, &st->rank);
     MPI_Comm_size(st->comm, &st->size);
     st->threads = cfg->threads;
-    if (!(st->peers = calloc((size_t)st->size, sizeof *st->peers)))
+    if (!(st->peers = calloc((size_t)st->size, sizeof *st->peers)) ||
+        !(st->fw = calloc((size_t)st->threads, sizeof *st->fw)))
         return PM_ENOMEM;
     if ((rc = pm__mutex_init(&st->lock)) != PM_OK)
         return rc;
@@ -149,6 +169,9 @@ static int mpi_open(void *state, const pm__exec_config *cfg)
                        : pm__crew_open(&st->crew, st->threads, pm__mpi_follower_step, st);
     if (rc != PM_OK)
         return rc;
+    /* Rank 0's calling thread is worker workers(), after the followers. */
+    if (st->rank == 0)
+        st->crew.helper = st->threads - 1 + st->size - 1;
     if ((rc = pm__thread_start(&st->comm_thread, comm_main, st)) != PM_OK)
         return rc;
     st->comm_started = 1;
@@ -206,6 +229,15 @@ static int mpi_submit(void *state, pm__job *job)
     }
     st->seq++;
     st->got_end = 0;
+    /* (every thread's exit of the last job ran before its wait() ended) */
+    memset(st->fw, 0, (size_t)st->threads * sizeof *st->fw);
+    st->nlive = 0;
+    pm_job_info info;
+    pm_job_info_get(job, &info);
+    st->has_state = info.worker_state;
+    free(st->exit_buf);
+    st->exit_buf = NULL;
+    st->exit_size = 0;
     st->crew_done = 0;
     st->remote_done = st->size == 1;
     pm__cond_broadcast(&st->cv);
@@ -274,8 +306,16 @@ static int mpi_follows(void)
     return pm_mpi_rank() > 0;
 }
 
+/* Every rank's threads are workers with a state of their own. Rank 0
+ * counts with its own `threads` (a follower with more than rank 0 sends
+ * more records: past exit_capacity they are counted as dropped). */
+static int mpi_state_workers(const pm__exec_config *cfg)
+{
+    return pm_mpi_size() * cfg->threads;
+}
+
 static const pm__exec_methods exec_mpi = {
-    .version = 5,
+    .version = 7,
     .name = "mpi",
     .state_size = sizeof(mpi_state),
     .open = mpi_open,
@@ -288,6 +328,8 @@ static const pm__exec_methods exec_mpi = {
     .share = mpi_share,
     .follows = mpi_follows,
     .ships = 1,
+    .worker_state = 1,
+    .state_workers = mpi_state_workers,
 };
 
 /* ---------------------------------------------------------- registration */

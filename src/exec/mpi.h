@@ -30,7 +30,14 @@
 /* Tags: 2 per job number, modulo a range every MPI allows (MPI_TAG_UB >= 32767). */
 #define TAG_JOBS 8192
 
-enum { MSG_HELLO = 1, MSG_TASK, MSG_END, MSG_RESULT };
+enum { MSG_HELLO = 1, MSG_TASK, MSG_END, MSG_RESULT, MSG_EXITS };
+/* msg_head.flags */
+enum {
+    FLAG_CANCELED = 1,    /* END: rank 0 was canceled, drop the chunks not started */
+    FLAG_EXITS = 2,       /* END: the call has per-worker state; answer with EXITS
+                             once every thread here ran its exit */
+    FLAG_INIT_FAILED = 4  /* RESULT: the thread's worker_init failed (items: PM_EWORKERINIT) */
+};
 
 /* Flow control: rank 0 keeps enough chunks queued at each follower to cover
  * the round trip's latency (measured) several times over, at least
@@ -40,8 +47,10 @@ enum { MSG_HELLO = 1, MSG_TASK, MSG_END, MSG_RESULT };
 #define QUEUE_MAX_CHUNKS 64
 
 typedef struct msg_head {   /* every message starts with this */
-    uint64_t kind, seq;
-    uint64_t id, base, count;  /* TASK, RESULT: the chunk; HELLO: count = threads */
+    uint64_t kind, seq, flags;
+    uint64_t id, base, count;  /* TASK, RESULT: the chunk; HELLO: count = threads;
+                                  EXITS: count = records */
+    uint64_t exit_size;        /* END, EXITS: bytes per exit record (0: rank 0 keeps none) */
     uint64_t ran, failed, first_failed;
     int64_t first_code;
     uint64_t in_stride, out_stride; /* TASK: rank 0's record sizes (a follower's
@@ -67,6 +76,7 @@ typedef struct remote {
 
 typedef struct peer {
     int ready, threads, ended;    /* said hello (with its threads), got END */
+    int exited;                   /* sent EXITS (calls with per-worker state) */
     size_t outstanding, out_items;
     double sec_per_item;          /* measured there (0: not yet) */
     double latency;               /* round trip minus queueing and work */
@@ -84,7 +94,8 @@ typedef struct ftask {
     size_t reply_len;
     unsigned char *in, *out;   /* decoded inputs (codec jobs), outputs */
     int *codes;
-    int bad;                   /* an input would not decode: every item fails with it */
+    int bad;                   /* an input would not decode (or the thread's worker_init
+                                  failed): every item fails with it */
     pm__job job;               /* the follower's job with rank 0's record sizes */
     double queued, started, ended;
 } ftask;
@@ -105,6 +116,13 @@ typedef struct mpi_state {
     ftask *ready, *ready_tail, *done;   /* followers: chunks to run, chunks ran */
     size_t nready;
     int got_end;
+    /* followers' per-worker state: which compute threads started (and owe
+     * their exit), the records their exits wrote, for the EXITS message */
+    struct fworker { int live, has_rec; } *fw;   /* one per compute thread */
+    int nlive;
+    int has_state;             /* this rank's call has worker_init / worker_exit */
+    unsigned char *exit_buf;   /* threads x exit_size, set with got_end */
+    size_t exit_size;
     /* the communication thread's own */
     sending *sends;
     remote *remotes;
@@ -115,9 +133,11 @@ typedef struct mpi_state {
 static inline int tag_down(uint64_t seq) { return (int)(seq % TAG_JOBS) * 2; }
 static inline int tag_up(uint64_t seq) { return (int)(seq % TAG_JOBS) * 2 + 1; }
 
-/* Rank 0's worker number for follower `r`: after the local members and the
- * calling thread (number threads - 1). */
-static inline int worker_of(const mpi_state *st, int r) { return st->threads + r - 1; }
+/* Rank 0's worker number for follower `r`: after the local members
+ * (0 .. threads - 2) and before the calling thread, which is number
+ * workers() (threads + size - 2) as the executor protocol says: pm_imap's
+ * consumer runs chunks as that number, and so does wait() (crew.helper). */
+static inline int worker_of(const mpi_state *st, int r) { return st->threads + r - 2; }
 
 
 /* mpi_wire.c */

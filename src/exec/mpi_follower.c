@@ -124,6 +124,7 @@ static void pack_reply(ftask *f)
 {
     const pm__job *job = &f->job;
     msg_head h = {.kind = MSG_RESULT, .seq = f->seq, .id = f->id, .base = f->t.base,
+                  .flags = f->bad == PM_EWORKERINIT ? FLAG_INIT_FAILED : 0,
                   .count = f->t.count, .ran = f->t.ran, .failed = f->t.failed,
                   .first_failed = f->t.first_failed, .first_code = f->t.first_code,
                   .wait_s = f->started - f->queued, .run_s = f->ended - f->started};
@@ -155,15 +156,99 @@ static void pack_reply(ftask *f)
     f->reply_len = len;
 }
 
-/* Run by the compute threads on a follower. */
-static void run_ftask(ftask *f)
+/* Run by compute thread `worker` on a follower. With per-worker state the
+ * thread is a worker of `job`, this rank's own call (whose slots hold the
+ * states; f->job only has rank 0's record sizes): its init runs before the
+ * first items it runs, and pm_worker_state() gives its state inside them. */
+static void run_ftask(mpi_state *st, pm__job *job, int worker, ftask *f)
 {
     f->started = pm__now();
     prepare(f);
+    void *saved = NULL;
+    int entered = 0;
+    if (!f->bad) {
+        int first = st->has_state && !st->fw[worker].live;
+        f->bad = pm_job_worker_enter(job, worker, &saved);
+        entered = f->bad == PM_OK;
+        if (entered && first) {
+            /* It owes its exit now: the communication thread waits for it
+             * before it sends EXITS. */
+            pm__mutex_lock(&st->lock);
+            st->fw[worker].live = 1;
+            st->nlive++;
+            pm__mutex_unlock(&st->lock);
+        }
+    }
     run_items(&f->job, f);
+    if (entered)
+        pm_job_worker_leave(saved);
     f->ended = pm__now();
     pack_reply(f);
     ftask_release(f);
+}
+
+/* The job ended for compute thread `worker`: its exit, here, once; the
+ * record goes to exit_buf, which the communication thread sends to rank 0. */
+static void worker_exit(mpi_state *st, pm__job *job, int worker)
+{
+    pm__mutex_lock(&st->lock);
+    int live = st->fw[worker].live;
+    unsigned char *rec = st->exit_buf ? st->exit_buf + (size_t)worker * st->exit_size : NULL;
+    size_t size = st->exit_size;
+    pm__mutex_unlock(&st->lock);
+    if (!live)
+        return;
+    /* exit_buf stays put until nlive is 0, and this slot is this thread's. */
+    int wrote = pm_job_worker_exit(job, worker, rec, size);
+    pm__mutex_lock(&st->lock);
+    st->fw[worker].live = 0;
+    st->fw[worker].has_rec = wrote;
+    st->nlive--;
+    st->kick = 1;
+    pm__cond_signal(&st->cv);
+    pm__mutex_unlock(&st->lock);
+}
+
+/* Every thread that started ran its exit: their records to rank 0, in one
+ * message (sent even with none, since rank 0 waits for it). */
+static void send_exits(mpi_state *st, uint64_t seq, double *backoff)
+{
+    for (;;) {
+        pm__mutex_lock(&st->lock);
+        int left = st->nlive;
+        pm__mutex_unlock(&st->lock);
+        if (left == 0)
+            break;
+        pm__mpi_reap_sends(st, 0);
+        pm__mpi_idle(st, backoff, 0); /* an exit that ends kicks this thread */
+    }
+    size_t size = st->exit_size, n = 0;
+    unsigned char *recs = NULL;
+    if (st->exit_buf) {
+        /* Packed to the front: the threads that wrote a record. */
+        recs = st->exit_buf;
+        for (int w = 0; w < st->threads; w++)
+            if (st->fw[w].has_rec) {
+                if (n != (size_t)w)
+                    memmove(recs + n * size, recs + (size_t)w * size, size);
+                n++;
+            }
+    }
+    msg_head h = {.kind = MSG_EXITS, .seq = seq, .count = n, .exit_size = size};
+    size_t len = 0;
+    unsigned char *msg = pm__mpi_pack(&h, NULL, 0, recs, size, n, NULL, NULL, &len);
+    if (!msg && (msg = malloc(sizeof h)) != NULL) {
+        /* Out of memory for the records: rank 0 still learns the exits ran. */
+        h.count = 0;
+        memcpy(msg, &h, sizeof h);
+        len = sizeof h;
+    }
+    if (msg)
+        pm__mpi_post(st, msg, len, 0, tag_up(seq));
+    pm__mutex_lock(&st->lock);
+    free(st->exit_buf);
+    st->exit_buf = NULL;
+    pm__mutex_unlock(&st->lock);
 }
 
 /* Rank 0 was canceled: the chunks not started yet go back as not run. */
@@ -193,7 +278,7 @@ static void drop_queued(mpi_state *st)
 void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
 {
     size_t inflight = 0;
-    int got_end = 0;
+    int got_end = 0, exits = 0;
     double backoff = IDLE_MIN_S;
     msg_head hello = {.kind = MSG_HELLO, .seq = seq, .count = (uint64_t)st->threads};
     unsigned char *m = malloc(sizeof hello);
@@ -230,8 +315,9 @@ void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
                 inflight++;
             } else {
                 got_end = 1;
+                exits = (h.flags & FLAG_EXITS) != 0;
                 free(msg);
-                if (h.count)
+                if (h.flags & FLAG_CANCELED)
                     drop_queued(st);
             }
             if (f)
@@ -245,6 +331,13 @@ void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
                 st->ready_tail = f;
                 st->nready++;
             } else {
+                /* Where the threads' exits write their records (before
+                 * they can see the end). Without room (out of memory, or
+                 * rank 0 keeps none) the exits get NULL. */
+                size_t es = (size_t)h.exit_size;
+                if (exits && es && es <= SIZE_MAX / (size_t)st->threads)
+                    st->exit_buf = calloc((size_t)st->threads, es);
+                st->exit_size = st->exit_buf ? es : 0;
                 st->got_end = 1;
             }
             pm__mutex_unlock(&st->lock);
@@ -273,6 +366,8 @@ void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
         else if (!got_end || inflight > 0)
             pm__mpi_idle(st, &backoff, calm);
     }
+    if (exits)
+        send_exits(st, seq, &backoff);
     pm__mpi_reap_sends(st, 1);
 }
 
@@ -280,7 +375,6 @@ void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
 int pm__mpi_follower_step(void *owner, pm__job *job, int worker)
 {
     mpi_state *st = owner;
-    (void)worker;
     pm__mutex_lock(&st->lock);
     ftask *f = st->ready;
     if (f) {
@@ -291,10 +385,12 @@ int pm__mpi_follower_step(void *owner, pm__job *job, int worker)
     }
     int end = !f && st->got_end;
     pm__mutex_unlock(&st->lock);
-    if (!f)
+    if (!f) {
+        if (end)
+            worker_exit(st, job, worker);
         return end ? PM__STEP_END : PM__STEP_IDLE;
-    (void)job;
-    run_ftask(f);
+    }
+    run_ftask(st, job, worker, f);
     pm__mutex_lock(&st->lock);
     f->next = st->done;
     st->done = f;

@@ -121,6 +121,10 @@ static void take_result(mpi_state *st, pm__job *job, int r, const unsigned char 
         double spi = h.run_s / (double)ran;
         pe->sec_per_item = pe->sec_per_item > 0 ? 0.7 * pe->sec_per_item + 0.3 * spi : spi;
     }
+    /* A thread there whose worker_init failed: its items came back with
+     * PM_EWORKERINIT, and the call stops as for a local one. */
+    if (h.flags & FLAG_INIT_FAILED)
+        pm_job_worker_failed(job);
     job->finish(job, rem->worker, t);
     rem->used = 0;
     pe->outstanding--;
@@ -142,10 +146,34 @@ static int wants_more(const peer *p)
     return (double)p->out_items * p->sec_per_item < want * p->threads;
 }
 
+/* A follower's EXITS: the records its threads' exits wrote, into the
+ * call's exit_results. A message too short for what it claims brings what
+ * it holds. */
+static void take_exits(pm__job *job, const unsigned char *msg, size_t len, size_t exit_size)
+{
+    msg_head h;
+    memcpy(&h, msg, sizeof h);
+    if (!exit_size || h.exit_size != exit_size)
+        return;
+    size_t have = (len - sizeof h) / exit_size;
+    size_t n = h.count < have ? (size_t)h.count : have;
+    for (size_t k = 0; k < n; k++)
+        pm_job_exit_deliver(job, msg + sizeof h + k * exit_size);
+}
+
+/* Whether follower `p` is done with the job: it got END, every chunk it had
+ * came back, and (with per-worker state) its threads' exits ran. */
+static int peer_done(const peer *p, int exits)
+{
+    return p->ended && p->outstanding == 0 && (!exits || p->exited);
+}
+
 void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
 {
     int live = st->size - 1;
     double backoff = IDLE_MIN_S;
+    pm_job_info info;
+    pm_job_info_get(job, &info);
     memset(st->peers, 0, (size_t)st->size * sizeof *st->peers);
     while (live > 0) {
         int busy = 0, from = 0;
@@ -161,6 +189,10 @@ void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
             }
             else if (h.seq == seq && h.kind == MSG_RESULT)
                 take_result(st, job, from, msg, len);
+            else if (h.seq == seq && h.kind == MSG_EXITS) {
+                take_exits(job, msg, len, info.exit_size);
+                st->peers[from].exited = 1;
+            }
             free(msg);
             busy = 1;
         }
@@ -177,9 +209,14 @@ void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
                 if (k == PM__STEP_END) {
                     /* Canceled: the follower drops the chunks it has not
                      * started (they come back as not run), so the call ends
-                     * within about one chunk per thread there too. */
+                     * within about one chunk per thread there too. With
+                     * per-worker state its threads then run their exits,
+                     * and it sends their records (EXITS): the call is not
+                     * over before every worker's exit ran. */
                     msg_head h = {.kind = MSG_END, .seq = seq,
-                                  .count = pm__canceled(job->cancel) ? 1 : 0};
+                                  .flags = (pm__canceled(job->cancel) ? FLAG_CANCELED : 0) |
+                                           (info.worker_state ? FLAG_EXITS : 0),
+                                  .exit_size = info.exit_size};
                     unsigned char *m = malloc(sizeof h);
                     if (!m)
                         break; /* try again at the next round */
@@ -190,7 +227,7 @@ void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
                 }
                 send_task(st, job, seq, r, &t);
             }
-            live += !(p->ended && p->outstanding == 0);
+            live += !peer_done(p, info.worker_state);
             calm &= p->ready && !p->ended && !wants_more(p);
         }
         pm__mpi_reap_sends(st, 0);

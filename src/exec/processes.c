@@ -327,8 +327,16 @@ static int procs_open(void *state, const pm__exec_config *cfg)
     return pm__crew_open(&st->crew, n, pm__lane_step, st);
 }
 
+/* A worker with state is a thread of a worker process: procs x threads of
+ * them at once (recycling brings more, counted as dropped past the
+ * capacity). */
+static int procs_state_workers(const pm__exec_config *cfg)
+{
+    return cfg->procs * cfg->threads;
+}
+
 const pm__exec_methods pm__exec_processes = {
-    .version = 6,
+    .version = 7,
     .name = "processes",
     .isolated = 1,
     .state_size = sizeof(procs_state),
@@ -343,6 +351,7 @@ const pm__exec_methods pm__exec_processes = {
     .timeouts = 1,
     .recycles = 1,
     .worker_state = 1,
+    .state_workers = procs_state_workers,
 };
 
 #endif /* PM_HAVE_FORK */
