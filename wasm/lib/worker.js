@@ -329,7 +329,7 @@ function postItem(msg, k, r, code) {
 function kernel(msg) {
   const { n, base } = msg;
   const t0 = performance.now();
-  const job = M._pmw_job_new(1, 1, 0, msg.raise ? 1 : 0, 0, 0) >>> 0;
+  const job = M._pmw_job_new(pmw.P.kind.KERNEL, 1, 0, msg.raise ? 1 : 0, 0, 0) >>> 0;
   if (!job) throw new RangeError('parmap: out of WebAssembly memory in a worker');
   try {
     pmw.heap(0).F64.set(msg.params, M._pmw_job_params(job) >>> 3);
@@ -347,8 +347,9 @@ function kernel(msg) {
     const output = pmw.heap().U8.slice(kout, kout + outBytes);
     let codes = null;
     if (!msg.raise) codes = pmw.heap().I32.slice(M._pmw_job_codes(job) >>> 2, (M._pmw_job_codes(job) >>> 2) + n);
-    let errIndex = M._pmw_job_get(job, 3), errCode = M._pmw_job_get(job, 4);
-    if (errIndex < 0) { errIndex = M._pmw_job_get(job, 7); errCode = M._pmw_job_get(job, 8); }
+    const get = pmw.job;
+    let errIndex = get.err_index(job), errCode = get.err_code(job);
+    if (errIndex < 0) { errIndex = get.first_error_index(job); errCode = get.first_error_code(job); }
     const transfer = [output.buffer];
     if (codes) transfer.push(codes.buffer);
     port.postMessage({ t: 'kdone', call: msg.call, base, status, output, codes, ran: n, ms: performance.now() - t0,
