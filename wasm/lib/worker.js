@@ -38,6 +38,7 @@ const port = isNode ? host.port : self;   // where messages go
 
 let M = null;        // the module instance
 let pmw = null;      // its runtime (codec, compile, makeCall)
+let CODE = null;     // item codes (src/protocol.h PMW_ITEM_CODES)
 const calls = new Map();   // call id -> { call, raise }
 let enc = null;
 
@@ -58,6 +59,7 @@ async function init(msg) {
   M = await factory({ instantiateWasm, pmwPoolSize: 1 });
   if (!M._pmw_pool_ensure(1)) throw new Error('parmap: the worker could not start its pool');
   pmw = M.pmw;
+  CODE = pmw.P.code;
   enc = new pmw.Encoder();
 }
 
@@ -124,7 +126,7 @@ function failure(e, index, code) {
   return pmw.itemError(e, index, code);
 }
 
-/** Encode one value; on failure the error fields take its place (code 3). */
+/** Encode one value; on failure the error fields take its place (CODE.ENCODE). */
 function encodeOne(v, index, code) {
   const at = enc.pos;
   try {
@@ -135,8 +137,8 @@ function encodeOne(v, index, code) {
     if (!(e instanceof pmw.EncodeError)) throw e;
     const err = new TypeError('parmap: item ' + index + ': the result cannot be sent back: ' + e.what +
       (e.path ? ' at result' + e.path : ''));
-    enc.value(failure(err, index, 3), 0);
-    return 3;
+    enc.value(failure(err, index, CODE.ENCODE), 0);
+    return CODE.ENCODE;
   }
 }
 
@@ -163,7 +165,7 @@ function run(msg, J) {
     try {
       r = call(items[k]);
     } catch (e) {
-      code = e && e.pmwShape ? 2 : 1;
+      code = e && e.pmwShape ? CODE.SHAPE : CODE.THREW;
       r = failure(e, base + k, code);
     }
     if (code === 0 && typeof r !== 'number' && pmw.thenable(r)) {
@@ -282,11 +284,11 @@ function runAsync(msg, J, items, k0, first, done, codes) {
       try {
         r = call(items[k]);
       } catch (e) {
-        return settle(k, e, e && e.pmwShape ? 2 : 1);
+        return settle(k, e, e && e.pmwShape ? CODE.SHAPE : CODE.THREW);
       }
     }
     if (!pmw.thenable(r)) return settle(k, r, 0);
-    Promise.resolve(r).then((v) => settle(k, v, 0), (e) => settle(k, e, 1));
+    Promise.resolve(r).then((v) => settle(k, v, 0), (e) => settle(k, e, CODE.THREW));
   };
   const finished = () => {
     if (failAt >= 0) {

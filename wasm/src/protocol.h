@@ -101,29 +101,24 @@
 
 /* ---------------------------------------------------------- C's names */
 
-#define PMW__ENUM(name, ...) PMW_GET_##name,
-enum { PMW_JOB_FIELDS(PMW__ENUM) PMW_GET_COUNT };
-#undef PMW__ENUM
-#define PMW__ENUM(name, ...) PMW_RING_##name,
-enum { PMW_RINGS(PMW__ENUM) PMW_RING_COUNT };
-#undef PMW__ENUM
-#define PMW__ENUM(name, ...) PMW_RF_##name,
-enum { PMW_RING_FIELDS(PMW__ENUM) PMW_RF_COUNT };
-#undef PMW__ENUM
-#define PMW__ENUM(name, value, ...) PMW_##name = value,
-enum { PMW_STATUS_MAP(PMW__ENUM) };
-#undef PMW__ENUM
-#define PMW__ENUM(name, value) PMW_POST_##name = value,
-enum { PMW_POSTS(PMW__ENUM) };
-#undef PMW__ENUM
-#define PMW__ENUM(name, value) PMW_CODE_##name = value,
-enum { PMW_ITEM_CODES(PMW__ENUM) };
-#undef PMW__ENUM
-#define PMW__ENUM(name, value) PMW_##name = value,
-enum { PMW_KINDS(PMW__ENUM) };
-#undef PMW__ENUM
-#define PMW__ENUM(name, value) PMW_BYTES_##name = value,
-enum { PMW_JOB_BYTES(PMW__ENUM) };
-#undef PMW__ENUM
+#define PMW__GET(name, ...) PMW_GET_##name,
+#define PMW__RING(name) PMW_RING_##name,
+#define PMW__RF(name, ...) PMW_RF_##name,
+#define PMW__IS(name, value, ...) PMW_##name = value,
+#define PMW__POST(name, value) PMW_POST_##name = value,
+#define PMW__CODE(name, value) PMW_CODE_##name = value,
+#define PMW__BYTES(name, value) PMW_BYTES_##name = value,
+enum { PMW_JOB_FIELDS(PMW__GET) PMW_GET_COUNT };
+enum { PMW_RINGS(PMW__RING) PMW_RING_COUNT };
+enum { PMW_RING_FIELDS(PMW__RF) PMW_RF_COUNT };
+enum { PMW_STATUS_MAP(PMW__IS) PMW_KINDS(PMW__IS) };
+enum { PMW_POSTS(PMW__POST) PMW_ITEM_CODES(PMW__CODE) PMW_JOB_BYTES(PMW__BYTES) };
+#undef PMW__GET
+#undef PMW__RING
+#undef PMW__RF
+#undef PMW__IS
+#undef PMW__POST
+#undef PMW__CODE
+#undef PMW__BYTES
 
 #endif
