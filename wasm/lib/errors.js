@@ -36,8 +36,8 @@ export function itemError(pmw, fields) {
     cause = pmw.rebuildError(f.original ? { ...f, name: f.original.name, message: f.original.message } : f);
     delete cause.pmwFields;
   }
-  // A result that did not fit in the heap: ENOMEM (C's item code -2).
-  const itemCode = f.errorCode === 'ENOMEM' ? -2 : f.shape ? -1 : typeof f.code === 'number' ? f.code : 1;
+  // A result that did not fit in the heap: ENOMEM (C's item code).
+  const itemCode = f.errorCode === 'ENOMEM' ? STATUS.ENOMEM : f.shape ? STATUS.EINVAL : typeof f.code === 'number' ? f.code : 1;
   const e = new ParmapError(f.message, { index: f.index, cause, itemCode, code: f.errorCode || 'EITEM' });
   // A plain function returned a promise where items run synchronously:
   // lib/map.js runs the call again on the workers engine.
@@ -56,8 +56,20 @@ export function abortError(signal) {
   return e;
 }
 
-/** Error names of the C core's statuses (parmap.h PM_STATUS_MAP). */
-export const STATUS = { OK: 0, EINVAL: -1, ENOMEM: -2, EITEM: -3, ECRASH: -4, ETIMEOUT: -5, ECANCELED: -6, ESYS: -7, ENOTSUP: -8, EWORKERINIT: -10, ESOURCE: -100 };
+/**
+ * The C statuses by name: the core's (parmap.h PM_STATUS_MAP) and the
+ * glue's (src/protocol.h PMW_STATUS_MAP: ESOURCE, a stream whose source
+ * threw). Filled from the module's own table when it loads (loader.js
+ * setStatuses), so a status C gains appears here by itself; everything that
+ * reads it runs after the load.
+ */
+export const STATUS = {};
+
+/** loader.js: the statuses of the module just loaded (pmw.P.status). */
+export function setStatuses(table) {
+  for (const k of Object.keys(STATUS)) delete STATUS[k];
+  Object.assign(STATUS, table);
+}
 
 export function statusError(M, status, what) {
   const name = Object.keys(STATUS).find((k) => STATUS[k] === status) || 'UNKNOWN';

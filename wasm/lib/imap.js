@@ -291,17 +291,20 @@ class ThreadedImap {
     try {
       this.job = newJsJob('imap', rt, this.src, o, this.threads);
       if (M._pmw_stream_init(this.job, IN_CAP, OUT_CAP, o.total || 0) !== 0) throw new RangeError('imap: out of WebAssembly memory');
-      const a = (which, field) => M._pmw_ring_addr(this.job, which, field) >>> 0;
+      const a = (which, field) => rt.pmw.ringAddr(this.job, which, field);
+      // Heap indexes: records (double) >>> 3, counters and flags (32-bit) >>> 2.
       this.ring = {
-        inVal: a(0, 0) >>> 3, inHead: a(0, 3) >>> 2, inTail: a(0, 4) >>> 2, inWaiting: a(0, 5) >>> 2,
-        outVal: a(1, 0) >>> 3, outIdx: a(1, 1) >>> 3, outCode: a(1, 2) >>> 2, outHead: a(1, 3) >>> 2,
-        outTail: a(1, 4) >>> 2, outWaiting: a(1, 5) >>> 2, done: a(1, 7) >>> 2,
+        inVal: a('in', 'val') >>> 3, inHead: a('in', 'head') >>> 2, inTail: a('in', 'tail') >>> 2,
+        inWaiting: a('in', 'waiting') >>> 2,
+        outVal: a('out', 'val') >>> 3, outIdx: a('out', 'idx') >>> 3, outCode: a('out', 'code') >>> 2,
+        outHead: a('out', 'head') >>> 2, outTail: a('out', 'tail') >>> 2, outWaiting: a('out', 'waiting') >>> 2,
+        done: a('out', 'done') >>> 2,
       };
       this.watch = watchJob(rt, this.job, { onProgress: o.onProgress, signal: undefined });
-      // Posts: 1 the job ended, 2 room in the in ring, 3 results in the out ring.
+      const { DONE, IN, OUT } = rt.pmw.P.post;
       this.watch.handler.onPost = (what) => {
-        if (what === 2 || what === 1) this.it.feed && this.it.feed.wake();
-        if (what === 3 || what === 1) this.it.wake();
+        if (what === IN || what === DONE) this.it.feed && this.it.feed.wake();    // room in the in ring
+        if (what === OUT || what === DONE) this.it.wake();                        // results in the out ring
       };
       this.writer = new rt.pmw.BlockWriter();
       this.releaser = new rt.pmw.Releaser();
@@ -410,7 +413,7 @@ class ThreadedImap {
     const { rt, o } = this;
     await this.watch.done;          // the coordinator has let go of the job
     if (this.watch.handler.terminated) { this.it.engineEnded(this.watch.handler.terminated); return; }
-    const status = rt.M._pmw_job_get(this.job, 0);
+    const status = rt.pmw.job.status(this.job);
     let err;
     if (this.sourceError && status !== STATUS.OK && status !== STATUS.EITEM) err = this.sourceError;
     else err = endError('imap', rt, this.job, status, o, this.watch);
@@ -504,7 +507,7 @@ class SingleImap {
       const res = await runSlices(rt, job, sliceOpts, batch.length);
       if (rt.terminated) { it.engineEnded(terminatedError()); return; }
       const err = endError('imap', rt, job, res.status, o, res.watch);
-      const ran = res.status === 0 ? batch.length : Math.max(0, rt.M._pmw_job_get(job, 3));
+      const ran = res.status === STATUS.OK ? batch.length : Math.max(0, rt.pmw.job.err_index(job));
       const out = new Array(ran);
       readResults(rt, recs >>> 3, ran, out, 0, null);
       for (const v of out) if (v && v.name === 'ParmapError') v.index += base;

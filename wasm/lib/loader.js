@@ -29,7 +29,7 @@
 
 import { loadParser } from './freevars.js';
 import { Pool, RECYCLE_BYTES } from './pool.js';
-import { ParmapError } from './errors.js';
+import { ParmapError, setStatuses, STATUS } from './errors.js';
 import * as webHost from './host-web.js';
 
 const BUILDS = ['auto', 'threaded', 'workers', 'single'];
@@ -215,6 +215,8 @@ async function load() {
   // loaded, so only two are: the first call's coordinator and one crew
   // member. The rest of the crew boots in the background (see below).
   const M = await instantiate(h, build, build === 'threaded' ? 2 : 1, module);
+  // The statuses come from the module (C's table), ESOURCE and all.
+  setStatuses(M.pmw.P.status);
   const rt = {
     M,
     pmw: M.pmw,
@@ -397,7 +399,7 @@ export async function info() {
 }
 
 export function terminatedError() {
-  return new ParmapError('parmap: terminate() was called: the call was stopped before it finished', { code: 'ECANCELED', itemCode: -6 });
+  return new ParmapError('parmap: terminate() was called: the call was stopped before it finished', { code: 'ECANCELED', itemCode: STATUS.ECANCELED });
 }
 
 /**
@@ -437,7 +439,7 @@ function shutdown(rt, err) {
  */
 export function retire(rt, why) {
   if (state === rt) { state = null; loading = null; }
-  const err = new ParmapError(`parmap: the threaded module was terminated: ${why} kept a thread busy`, { code: 'ECANCELED', itemCode: -6 });
+  const err = new ParmapError(`parmap: the threaded module was terminated: ${why} kept a thread busy`, { code: 'ECANCELED', itemCode: STATUS.ECANCELED });
   shutdown(rt, err);
 }
 

@@ -22,8 +22,9 @@ const ABORT_GRACE_MS = 60; // threaded: an abort waits this long for the threads
 
 /* ----------------------------------------------------------- job helpers */
 
+/** The function's source (which 'SRC') or the meta bytes ('META') of a job. */
 export function writeBytes(M, job, which, bytes) {
-  const p = M._pmw_job_bytes(job, which, bytes.length) >>> 0;
+  const p = M._pmw_job_bytes(job, M.pmw.P.bytes[which], bytes.length) >>> 0;
   if (!p) throw new RangeError('parmap: out of WebAssembly memory');
   M.pmw.heap().U8.set(bytes, p);
 }
@@ -48,11 +49,11 @@ export function encodeMeta(api, pmw, o) {
 export function newJsJob(api, rt, src, o, threads) {
   const { M, pmw } = rt;
   const meta = encodeMeta(api, pmw, o);
-  const job = M._pmw_job_new(0, threads, o.chunksize, o.raise ? 1 : 0, o.ordered ? 0 : 1, o.onProgress ? 1 : 0) >>> 0;
+  const job = M._pmw_job_new(pmw.P.kind.JS, threads, o.chunksize, o.raise ? 1 : 0, o.ordered ? 0 : 1, o.onProgress ? 1 : 0) >>> 0;
   if (!job) throw new RangeError(`${api}: out of WebAssembly memory`);
   try {
-    writeBytes(M, job, 0, new TextEncoder().encode(src));
-    writeBytes(M, job, 1, meta);
+    writeBytes(M, job, 'SRC', new TextEncoder().encode(src));
+    writeBytes(M, job, 'META', meta);
   } catch (e) {
     M._pmw_job_free(job);
     throw e;
@@ -82,7 +83,7 @@ export function writeItems(api, rt, job, list, r0, w, base = 0) {
     return;
   }
   let F = H.F64, U = H.U32;
-  const undefHi = (pmw.NAN_HI | (pmw.TAG_UNDEF << 17)) >>> 0;
+  const undefHi = (pmw.NAN_HI | (pmw.TAG_UNDEF << pmw.TAG_SHIFT)) >>> 0;
   for (let i = 0; i < n; i++) {
     const v = list[i];
     if (typeof v === 'number') {
@@ -157,7 +158,8 @@ export function resultArray(rt, r0, n) {
  * completion and an unregister function. */
 export function watchJob(rt, job, o, onCancel) {
   const { M } = rt;
-  const id = M._pmw_job_get(job, 9);
+  const id = rt.pmw.job.id(job);
+  const { DONE } = rt.pmw.P.post;
   let resolveDone;
   const done = new Promise((r) => { resolveDone = r; });
   let progressError = null;
@@ -167,7 +169,7 @@ export function watchJob(rt, job, o, onCancel) {
       try { o.onProgress(p); } catch (e) { progressError = e; M._pmw_cancel(job); }
     } : null,
     post: (what) => {
-      if (what === 1) {
+      if (what === DONE) {
         handler.ended = true;
         resolveDone();
         if (rt.orphans && rt.orphans.delete(job)) { rt.jobs.delete(id); M._pmw_job_free(job); }
@@ -176,7 +178,7 @@ export function watchJob(rt, job, o, onCancel) {
     },
     cancel: () => { M._pmw_cancel(job); if (onCancel) onCancel(); },
     // terminate() (or an abort whose function does not stop) took the module down.
-    terminate: (err) => { handler.terminated = err; resolveDone(); if (handler.onPost) handler.onPost(1); },
+    terminate: (err) => { handler.terminated = err; resolveDone(); if (handler.onPost) handler.onPost(DONE); },
     onPost: null,
     ended: false,
     terminated: null,
@@ -221,7 +223,7 @@ export function endError(api, rt, job, status, o, w) {
   if (status === STATUS.OK) return null;
   if (status === STATUS.ECANCELED || (o.signal && o.signal.aborted)) return abortError(o.signal);
   if (status === STATUS.EITEM) {
-    const index = M._pmw_job_get(job, 3);
+    const index = pmw.job.err_index(job);
     const rec = M._malloc(8) >>> 0;
     M._pmw_job_err_rec(job, rec);
     const H = pmw.heap();
@@ -231,7 +233,7 @@ export function endError(api, rt, job, status, o, w) {
       err = itemError(pmw, pmw.decodeRef(H.U32, rec >>> 3));
       if (index >= 0) err.index = index;   // the core's word (a stream's item knows no index in the worker)
     }
-    else err = new ParmapError(`${api}: item ${index} failed (code ${M._pmw_job_get(job, 4)})`, { index, itemCode: M._pmw_job_get(job, 4) });
+    else err = new ParmapError(`${api}: item ${index} failed (code ${pmw.job.err_code(job)})`, { index, itemCode: pmw.job.err_code(job) });
     M._free(rec);
     return err;
   }
@@ -324,7 +326,7 @@ export function freeJob(rt, job) {
 }
 
 function completionOrder(rt, job, out) {
-  const nlog = rt.M._pmw_job_get(job, 6);
+  const nlog = rt.pmw.job.log_n(job);
   const log = rt.M._pmw_job_log(job) >>> 2;
   const U = rt.pmw.heap().U32;
   const res = [];
@@ -342,8 +344,8 @@ export async function runThreaded(rt, job, o) {
     const rc = rt.M._pmw_map_start(job);
     if (rc !== 0) throw statusError(rt.M, rc, 'starting the map');
     await w.done;
-    if (w.handler.terminated) return { status: -6, watch: w };
-    return { status: rt.M._pmw_job_get(job, 0), watch: w };
+    if (w.handler.terminated) return { status: STATUS.ECANCELED, watch: w };
+    return { status: rt.pmw.job.status(job), watch: w };
   } finally {
     w.unwatch();
   }
@@ -375,9 +377,9 @@ export async function runSlices(rt, job, o, n, onSlice) {
     const ts = performance.now();
     status = M._pmw_map_slice(job, start, count);
     const dt = performance.now() - ts;
-    const ran = M._pmw_job_get(job, 1);
+    const ran = rt.pmw.job.done(job);
     done += ran;
-    failed += M._pmw_job_get(job, 2);
+    failed += rt.pmw.job.failed(job);
     if (onSlice) onSlice(start, ran);
     start += count;
     if (status !== 0) break;
@@ -494,7 +496,7 @@ async function runKernel(name, input, opts, inHeap, outOpt, outHeap) {
   const threads = begin(rt, o.threads || rt.threads);
   let job = 0;
   try {
-    job = M._pmw_job_new(1, threads, o.chunksize, o.raise ? 1 : 0, 0, o.onProgress ? 1 : 0) >>> 0;
+    job = M._pmw_job_new(rt.pmw.P.kind.KERNEL, threads, o.chunksize, o.raise ? 1 : 0, 0, o.onProgress ? 1 : 0) >>> 0;
     if (!job) throw new RangeError('mapKernel: out of WebAssembly memory');
     const pp = M._pmw_job_params(job) >>> 3;
     rt.pmw.heap().F64.set(params, pp);
@@ -543,7 +545,7 @@ async function runKernel(name, input, opts, inHeap, outOpt, outHeap) {
  * the C registry; 0: bad parameters). */
 function kernelPerItem(rt, name, params) {
   const { M } = rt;
-  const job = M._pmw_job_new(1, 1, 0, 1, 0, 0) >>> 0;
+  const job = M._pmw_job_new(rt.pmw.P.kind.KERNEL, 1, 0, 1, 0, 0) >>> 0;
   if (!job) throw new RangeError('mapKernel: out of WebAssembly memory');
   try {
     rt.pmw.heap().F64.set(params, M._pmw_job_params(job) >>> 3);
@@ -576,9 +578,10 @@ function kernelError(rt, job, status, o, name) {
   if (status.status === STATUS.OK) return null;
   if (status.status === STATUS.ECANCELED || (o.signal && o.signal.aborted)) return abortError(o.signal);
   if (status.status === STATUS.EITEM) {
-    let index = M._pmw_job_get(job, 3);
-    let code = M._pmw_job_get(job, 4);
-    if (index < 0) { index = M._pmw_job_get(job, 7); code = M._pmw_job_get(job, 8); }
+    const get = rt.pmw.job;
+    let index = get.err_index(job);
+    let code = get.err_code(job);
+    if (index < 0) { index = get.first_error_index(job); code = get.first_error_code(job); }
     return new ParmapError(`mapKernel: ${name} failed on item ${index} (code ${code})`, { index, itemCode: code });
   }
   return statusError(M, status.status, 'mapKernel');

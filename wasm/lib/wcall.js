@@ -17,7 +17,7 @@
 // Raise mode: the first failure ends the call (the rest is dropped, running
 // chunks are stopped by the pool after a grace period).
 
-import { ParmapError, itemError } from './errors.js';
+import { ParmapError, itemError, STATUS } from './errors.js';
 
 const TARGET_MS = 20;    // auto chunks: work per chunk (the guided cap keeps the tail short)
 const FIRST_CHUNK = 16;  // auto chunks: before the first measurement
@@ -249,9 +249,9 @@ export class Call {
   kernelDone(task, msg) {
     const { OutType, perItem } = this.kernel;
     const out = new OutType(msg.output.buffer, 0, task.n * perItem);
-    if (msg.status !== 0 && msg.status !== -3)
+    if (msg.status !== STATUS.OK && msg.status !== STATUS.EITEM)
       return this.fail(new Error(`mapKernel: ${this.kernel.name} failed in a worker (status ${msg.status})`));
-    if (msg.status === -3 && this.o.raise) {
+    if (msg.status === STATUS.EITEM && this.o.raise) {
       return this.raiseAt(msg.errIndex, new ParmapError(`mapKernel: ${this.kernel.name} failed on item ${msg.errIndex} (code ${msg.errCode})`,
         { index: msg.errIndex, itemCode: msg.errCode }));
     }
@@ -280,7 +280,7 @@ export class Call {
     if (this.ended) return;
     const index = task.base + k;
     const err = new ParmapError(`${this.api}: item ${index} timed out after ${this.timeout} ms (its worker was terminated)`,
-      { index, code: 'ETIMEOUT', itemCode: -5 });
+      { index, code: 'ETIMEOUT', itemCode: STATUS.ETIMEOUT });
     this.requeueUnsettled(task, k, false);
     this.itemResult(index, err, true);
   }
@@ -297,13 +297,13 @@ export class Call {
       const at = task.n === 1 ? 0 : k;
       const index = task.base + at;
       const err = new ParmapError(`${this.api}: item ${index} crashed its worker (${message}); the worker was replaced`,
-        { index, code: 'ECRASH', itemCode: -4 });
+        { index, code: 'ECRASH', itemCode: STATUS.ECRASH });
       this.requeueAfter(task, at);
       if (this.kind === 'kernel') {
         if (this.o.raise) return this.raiseAt(index, err);
         this.failed++;
         this.done++;
-        this.sink.failure(index, -4);
+        this.sink.failure(index, STATUS.ECRASH);
         this.sink.results(index, new this.kernel.OutType(this.kernel.perItem));
         return this.afterResults();
       }

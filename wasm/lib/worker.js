@@ -40,6 +40,7 @@ const port = isNode ? host.port : self;   // where messages go
 
 let M = null;        // the module instance
 let pmw = null;      // its runtime (codec, compile, makeCall)
+let CODE = null;     // item codes (src/protocol.h PMW_ITEM_CODES)
 const calls = new Map();   // call id -> { call, raise }
 let enc = null;
 let recycleBytes = Infinity;   // pool.js RECYCLE_BYTES, sent with 'init'
@@ -72,6 +73,7 @@ async function init(msg) {
   M = await factory({ instantiateWasm, pmwPoolSize: 1 });
   if (!M._pmw_pool_ensure(1)) throw new Error('parmap: the worker could not start its pool');
   pmw = M.pmw;
+  CODE = pmw.P.code;
   enc = new pmw.Encoder();
 }
 
@@ -138,7 +140,7 @@ function failure(e, index, code) {
   return pmw.itemError(e, index, code);
 }
 
-/** Encode one value; on failure the error fields take its place (code 3). */
+/** Encode one value; on failure the error fields take its place (CODE.ENCODE). */
 function encodeOne(v, index, code) {
   const at = enc.pos;
   try {
@@ -149,8 +151,8 @@ function encodeOne(v, index, code) {
     if (!(e instanceof pmw.EncodeError)) throw e;
     const err = new TypeError('parmap: item ' + index + ': the result cannot be sent back: ' + e.what +
       (e.path ? ' at result' + e.path : ''));
-    enc.value(failure(err, index, 3), 0);
-    return 3;
+    enc.value(failure(err, index, CODE.ENCODE), 0);
+    return CODE.ENCODE;
   }
 }
 
@@ -181,7 +183,7 @@ function run(msg, J) {
     try {
       r = call(items[k]);
     } catch (e) {
-      code = e && e.pmwShape ? 2 : 1;
+      code = e && e.pmwShape ? CODE.SHAPE : CODE.THREW;
       r = failure(e, base + k, code);
     }
     if (code === 0 && typeof r !== 'number' && pmw.thenable(r)) {
@@ -300,11 +302,11 @@ function runAsync(msg, J, items, k0, first, done, codes) {
       try {
         r = call(items[k]);
       } catch (e) {
-        return settle(k, e, e && e.pmwShape ? 2 : 1);
+        return settle(k, e, e && e.pmwShape ? CODE.SHAPE : CODE.THREW);
       }
     }
     if (!pmw.thenable(r)) return settle(k, r, 0);
-    Promise.resolve(r).then((v) => settle(k, v, 0), (e) => settle(k, e, 1));
+    Promise.resolve(r).then((v) => settle(k, v, 0), (e) => settle(k, e, CODE.THREW));
   };
   const finished = () => {
     if (failAt >= 0) {
@@ -347,7 +349,7 @@ function postItem(msg, k, r, code) {
 function kernel(msg) {
   const { n, base } = msg;
   const t0 = performance.now();
-  const job = M._pmw_job_new(1, 1, 0, msg.raise ? 1 : 0, 0, 0) >>> 0;
+  const job = M._pmw_job_new(pmw.P.kind.KERNEL, 1, 0, msg.raise ? 1 : 0, 0, 0) >>> 0;
   if (!job) throw new RangeError('parmap: out of WebAssembly memory in a worker');
   try {
     pmw.heap(0).F64.set(msg.params, M._pmw_job_params(job) >>> 3);
@@ -365,8 +367,9 @@ function kernel(msg) {
     const output = pmw.heap().U8.slice(kout, kout + outBytes);
     let codes = null;
     if (!msg.raise) codes = pmw.heap().I32.slice(M._pmw_job_codes(job) >>> 2, (M._pmw_job_codes(job) >>> 2) + n);
-    let errIndex = M._pmw_job_get(job, 3), errCode = M._pmw_job_get(job, 4);
-    if (errIndex < 0) { errIndex = M._pmw_job_get(job, 7); errCode = M._pmw_job_get(job, 8); }
+    const get = pmw.job;
+    let errIndex = get.err_index(job), errCode = get.err_code(job);
+    if (errIndex < 0) { errIndex = get.first_error_index(job); errCode = get.first_error_code(job); }
     const transfer = [output.buffer];
     if (codes) transfer.push(codes.buffer);
     port.postMessage({ t: 'kdone', recycle: bigHeap(), call: msg.call, base, status, output, codes, ran: n, ms: performance.now() - t0,

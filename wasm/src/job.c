@@ -23,13 +23,8 @@
 #include <pthread.h>
 #endif
 
-_Static_assert(offsetof(pmw_job, id) == 0, "runtime.js JOB_ID");
-_Static_assert(offsetof(pmw_job, raise) == 4, "runtime.js JOB_RAISE");
-_Static_assert(offsetof(pmw_job, src) == 8, "runtime.js JOB_SRC");
-_Static_assert(offsetof(pmw_job, src_len) == 12, "runtime.js JOB_SRC_LEN");
-_Static_assert(offsetof(pmw_job, meta) == 16, "runtime.js JOB_META");
-_Static_assert(offsetof(pmw_job, meta_len) == 20, "runtime.js JOB_META_LEN");
-_Static_assert(sizeof(pmw_block) == 16, "runtime.js BLOCK_HDR");
+/* The data of a block stays 8-aligned (records point at 8-byte units). */
+_Static_assert(sizeof(pmw_block) % 8 == 0, "pmw_block header");
 
 static pm_pool *pool;   /* the warm pool: main thread only */
 static int pool_threads;
@@ -161,14 +156,14 @@ EMSCRIPTEN_KEEPALIVE void pmw_job_free(pmw_job *j)
     free(j);
 }
 
-/* Room for the function's source (which 0) or the meta bytes (1); the main
- * thread writes them. Returns the address or 0. */
+/* Room for the function's source (which PMW_BYTES_SRC) or the meta bytes
+ * (PMW_BYTES_META); the main thread writes them. Returns the address or 0. */
 EMSCRIPTEN_KEEPALIVE void *pmw_job_bytes(pmw_job *j, int which, int len)
 {
     void *p = malloc((size_t)len + 1);
     if (!p)
         return NULL;
-    if (which == 0) {
+    if (which == PMW_BYTES_SRC) {
         free(j->src);
         j->src = p;
         j->src_len = len;
@@ -268,20 +263,14 @@ EMSCRIPTEN_KEEPALIVE double pmw_job_kernel_stride(pmw_job *j)
     return (double)j->out_stride;
 }
 
-/* Everything the main thread reads back after a call, by number. */
+/* Everything the main thread reads back after a call: what is a
+ * PMW_GET_* (protocol.h PMW_JOB_FIELDS, which also says how each is read). */
 EMSCRIPTEN_KEEPALIVE double pmw_job_get(pmw_job *j, int what)
 {
     switch (what) {
-    case 0: return j->status;
-    case 1: return (double)j->report.done;
-    case 2: return (double)j->report.failed;
-    case 3: return j->err_index == SIZE_MAX ? -1 : (double)j->err_index;
-    case 4: return j->err_code;
-    case 5: return j->report.elapsed_s;
-    case 6: return (double)atomic_load(&j->log_n);
-    case 7: return j->report.first_error_index == SIZE_MAX ? -1 : (double)j->report.first_error_index;
-    case 8: return j->report.first_error_code;
-    case 9: return j->id;
+#define PMW__GET(name, value) case PMW_GET_##name: return value;
+        PMW_JOB_FIELDS(PMW__GET)
+#undef PMW__GET
     }
     return 0;
 }

@@ -7,12 +7,16 @@
  *  - job.c:    a job (one parmap / mapKernel call): its records, value
  *              blocks, errors, the coordinator thread running pm_map;
  *  - stream.c: imap: rings between the main thread and the C stream, the
- *              coordinator running pm_imap.
+ *              coordinator running pm_imap;
+ *  - protocol.h / protocol.c: every number C and JavaScript share (job
+ *              fields, ring fields, posts, item codes, the record layout
+ *              below), declared once and exported to JavaScript as JSON.
  *
  * Records. Every item and result crosses as one 8-byte record: a double
  * when the value is a number, else a NaN-boxed reference to MessagePack bytes
  * in a "block" of the heap: high word 0x7FF80000 | tag << 17 | (offset / 8),
- * low word the block's address; the value starts at block + 16 + offset.
+ * low word the block's address; the value starts at block + 16 + offset
+ * (the numbers: protocol.h PMW_RECORD, PMW_TAGS).
  * Plain NaNs are always stored as 0x7FF80000_00000000 (tag 0), so a number
  * can never be mistaken for a reference. runtime.js reads and writes them.
  *
@@ -30,6 +34,7 @@
 
 #include "parmap.h"
 #include "parmap_kernel.h"
+#include "protocol.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -41,12 +46,6 @@
 #else
 #define PMW_THREADED 0
 #endif
-
-enum { PMW_JS = 0, PMW_KERNEL = 1 };
-
-/* Status of a stream whose JavaScript source threw (the error itself stays
- * on the JS side). Not a PM_E* code: those are negative and small. */
-#define PMW_ESOURCE (-100)
 
 typedef struct pmw_block {
     struct pmw_block *next;
@@ -69,15 +68,15 @@ typedef struct pmw_ring {
 } pmw_ring;
 
 typedef struct pmw_job {
-    /* --- read by runtime.js at fixed offsets (JOB_* there) --- */
-    int32_t id;               /* 0: JS-side handle and per-worker cache key */
-    int32_t raise;            /* 4: stop at the first failing item */
-    char *src;                /* 8: the function's source, UTF-8 */
-    int32_t src_len;          /* 12 */
-    unsigned char *meta;      /* 16: MessagePack {args, kwargs, star, kwstar} */
-    int32_t meta_len;         /* 20 */
-    int32_t kind;             /* 24: PMW_JS or PMW_KERNEL */
+    /* --- read by runtime.js from the heap (protocol.h PMW_JOB_OFFSETS) --- */
+    int32_t id;               /* JS-side handle and per-worker cache key */
+    int32_t raise;            /* stop at the first failing item */
+    char *src;                /* the function's source, UTF-8 */
+    int32_t src_len;
+    unsigned char *meta;      /* MessagePack {args, kwargs, star, kwstar} */
+    int32_t meta_len;
     /* --- C side --- */
+    int32_t kind;             /* PMW_JS or PMW_KERNEL */
     int threads;              /* requested, >= 1 */
     long chunksize;           /* 0: auto */
     int unordered;
@@ -128,9 +127,7 @@ int pmw__kernel_fn(void *user, const void *in, void *out);
 void pmw__note_error(pmw_job *j, size_t index, int code, double rec);
 void pmw__sweep(pmw_job *j);
 void pmw__post_progress(void *user, const pm_progress *p);
-void pmw__post(pmw_job *j, int what);
+void pmw__post(pmw_job *j, int what);   /* what: PMW_POST_* */
 pm_pool *pmw__current_pool(void);
-
-enum { PMW_POST_DONE = 1, PMW_POST_IN = 2, PMW_POST_OUT = 3 };
 
 #endif

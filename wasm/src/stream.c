@@ -195,20 +195,15 @@ EMSCRIPTEN_KEEPALIVE int pmw_stream_start(pmw_job *j)
 
 #endif
 
-/* Ring addresses for the main thread: which 0 = in, 1 = out; field 0 = val,
- * 1 = idx, 2 = code, 3 = head, 4 = tail, 5 = waiting, 6 = eof. */
+/* Ring addresses for the main thread: which is PMW_RING_in or _out, field a
+ * PMW_RF_* (protocol.h PMW_RING_FIELDS). */
 EMSCRIPTEN_KEEPALIVE void *pmw_ring_addr(pmw_job *j, int which, int field)
 {
-    pmw_ring *r = which ? &j->out : &j->in;
+    pmw_ring *r = which == PMW_RING_out ? &j->out : &j->in;
     switch (field) {
-    case 0: return r->val;
-    case 1: return r->idx;
-    case 2: return r->code;
-    case 3: return (void *)&r->head;
-    case 4: return (void *)&r->tail;
-    case 5: return (void *)&r->waiting;
-    case 6: return (void *)&r->eof;
-    case 7: return (void *)&j->done;
+#define PMW__FIELD(name, addr) case PMW_RF_##name: return addr;
+        PMW_RING_FIELDS(PMW__FIELD)
+#undef PMW__FIELD
     }
     return NULL;
 }
