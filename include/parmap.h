@@ -129,6 +129,11 @@ typedef struct pm_opts {
                                   `threads` is per process and 0 means 1 */
     long chunksize;            /* 0: auto (see "Chunking" below); >0: fixed items per chunk */
     int unordered;             /* iterators only: yield results as they complete */
+    int consumer_only;         /* iterators only: the thread in pm_iter_next never runs items
+                                  itself while other workers exist (by default it helps when
+                                  it has no result to hand out), so an item that runs long
+                                  (or forever) cannot hold back results already done. It
+                                  still counts in `threads`: threads - 1 workers run items */
     pm_on_error on_error;      /* PM_RAISE (default) or PM_RETURN */
     int *codes;                /* pm_map only (pm_imap: PM_EINVAL), optional: n ints, each
                                   item's code (0 = ok; items never run in PM_RAISE mode are

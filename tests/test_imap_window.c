@@ -223,6 +223,70 @@ static void test_burst_then_pause(void)
     CHECK_NO_THREAD_LEAK(base_threads);
 }
 
+#if PMT_HAVE_THREADS
+/* consumer_only: the thread in pm_iter_next never runs an item, so an item
+ * that runs long cannot hold back results already done. Item 0 waits until
+ * the consumer has every other result (bounded: 5 s, then `gave_up`). */
+typedef struct held {
+    pthread_t consumer;
+    atomic_int on_consumer;     /* items run by the consumer thread */
+    atomic_size_t consumed;
+    size_t n;
+    atomic_int gave_up;
+} held;
+
+static int hold_first(void *user, const void *in, void *out)
+{
+    held *h = user;
+    uint64_t v;
+    memcpy(&v, in, sizeof v);
+    if (pthread_equal(pthread_self(), h->consumer))
+        atomic_fetch_add(&h->on_consumer, 1);
+    if (v == 0) {
+        double until = pmt_now() + 5.0;
+        while (atomic_load(&h->consumed) < h->n - 1 && pmt_now() < until)
+            pmt_sleep(0.001);
+        if (atomic_load(&h->consumed) < h->n - 1)
+            atomic_store(&h->gave_up, 1);
+    }
+    v += 1;
+    memcpy(out, &v, sizeof v);
+    return 0;
+}
+
+static void test_consumer_only(void)
+{
+    /* Two workers at least besides the consumer: one held by item 0, one
+     * for the rest (with threads = 2 only one worker runs items). */
+    static const int threads[] = {3, 4};
+    for (int t = 0; t < 2; t++) {
+        CHECK_CTX("consumer_only threads %d", threads[t]);
+        held h = {.consumer = pthread_self(), .n = 400};
+        src s;
+        src_init(&s, h.n);
+        pm_iter *it = pm_imap(hold_first, &h, src_next, &s, 8, 8,
+                              &(pm_opts){.threads = threads[t], .unordered = 1, .chunksize = 1,
+                                         .consumer_only = 1});
+        CHECK(it != NULL);
+        uint64_t y;
+        size_t idx, n = 0;
+        int r;
+        while ((r = pm_iter_next(it, &y, &idx, NULL)) == 1) {
+            CHECK_EQ_SIZE((size_t)y, idx + 1);
+            if (idx != 0)
+                atomic_fetch_add(&h.consumed, 1);
+            n++;
+        }
+        CHECK_STATUS(0, r);
+        CHECK_EQ_SIZE(n, h.n);
+        CHECK_EQ_INT(atomic_load(&h.on_consumer), 0);
+        CHECK(!atomic_load(&h.gave_up) && "results waited for the long item");
+        CHECK_STATUS(PM_OK, pm_iter_free(it));
+    }
+    CHECK_NO_THREAD_LEAK(base_threads);
+}
+#endif
+
 int main(void)
 {
     base_threads = pmt_thread_baseline();
@@ -233,6 +297,9 @@ int main(void)
 #endif
     PMT_RUN(test_slow_source());
     PMT_RUN(test_burst_then_pause());
+#if PMT_HAVE_THREADS
+    PMT_RUN(test_consumer_only());
+#endif
     CHECK_NO_THREAD_LEAK(base_threads);
     return pmt_done("test_imap_window");
 }

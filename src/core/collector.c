@@ -108,7 +108,9 @@ int pm__stream_next(pm__stream *s, void *out, size_t *index, int *item_code, siz
             pm__stream_stop(s, PM_ECANCELED);
         size_t done = s->done_items, failed = s->failed_items;
         int status = 0, end = 0, serial = !s->has_feeder;
-        int runnable = s->ready != NULL && !s->ex->m->isolated;
+        /* With a feeder there are background workers: a consumer_only
+         * consumer leaves every chunk to them. */
+        int runnable = s->ready != NULL && !s->ex->m->isolated && !(s->consumer_only && s->has_feeder);
         if ((s->cur = take_done(s)) != NULL) {
             s->cur_pos = 0;
         } else if ((end = finished(s, &status)) == 0 && !serial && !runnable) {

@@ -416,6 +416,7 @@ int pm__stream_new(pm__stream **out, pm_fn fn, pm_batch_fn batch, void *user,
     s->job.recycle_rss = o->user.recycle_rss;
     s->job.codec = codec;
     s->ordered = !o->user.unordered;
+    s->consumer_only = o->user.consumer_only;
     s->cancel = o->user.cancel;
     s->fixed = o->chunksize;
     s->first_index = SIZE_MAX;

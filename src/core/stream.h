@@ -35,6 +35,7 @@ struct pm__stream {
     pm__exec own, *ex;
     pm__thread feeder;
     int has_feeder, has_lock;
+    int consumer_only;   /* opts.consumer_only: pm_iter_next never runs chunks */
 
     atomic_int quit_fill;       /* stop or closing: the feeder stops between records */
     pm__mutex lock;

@@ -119,8 +119,11 @@ static void *stream_main(void *arg)
         .total = j->total,
         .cancel = j->cancel,
         /* `threads` background workers, and this thread (the consumer),
-         * which runs a chunk only when it has no result to deliver */
+         * which only delivers: a function that never returns must not
+         * hold back the results before it, nor the consumer's own exit
+         * (abort, break) */
         .threads = j->threads + 1,
+        .consumer_only = 1,
     };
     pm_iter *it = pm_imap_batch(pmw__batch, j, source, j, sizeof(double), sizeof(double), &o);
     int r = PM_ENOMEM;
