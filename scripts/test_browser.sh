@@ -4,7 +4,8 @@
 # --test): cross-origin isolated -> threaded build, a 2-thread render with
 # rising progress, Cancel, the JavaScript-function mode, keyboard and phone
 # layout; without COOP/COEP -> the single-thread build. Then the benchmark
-# (web/bench.mjs: mapKernel 1 vs 2 threads, x => x * 2 over 10^6 numbers).
+# (web/bench.mjs: mapKernel 1 vs 2 threads, x => x * 2 over 10^6 numbers,
+# 10^5 objects vs hand-batched workerpool).
 # Exits nonzero if a test failed.
 #
 #   bash scripts/test_browser.sh
@@ -12,7 +13,7 @@
 # Installs what is missing: Debian's chromium, nodejs and npm (as root, or
 # with sudo; PM_NO_INSTALL=1 only reports them) and web/'s npm dependencies
 # (playwright-core, which never downloads a browser: it drives
-# /usr/bin/chromium); builds wasm/dist (scripts/demo_web.sh --build-only)
+# /usr/bin/chromium; workerpool, the benchmark's peer); builds wasm/dist (scripts/demo_web.sh --build-only)
 # when it is missing.
 #
 # Environment: CHROMIUM (the browser to drive, default: chromium on PATH),
@@ -39,7 +40,7 @@ install_missing --recommends "${PACKAGES[@]}" || fail
 node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
     || { echo "test_browser.sh: Node 20 or later is needed (have $(node --version))" >&2; fail; }
 
-echo "--- npm dependencies (web/: playwright-core; no browser download)"
+echo "--- npm dependencies (web/: playwright-core, no browser download; workerpool, the benchmark's peer)"
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 (cd "$ROOT/web" && { npm ci --no-audit --no-fund || npm install --no-audit --no-fund; }) || fail
 

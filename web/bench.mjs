@@ -13,12 +13,22 @@
 //                   each sent one half as a transferable buffer and sending it
 //                   back (the best hand-made transfer: the peer of the
 //                   workers engine, in the same page and run)
-// and the same on the workers engine (a page without COOP/COEP).
+//   objects         parmap(({ s, n }) => s.repeat(n).length) over 10^5
+//                   objects { s: 'ab', n: i % 10 } on 2 threads (the workload
+//                   of wasm/bench/run.mjs), with ratio_vs_workerpool: the
+//                   peer's time over parmap's (> 1: parmap faster)
+//   objects_workerpool  the peer: workerpool (web/node_modules, served as
+//                   /vendor/workerpool.min.js), 2 web workers
+//                   (bench_workerpool_worker.js), the items hand-made into 64
+//                   batches as run.mjs does for piscina, one pool.exec each,
+//                   results concatenated; its reps alternate with parmap's
+// and the same on the workers engine (a page without COOP/COEP), where the
+// objects line carries issue 15's goal (faster than hand-batched workerpool).
 // Times are medians of REPS runs after a warm-up (wasm tier-up), with the
 // best of them beside (speedup_best: the least disturbed by other jobs).
 //
 //   node web/bench.mjs [--reps 5] [--out FILE]
-import { writeFileSync, appendFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { startServer, launchBrowser } from './harness.mjs';
 
@@ -31,6 +41,17 @@ const REPS = Number(opt('--reps', 5));
 const OUT = opt('--out', null);
 if (OUT) writeFileSync(OUT, '');
 
+// The lines with one time per run (ms, us_per_item), not one per thread count.
+const PER_ITEM = new Set(['double', 'double_handmade', 'objects', 'objects_workerpool']);
+// Recorded on the peer's line: the figure is of that version.
+const WORKERPOOL_VERSION = (() => {
+  try {
+    return JSON.parse(readFileSync(new URL('./node_modules/workerpool/package.json', import.meta.url), 'utf8')).version;
+  } catch {
+    return 'not installed';
+  }
+})();
+
 function emit(o) {
   const line = JSON.stringify(o);
   console.log(line);
@@ -38,7 +59,7 @@ function emit(o) {
 }
 
 /** Runs in the page: all measurements of one build. */
-async function measure({ reps }) {
+async function measure({ reps, wpVersion }) {
   const { mapKernel, parmap, info } = await import('parmap-wasm');
   const threaded = (await info()).build !== 'single';   // threaded or workers: 1 and 2 threads
   const { renderMandelbrot } = await import('/render.js');
@@ -107,6 +128,50 @@ async function measure({ reps }) {
   for (const w of ws) w.terminate();
   res.results.push({ bench: 'double_handmade', items: n, input: 'Float64Array', threads: 2, ms: median(hx),
     us_per_item: (1000 * median(hx)) / n, all: hx, note: 'two plain workers, one transferable half each, result a Float64Array' });
+
+  // Objects: every item structured-cloned or encoded both ways, the case of
+  // issue 15's goal "faster than hand-batched workerpool". The workload and
+  // the peer's 64 batches are wasm/bench/run.mjs's (there the peer is
+  // piscina), so the Node and Chromium figures compare.
+  const objs = Array.from({ length: 1e5 }, (_, i) => ({ s: 'ab', n: i % 10 }));
+  const rl = ({ s, n: k }) => s.repeat(k).length;
+  const objThreads = threaded ? 2 : 1;
+  const checkObjs = (out, who) => {
+    if (out.length !== objs.length || out.some((v, i) => v !== 2 * (i % 10))) throw new Error(`${who}: s.repeat(n).length gave wrong results`);
+  };
+  // workerpool's browser build is UMD: a classic script sets window.workerpool.
+  await new Promise((resolve, reject) => {
+    const el = document.createElement('script');
+    el.src = '/vendor/workerpool.min.js';
+    el.onload = resolve;
+    el.onerror = () => reject(new Error('cannot load /vendor/workerpool.min.js (cd web && npm install)'));
+    document.head.append(el);
+  });
+  const wp = window.workerpool.pool('/bench_workerpool_worker.js', { minWorkers: objThreads, maxWorkers: objThreads, workerType: 'web' });
+  const batched = async () => {
+    const size = Math.ceil(objs.length / 64);
+    const parts = [];
+    for (let i = 0; i < objs.length; i += size) parts.push(wp.exec('repeatLenBatch', [objs.slice(i, i + size)]));
+    return (await Promise.all(parts)).flat();
+  };
+  try {
+    // The warm-up calls are the checked ones; the reps alternate the two, so
+    // a neighbour's burst of load falls on both rather than on one.
+    checkObjs(await parmap(rl, objs, { threads: objThreads }), 'parmap');
+    checkObjs(await batched(), 'workerpool');
+    const px = [], wx = [];
+    for (let r = 0; r < reps; r++) {
+      px.push(await time(() => parmap(rl, objs, { threads: objThreads })));
+      wx.push(await time(batched));
+    }
+    const base = { items: objs.length, input: 'Array of { s, n }', threads: objThreads };
+    res.results.push({ bench: 'objects', ...base, ms: median(px), us_per_item: (1000 * median(px)) / objs.length, all: px,
+      ratio_vs_workerpool: median(wx) / median(px) });
+    res.results.push({ bench: 'objects_workerpool', ...base, ms: median(wx), us_per_item: (1000 * median(wx)) / objs.length, all: wx,
+      note: `workerpool ${wpVersion}, ${objThreads} web workers, 64 hand-made batches (one pool.exec each), results concatenated` });
+  } finally {
+    await wp.terminate(true);
+  }
   return res;
 }
 
@@ -121,7 +186,7 @@ try {
       await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state), null, { timeout: 30000 });
       const ua = await page.evaluate(() => navigator.userAgent);
       const chromium = (ua.match(/HeadlessChrome\/([\d.]+)|Chrome\/([\d.]+)/) || []).slice(1).find(Boolean) || ua;
-      const r = await page.evaluate(measure, { reps: REPS });
+      const r = await page.evaluate(measure, { reps: REPS, wpVersion: WORKERPOOL_VERSION });
       // The machine's load average while it ran: on a shared 2-core machine a
       // busy neighbour takes the second core, and the speedup with it.
       const base = { where: 'chromium', chromium, build: r.info.build, crossOriginIsolated: r.info.crossOriginIsolated,
@@ -129,7 +194,7 @@ try {
       for (const x of r.results) {
         const round = (v) => Math.round(v * 100) / 100;
         const o = { ...x, ...base };
-        if (x.bench !== 'double' && x.bench !== 'double_handmade') {
+        if (!PER_ITEM.has(x.bench)) {
           o.ms = Object.fromEntries(Object.entries(x.ms).map(([k, v]) => [k, round(v)]));
           o.best_ms = Object.fromEntries(Object.entries(x.all).map(([k, v]) => [k, round(Math.min(...v))]));
           if (x.ms[2]) {
@@ -141,6 +206,8 @@ try {
           o.ms = round(x.ms);
           o.us_per_item = Math.round(x.us_per_item * 10000) / 10000;
           if (r.info.build === 'workers' && x.bench === 'double' && x.threads === 2 && x.input === 'Float64Array') o.goal_us_per_item = 0.05;
+          if (x.ratio_vs_workerpool !== undefined) o.ratio_vs_workerpool = round(x.ratio_vs_workerpool);
+          if (r.info.build === 'workers' && x.bench === 'objects') o.goal = 'faster than hand-batched workerpool';
         }
         o.all = Array.isArray(x.all) ? x.all.map(round)
           : Object.fromEntries(Object.entries(x.all).map(([k, v]) => [k, v.map(round)]));

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // serve.mjs - the demo's static server: web/ at /, the parmap-wasm package
-// (its published files: index.js, lib/, dist/) at /parmap-wasm/. Every answer
-// carries Cross-Origin-Opener-Policy: same-origin and
-// Cross-Origin-Embedder-Policy: require-corp, which make the page cross-origin
+// (its published files: index.js, lib/, dist/) at /parmap-wasm/, and one file
+// of web/node_modules at /vendor/ (workerpool's browser build, for the
+// benchmark's peer). Every answer carries Cross-Origin-Opener-Policy:
+// same-origin and Cross-Origin-Embedder-Policy: require-corp, which make the page cross-origin
 // isolated, so the browser allows SharedArrayBuffer and the package picks its
 // threaded build; --no-isolation leaves them out to show the workers engine
 // (no SharedArrayBuffer needed). No framework: node:http and a table of MIME types (browsers refuse
@@ -43,6 +44,15 @@ export const MIME = {
 const PACKAGE_FILES = new Set(['index.js', 'index.d.ts', 'lib', 'dist', 'README.md', 'package.json']);
 const PACKAGE_PREFIX = '/parmap-wasm/';
 
+// The few files of web/node_modules a page may load, each named here (URL
+// path -> path under webRoot): an exact match, never a prefix, so no other
+// file of node_modules is reachable. bench.mjs's peer, workerpool, runs from
+// its browser build (UMD: a classic script in the page and importScripts in
+// its workers).
+const VENDOR = new Map([
+  ['/vendor/workerpool.min.js', 'node_modules/workerpool/dist/workerpool.min.js'],
+]);
+
 /** The file for a URL path, or null (outside the roots, hidden, not served). */
 export function resolvePath(urlPath, { webRoot, packageRoot }) {
   let rel;
@@ -52,6 +62,8 @@ export function resolvePath(urlPath, { webRoot, packageRoot }) {
     return null;
   }
   if (rel.includes('\0')) return null;
+  // Checked before the node_modules rule below, which would refuse it.
+  if (VENDOR.has(rel)) return path.join(webRoot, VENDOR.get(rel));
   let root = webRoot;
   if (rel.startsWith(PACKAGE_PREFIX)) {
     root = packageRoot;

@@ -110,7 +110,8 @@ describe('served with COOP/COEP (cross-origin isolated)', () => {
     assert.equal(home.headers.get('cross-origin-embedder-policy'), 'require-corp');
     for (const [p, type] of [['/app.js', /^text\/javascript/], ['/style.css', /^text\/css/],
       ['/parmap-wasm/index.js', /^text\/javascript/], ['/parmap-wasm/dist/web/parmap-mt.mjs', /^text\/javascript/],
-      ['/parmap-wasm/dist/web/parmap-mt.wasm', /^application\/wasm$/], ['/parmap-wasm/dist/web/parmap-st.wasm', /^application\/wasm$/]]) {
+      ['/parmap-wasm/dist/web/parmap-mt.wasm', /^application\/wasm$/], ['/parmap-wasm/dist/web/parmap-st.wasm', /^application\/wasm$/],
+      ['/vendor/workerpool.min.js', /^text\/javascript/]]) {
       const r = await get(p);
       assert.equal(r.status, 200, p);
       assert.match(r.headers.get('content-type'), type, p);
@@ -118,7 +119,10 @@ describe('served with COOP/COEP (cross-origin isolated)', () => {
       await r.arrayBuffer();
     }
     for (const p of ['/parmap-wasm/src/job.c', '/parmap-wasm/node_modules/acorn/package.json', '/node_modules/playwright-core/package.json',
-      '/%2e%2e/wasm/package.json', '/..%2fscripts/test.sh', '/nope.html']) {
+      '/%2e%2e/wasm/package.json', '/..%2fscripts/test.sh', '/nope.html',
+      // /vendor/ is one named file, not a window onto node_modules.
+      '/vendor/workerpool.js', '/vendor/', '/vendor/workerpool.min.js/', '/vendor/../node_modules/workerpool/package.json',
+      '/node_modules/workerpool/dist/workerpool.min.js']) {
       const r = await get(p);
       assert.equal(r.status, 404, p);
       await r.arrayBuffer();
