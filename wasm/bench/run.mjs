@@ -1,6 +1,11 @@
 // run.mjs - parmap-wasm's benchmarks; prints one JSON line per measurement.
 //
-//   cd wasm/bench && npm install && node run.mjs [--quick]
+//   cd wasm/bench && npm install && node run.mjs [--quick] [--load] [--only-trivial]
+//
+// --load: a busy-looping child process runs beside every measurement (issue
+// 15's "under load" line: parmap-wasm must keep its lead over hand-batched
+// piscina when a core is taken: no spin-waiting that collapses then).
+// --only-trivial: only x*2 and objects (section 2 and 3).
 //
 // 1. mapKernel('mandelbrot_row') on 1 and 2 threads vs the same C file
 //    compiled natively (gcc -O2) on parmap's threads executor.
@@ -16,7 +21,7 @@
 // ran (Linux: /proc/stat busy time minus this process's own CPU time, over
 // the wall time). On the shared 2-core machine 0.5 means half a core was
 // taken by someone else, and every figure of that line suffers.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -25,6 +30,13 @@ import { readFileSync as readProc } from 'node:fs';
 import { parmap, mapKernel, heapArray, info, terminate } from '../index.js';
 
 const quick = process.argv.includes('--quick');
+const onlyTrivial = process.argv.includes('--only-trivial');
+let hog = null;
+if (process.argv.includes('--load')) {
+  hog = spawn(process.execPath, ['-e', 'for (;;);'], { stdio: 'ignore' });
+  process.on('exit', () => hog.kill('SIGKILL'));
+  await new Promise((r) => setTimeout(r, 200));
+}
 const REPEAT = quick ? 3 : 7;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -176,8 +188,8 @@ async function zeroCopy() {
   ys.free();
 }
 
-emit({ bench: 'env', node: process.version, cpus: os.availableParallelism(), loadavg: os.loadavg().map((x) => +x.toFixed(2)), parmap: await info() });
-await mandelbrot();
+emit({ bench: 'env', node: process.version, cpus: os.availableParallelism(), loadavg: os.loadavg().map((x) => +x.toFixed(2)), load: !!hog, parmap: await info() });
+if (!onlyTrivial) await mandelbrot();
 let Piscina = null, workerpool = null;
 try {
   Piscina = (await import('piscina')).default;
@@ -186,5 +198,6 @@ try {
   emit({ bench: 'x*2', skipped: 'npm install in wasm/bench first (piscina, workerpool)' });
 }
 if (Piscina) await trivial(Piscina, workerpool);
-await zeroCopy();
+if (!onlyTrivial) await zeroCopy();
 await terminate();
+if (hog) hog.kill('SIGKILL');

@@ -6,8 +6,8 @@
 //   cd wasm/bench && npm install && node runaway.mjs [--load]
 //
 // --load: a busy-looping child process runs beside every measurement (the
-// "under load" line of the table), and parmap-wasm's x*2 / objects
-// are compared with hand-batched piscina under it.
+// "under load" line of the table; run.mjs --load does the same for
+// x*2 and objects against hand-batched piscina).
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { parmap, info, terminate, configure } from '../index.js';
