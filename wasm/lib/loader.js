@@ -427,8 +427,22 @@ function shutdown(rt, err) {
   for (const h of [...rt.jobs.values()]) if (h.terminate) h.terminate(err);
   rt.jobs.clear();
   // The pthreads are terminated, not joined: a thread in a user's endless
-  // loop would never join, and joining blocks the main thread.
-  if (rt.build === 'threaded') rt.M.PThread.terminateAllThreads();
+  // loop would never join, and joining blocks the main thread. Not through
+  // PThread.terminateAllThreads: it frees a running thread's data before its
+  // worker has stopped, and that thread could then fault; Emscripten's
+  // handler rethrows a worker's error on the main thread (an uncaught
+  // exception in the caller's process, seen in the heap test). The module is
+  // discarded anyway: its workers are silenced and terminated, nothing else.
+  if (rt.build === 'threaded') {
+    const P = rt.M.PThread;
+    for (const w of [...P.unusedWorkers, ...P.runningWorkers]) {
+      w.onerror = () => {};
+      w.onmessage = () => {};
+      try { w.terminate(); } catch { /* gone already */ }
+    }
+    P.unusedWorkers.length = 0;
+    P.runningWorkers.length = 0;
+  }
 }
 
 /**

@@ -263,3 +263,19 @@ test('terminate() releases the workers; the next call loads afresh', async () =>
   assert.deepEqual(await parmap((x) => -x, [1, 2]), [-1, -2]);
   assert.equal((await info()).build, BUILD);
 });
+
+test('terminate() at any moment of a load or a call, 20 times: nothing escapes, the next call works', async () => {
+  const { terminate } = await import('../index.js');
+  // A module terminated while its workers still boot, or while a call's
+  // threads run: no worker's error may reach this process (Emscripten
+  // rethrows them on the main thread), and nothing may hang.
+  for (let i = 0; i < 20; i++) {
+    const p = parmap((x) => { const t = Date.now() + 1; while (Date.now() < t); return x; }, Array.from({ length: 50 }, (_, k) => k))
+      .catch((e) => e);
+    await new Promise((r) => setTimeout(r, i % 5));
+    await terminate();
+    const r = await p;
+    assert.ok(Array.isArray(r) || (r && r.code === 'ECANCELED'), `round ${i}: ${r}`);
+  }
+  assert.deepEqual(await parmap((x) => x + 1, [1, 2]), [2, 3]);
+});
