@@ -346,7 +346,28 @@ export function begin(rt, threads) {
   if (rt.terminated) throw terminatedError();
   if (rt.build === 'threaded' && threads > rt.crew) threads = rt.crew;
   if (rt.active++ === 0) setIdle(rt, false);
+  keepSpares(rt);
   return threads;
+}
+
+/**
+ * Threaded: keep SPARE_WORKERS pthread workers loaded and unused, so that a
+ * call's coordinator and an imap's feeder start at once. The threads of the
+ * call before may still be exiting when the next starts; without a spare,
+ * pthread_create waits for a new worker to boot (20-60 ms here: imap's
+ * first result came that late). New workers go to the front of
+ * unusedWorkers: pthread_create takes the last one, a loaded one.
+ */
+const SPARE_WORKERS = 2;
+function keepSpares(rt) {
+  if (rt.build !== 'threaded' || rt.terminated) return;
+  const P = rt.M.PThread;
+  while (P.unusedWorkers.length < SPARE_WORKERS) {
+    P.allocateUnusedWorker();
+    const w = P.unusedWorkers.pop();
+    P.unusedWorkers.unshift(w);
+    P.loadWasmModuleToWorker(w);
+  }
 }
 
 export function end(rt) {
