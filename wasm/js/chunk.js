@@ -112,6 +112,28 @@ function pmwUtf8(ptr, len) {
  * goes as `thrown`, the ParmapError's cause on the other side, when it can
  * be encoded. */
 function pmwItemError(e, index, code) {
+  try {
+    return pmwItemErrorFields(e, index, code);
+  } catch (x) {
+    // A thrown value that throws when looked at (a revoked Proxy, a getter
+    // that throws): its text, as far as it can be had, and the index.
+    return { name: 'Error', message: 'a value was thrown that cannot be read: ' + pmwSafeString(e), index: index, itemCode: code };
+  }
+}
+
+/** A thrown error's own code: SHAPE for a star/kwstar mismatch (never
+ * throws, whatever was thrown). */
+function pmwThrownCode(e) {
+  try { return e && e.pmwShape ? PMW_CODE_SHAPE : PMW_CODE_THREW; } catch (x) { return PMW_CODE_THREW; }
+}
+
+/** Why a result cannot be sent back, from what encoding it threw. */
+function pmwEncodeWhy(e) {
+  e = pmwAsEncodeError(e);
+  return e.what + (e.path ? ' at result' + e.path : '');
+}
+
+function pmwItemErrorFields(e, index, code) {
   var f;
   if (e instanceof Error) f = pmwErrorFields(e);
   else {
@@ -137,7 +159,11 @@ function pmwItemError(e, index, code) {
 
 /** Is r a promise or another thenable? */
 function pmwThenable(r) {
-  return r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function';
+  try {
+    return r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function';
+  } catch (e) {
+    return false;   // a revoked Proxy: encoding it fails the item (pmwEncodeWhy)
+  }
 }
 
 /**
@@ -227,7 +253,7 @@ function pmwRunChunk(job, base, count, inP, outP, codesP) {
     try {
       r = call(x);
     } catch (e) {
-      code = e && e.pmwShape ? PMW_CODE_SHAPE : PMW_CODE_THREW;
+      code = pmwThrownCode(e);
       r = e;
     }
     if (code === 0 && typeof r === 'number') {
@@ -248,10 +274,8 @@ function pmwRunChunk(job, base, count, inP, outP, codesP) {
         try {
           w.add(job, r, oi + k, PMW_TAG_VALUE);
         } catch (e) {
-          if (!(e instanceof PmwEncodeError)) throw e;
           code = PMW_CODE_ENCODE;
-          r = new TypeError('parmap: item ' + (base + k) + ': the result cannot be sent back: ' + e.what +
-            (e.path ? ' at result' + e.path : ''));
+          r = new TypeError('parmap: item ' + (base + k) + ': the result cannot be sent back: ' + pmwEncodeWhy(e));
         }
       }
     }

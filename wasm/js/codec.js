@@ -30,6 +30,14 @@ function PmwEncodeError(what) {
   this.path = '';
 }
 
+/** What encoding threw, as a PmwEncodeError: a value that throws when it is
+ * read (a revoked Proxy, a getter that throws) cannot be sent either. */
+function pmwAsEncodeError(e) {
+  var isEnc = false;
+  try { isEnc = e instanceof PmwEncodeError; } catch (x) { }
+  return isEnc ? e : new PmwEncodeError('reading it threw ' + pmwSafeString(e));
+}
+
 function pmwAtPath(e, step) {
   if (e instanceof PmwEncodeError) e.path = step + e.path;
   return e;
@@ -235,7 +243,7 @@ PmwEncoder.prototype.encode = function (v) {
     this.value(v, 0);
   } catch (e) {
     this.pos = start;
-    throw e;
+    throw pmwAsEncodeError(e);
   }
   return start;
 };

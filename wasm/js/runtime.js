@@ -42,6 +42,9 @@ Module['pmw'] = {
   errorFields: pmwErrorFields,
   itemError: pmwItemError,
   thenable: pmwThenable,
+  thrownCode: pmwThrownCode,
+  encodeWhy: pmwEncodeWhy,
+  asEncodeError: pmwAsEncodeError,
   describe: pmwDescribe,
   // Record layout (getters: the values come with the protocol).
   get NAN_HI() { return PMW_NAN_HI; },

@@ -126,7 +126,7 @@ export class Call {
   }
 
   encodeError(e, index) {
-    if (!(e instanceof this.pmw.EncodeError)) return e;
+    e = this.pmw.asEncodeError(e);   // reading the item threw (a revoked Proxy): it cannot be sent either
     const err = new TypeError(`${this.api}: item ${index} cannot be sent to a worker: ${e.what}${e.path ? ` at item${e.path}` : ''}`);
     err.index = index;
     return err;

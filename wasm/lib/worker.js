@@ -148,9 +148,7 @@ function encodeOne(v, index, code) {
     return code;
   } catch (e) {
     enc.pos = at;
-    if (!(e instanceof pmw.EncodeError)) throw e;
-    const err = new TypeError('parmap: item ' + index + ': the result cannot be sent back: ' + e.what +
-      (e.path ? ' at result' + e.path : ''));
+    const err = new TypeError('parmap: item ' + index + ': the result cannot be sent back: ' + pmw.encodeWhy(e));
     enc.value(failure(err, index, CODE.ENCODE), 0);
     return CODE.ENCODE;
   }
@@ -183,7 +181,7 @@ function run(msg, J) {
     try {
       r = call(items[k]);
     } catch (e) {
-      code = e && e.pmwShape ? CODE.SHAPE : CODE.THREW;
+      code = pmw.thrownCode(e);
       r = failure(e, base + k, code);
     }
     if (code === 0 && typeof r !== 'number' && pmw.thenable(r)) {
@@ -302,7 +300,7 @@ function runAsync(msg, J, items, k0, first, done, codes) {
       try {
         r = call(items[k]);
       } catch (e) {
-        return settle(k, e, e && e.pmwShape ? CODE.SHAPE : CODE.THREW);
+        return settle(k, e, pmw.thrownCode(e));
       }
     }
     if (!pmw.thenable(r)) return settle(k, r, 0);

@@ -279,3 +279,22 @@ test('terminate() at any moment of a load or a call, 20 times: nothing escapes, 
   }
   assert.deepEqual(await parmap((x) => x + 1, [1, 2]), [2, 3]);
 });
+
+test('values that throw when read (a revoked Proxy) fail their item, on every path; nothing escapes', async () => {
+  const revoked = () => { const p = Proxy.revocable({}, {}); p.revoke(); return p.proxy; };
+  const mk = new Function('return ' + revoked.toString())();
+  // thrown, returned, thrown by an async function: the item fails with its index
+  const thrown = await parmap(new Function(`return (x) => { if (x === 1) throw (${revoked})(); return x; }`)(), [0, 1, 2], { exception: 'return' });
+  assert.deepEqual([thrown[0], thrown[2]], [0, 2]);
+  assert.ok(thrown[1] instanceof ParmapError && thrown[1].index === 1, String(thrown[1]));
+  assert.match(thrown[1].message, /a value was thrown that cannot be read/);
+  const returned = await parmap(new Function(`return (x) => x === 2 ? (${revoked})() : x`)(), [0, 1, 2], { exception: 'return' });
+  assert.ok(returned[2] instanceof ParmapError && returned[2].index === 2);
+  assert.match(returned[2].message, /cannot be sent back: reading it threw TypeError/);
+  const asyncThrown = await parmap(new Function(`return async (x) => { if (x === 0) throw (${revoked})(); return x; }`)(), [0, 1], { exception: 'return' });
+  assert.ok(asyncThrown[0] instanceof ParmapError && asyncThrown[0].index === 0);
+  assert.equal(asyncThrown[1], 1);
+  // as an item: refused before any work, naming the item
+  await assert.rejects(parmap((x) => x, [1, mk()]), (e) => e instanceof TypeError && e.index === 1 && /item 1 cannot be sent to a worker: reading it threw/.test(e.message));
+  assert.deepEqual(await parmap((x) => x + 1, [1]), [2], 'the next call works');
+});
