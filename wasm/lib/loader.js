@@ -243,7 +243,10 @@ async function load() {
     if (h) h.post(what);
   };
   const crew = build === 'threaded' ? threads : 1;
-  if (build === 'threaded') rt.crewReady = startCrew(M, crew);
+  if (build === 'threaded') {
+    watchThreads(rt);
+    rt.crewReady = startCrew(M, crew);
+  }
   else if (!M._pmw_pool_ensure(crew)) throw new Error('parmap: could not start the worker pool');
   rt.crew = crew;
   setIdle(rt, true);
@@ -476,6 +479,38 @@ export function retire(rt, why) {
   if (state === rt) { state = null; loading = null; }
   const err = new ParmapError(`parmap: the threaded module was terminated: ${why} kept a thread busy`, { code: 'ECANCELED', itemCode: STATUS.ECANCELED });
   shutdown(rt, err);
+}
+
+/**
+ * Node, threaded engine: a pthread's worker that exits by itself (a function
+ * called process.exit, which ends only that worker thread, or a fatal error
+ * in it) leaves the C pool waiting for a thread that is gone: every call
+ * would hang. The module is retired instead: calls running on it reject
+ * with code 'ECRASH', and the next call loads a fresh one. (Which item did
+ * it is not known: the threads share one memory. The workers engine
+ * isolates such items: only theirs fail.) Every worker the module makes is
+ * watched: the preloaded ones here, later ones through allocateUnusedWorker.
+ */
+function watchThreads(rt) {
+  if (!isNode) return;
+  const P = rt.M.PThread;
+  const watch = (w) => {
+    if (!w || w.pmwWatched) return;
+    w.pmwWatched = true;
+    w.on('exit', (code) => {
+      if (rt.terminated) return;
+      if (state === rt) { state = null; loading = null; }
+      shutdown(rt, new ParmapError(`parmap: the threaded module was terminated: one of its threads exited (code ${code}): ` +
+        'a function called process.exit, or failed fatally; the workers engine (configure({ build: \'workers\' })) ' +
+        'fails only the item that does this', { code: 'ECRASH', itemCode: STATUS.ECRASH }));
+    });
+  };
+  for (const w of [...P.unusedWorkers, ...P.runningWorkers]) watch(w);
+  const allocate = P.allocateUnusedWorker;
+  P.allocateUnusedWorker = function () {
+    allocate.apply(this, arguments);
+    watch(P.unusedWorkers[P.unusedWorkers.length - 1]);
+  };
 }
 
 /** Let the event loop run (timers, I/O) without the 4 ms nested-timer clamp. */

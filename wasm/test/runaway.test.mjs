@@ -127,6 +127,17 @@ if (BUILD !== 'single') test('imap: abort and break settle promptly while the fu
   assert.deepEqual(await parmap((x) => x * 5, range(10)), range(10).map((x) => 5 * x), 'the next call works');
 });
 
+// The threaded engine cannot isolate a thread that dies (process.exit in
+// Node ends only that worker thread), but it must not hang: the module is
+// retired, the call rejects with ECRASH, the next call loads a fresh one.
+if (BUILD === 'threaded') test('threaded: an item that ends its thread (process.exit) rejects the call with ECRASH, never hangs', WATCH, async () => {
+  const t0 = performance.now();
+  await assert.rejects(parmap((x) => { if (x === 3) process.exit(1); return x; }, range(50), { exception: 'return' }),
+    (e) => e instanceof ParmapError && e.code === 'ECRASH' && /threads exited/.test(e.message));
+  assert.ok(performance.now() - t0 < 5000, `took ${(performance.now() - t0).toFixed(0)} ms`);
+  assert.deepEqual(await parmap((x) => x + 1, range(5)), range(5).map((x) => x + 1), 'the next call works');
+});
+
 // Only the workers engine isolates crashes: pthreads share one memory.
 if (BUILD === 'workers') test('crash isolation: a worker that dies fails only its item (ECRASH), the rest completes', WATCH, async () => {
   // process.exit in a worker_threads worker ends that worker only.
