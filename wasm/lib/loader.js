@@ -490,22 +490,34 @@ export function retire(rt, why) {
  * it is not known: the threads share one memory. The workers engine
  * isolates such items: only theirs fail.) Every worker the module makes is
  * watched: the preloaded ones here, later ones through allocateUnusedWorker.
+ * An error a function leaves behind in its thread (a throw in a timer it
+ * set) ends that worker thread in Node, and Emscripten's handler rethrew it
+ * on the main thread, which ended the caller's process: the handler now only
+ * keeps the message for the ECRASH error.
  */
 function watchThreads(rt) {
   if (!isNode) return;
   const P = rt.M.PThread;
+  const quiet = (w) => { w.onerror = (e) => { w.pmwError = String((e && e.message) || e); }; };
   const watch = (w) => {
     if (!w || w.pmwWatched) return;
     w.pmwWatched = true;
     w.on('exit', (code) => {
       if (rt.terminated) return;
       if (state === rt) { state = null; loading = null; }
-      shutdown(rt, new ParmapError(`parmap: the threaded module was terminated: one of its threads exited (code ${code}): ` +
-        'a function called process.exit, or failed fatally; the workers engine (configure({ build: \'workers\' })) ' +
-        'fails only the item that does this', { code: 'ECRASH', itemCode: STATUS.ECRASH }));
+      const why = w.pmwError ? `failed: ${w.pmwError}` : `exited (code ${code}): a function called process.exit`;
+      shutdown(rt, new ParmapError(`parmap: the threaded module was terminated: one of its threads ${why}; ` +
+        'the workers engine (configure({ build: \'workers\' })) fails only the item that does this',
+      { code: 'ECRASH', itemCode: STATUS.ECRASH }));
     });
   };
-  for (const w of [...P.unusedWorkers, ...P.runningWorkers]) watch(w);
+  for (const w of [...P.unusedWorkers, ...P.runningWorkers]) { watch(w); quiet(w); }
+  const load = P.loadWasmModuleToWorker;
+  P.loadWasmModuleToWorker = function (w) {
+    const r = load.apply(this, arguments);
+    quiet(w);   // after Emscripten set its own
+    return r;
+  };
   const allocate = P.allocateUnusedWorker;
   P.allocateUnusedWorker = function () {
     allocate.apply(this, arguments);

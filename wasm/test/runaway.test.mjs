@@ -138,6 +138,17 @@ if (BUILD === 'threaded') test('threaded: an item that ends its thread (process.
   assert.deepEqual(await parmap((x) => x + 1, range(5)), range(5).map((x) => x + 1), 'the next call works');
 });
 
+// A throw in a timer an item set: in Node it ends that worker thread, and
+// it must not end this process (Emscripten rethrew it on the main thread).
+if (BUILD !== 'single') test('an error an item leaves behind in its thread (a timer that throws) does not end the process', WATCH, async () => {
+  const r = await parmap((x) => { if (x === 3) setTimeout(() => { throw new Error('late'); }, 0); return x; }, range(20))
+    .catch((e) => e);
+  if (Array.isArray(r)) assert.deepEqual(r, range(20));
+  else assert.equal(r.code, 'ECRASH', String(r));
+  await new Promise((res) => setTimeout(res, 300));   // the thread has died by now
+  assert.deepEqual(await parmap((x) => x * 3, range(5)), range(5).map((x) => 3 * x), 'the next call works');
+});
+
 // Only the workers engine isolates crashes: pthreads share one memory.
 if (BUILD === 'workers') test('crash isolation: a worker that dies fails only its item (ECRASH), the rest completes', WATCH, async () => {
   // process.exit in a worker_threads worker ends that worker only.
