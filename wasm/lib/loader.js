@@ -400,9 +400,7 @@ function recycleIfBig(rt) {
   // yet (it awaits between the two) shows in handedOut.
   const timer = setTimeout(() => {
     if (state !== rt || rt.active > 0 || rt.starting > 0 || rt.jobs.size > 0 || rt.handedOut !== handedOut || rt.heapArrays > 0) return;
-    state = null;
-    loading = null;
-    shutdown(rt, new ParmapError('parmap: the module was unloaded to give its memory back', { code: 'ECANCELED', itemCode: -6 }));
+    unload(rt, new ParmapError('parmap: the module was unloaded to give its memory back', { code: 'ECANCELED', itemCode: STATUS.ECANCELED }));
   }, 0);
   if (timer.unref) timer.unref();
 }
@@ -476,8 +474,12 @@ function shutdown(rt, err) {
  * loads a fresh module.
  */
 export function retire(rt, why) {
+  unload(rt, new ParmapError(`parmap: the threaded module was terminated: ${why} kept a thread busy`, { code: 'ECANCELED', itemCode: STATUS.ECANCELED }));
+}
+
+/** Forget rt (the next call loads a fresh module) and take it down. */
+function unload(rt, err) {
   if (state === rt) { state = null; loading = null; }
-  const err = new ParmapError(`parmap: the threaded module was terminated: ${why} kept a thread busy`, { code: 'ECANCELED', itemCode: STATUS.ECANCELED });
   shutdown(rt, err);
 }
 
@@ -504,9 +506,8 @@ function watchThreads(rt) {
     w.pmwWatched = true;
     w.on('exit', (code) => {
       if (rt.terminated) return;
-      if (state === rt) { state = null; loading = null; }
       const why = w.pmwError ? `failed: ${w.pmwError}` : `exited (code ${code}): a function called process.exit`;
-      shutdown(rt, new ParmapError(`parmap: the threaded module was terminated: one of its threads ${why}; ` +
+      unload(rt, new ParmapError(`parmap: the threaded module was terminated: one of its threads ${why}; ` +
         'the workers engine (configure({ build: \'workers\' })) fails only the item that does this',
       { code: 'ECRASH', itemCode: STATUS.ECRASH }));
     });
