@@ -7,6 +7,11 @@
  * failing init fails pm_pool_new (and the inits that succeeded get their
  * exit), a call's own worker_init still wins inside that call, nested calls
  * and streams on such a pool, and the bad inputs.
+ *
+ * Nested maps, many times over, under a watchdog: a pool thread that waited
+ * for its nested call could miss that call's end (it was running other
+ * chunks with the crew's lock open when the end was announced) and sleep for
+ * ever; that hung this test about 1 run in 12 (CI, 2026-12-05).
  */
 #include "check.h"
 
@@ -19,6 +24,8 @@ int main(void)
 #else
 
 #include <errno.h>
+#include <signal.h>
+#include <unistd.h>
 
 typedef struct tally {
     long items;
@@ -80,16 +87,28 @@ static int sees_own(void *user, const void *in, void *out)
 }
 
 /* An item that maps again on the same pool. */
+typedef struct nest {
+    pm_pool *pool;
+    pm_fn inner;
+} nest;
+
 static int nested_item(void *user, const void *in, void *out)
 {
-    pm_pool *pool = user;
+    const nest *n = user;
     int xs[20], ys[20];
     for (int i = 0; i < 20; i++)
         xs[i] = *(const int *)in;
-    int rc = pm_map(count_item, NULL, xs, sizeof xs[0], ys, sizeof ys[0], 20,
-                    &(pm_opts){.pool = pool}, NULL);
+    int rc = pm_map(n->inner, NULL, xs, sizeof xs[0], ys, sizeof ys[0], 20,
+                    &(pm_opts){.pool = n->pool}, NULL);
     *(int *)out = rc;
     return rc != PM_OK;
+}
+
+static int copy_item(void *user, const void *in, void *out)
+{
+    (void)user;
+    *(int *)out = *(const int *)in;
+    return 0;
 }
 
 typedef struct counter {
@@ -107,9 +126,30 @@ static int source(void *src, void *item)
 
 #define MAPS 50
 #define N 100
+#define NESTED_ROUNDS 300
+
+static void watchdog(int sig)
+{
+    (void)sig;
+    static const char msg[] = "test_pool_state: watchdog: a call hung (nested maps?)\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(1);
+}
+
+/* Outer maps whose items map again on the same pool, over and over. */
+static void nested_rounds(pm_pool *pool, pm_fn inner)
+{
+    nest n = {pool, inner};
+    int few[4] = {1, 2, 3, 4}, rcs[4];
+    for (int r = 0; r < NESTED_ROUNDS; r++)
+        CHECK_STATUS(PM_OK, pm_map(nested_item, &n, few, sizeof few[0], rcs, sizeof rcs[0], 4,
+                                   &(pm_opts){.pool = pool}, NULL));
+}
 
 int main(void)
 {
+    signal(SIGALRM, watchdog);
+    alarm(PMT_SANITIZED ? 360 : 120);
     enum { THREADS = 3 };
     tally recs[THREADS];
     pm_pool *pool = pm_pool_new(&(pm_opts){.threads = THREADS, .worker_init = tally_init,
@@ -148,10 +188,13 @@ int main(void)
 
     /* Nested maps on the same pool (items wait for their own call). */
     int few[4] = {1, 2, 3, 4}, rcs[4];
-    CHECK_STATUS(PM_OK, pm_map(nested_item, pool, few, sizeof few[0], rcs, sizeof rcs[0], 4,
+    nest n = {pool, count_item};
+    CHECK_STATUS(PM_OK, pm_map(nested_item, &n, few, sizeof few[0], rcs, sizeof rcs[0], 4,
                                &(pm_opts){.pool = pool}, NULL));
     expect_sum += 20L * (1 + 2 + 3 + 4);
-    long expect_items = (long)MAPS * N + 1000 + 4 * 20;
+    nested_rounds(pool, count_item);
+    expect_sum += NESTED_ROUNDS * 20L * (1 + 2 + 3 + 4);
+    long expect_items = (long)MAPS * N + 1000 + (1 + NESTED_ROUNDS) * 4 * 20;
 
     /* A call's own state wins inside it. */
     CHECK_STATUS(PM_OK, pm_map(sees_own, NULL, in, sizeof in[0], out, sizeof out[0], N,
@@ -195,6 +238,12 @@ int main(void)
     errno = 0;
     CHECK(pm_pool_new(&(pm_opts){.backend = PM_SERIAL, .worker_init = tally_init}) == NULL);
     CHECK_EQ_INT(errno, ENOTSUP);
+
+    /* The same nesting on a pool without kept state (its caller helps). */
+    pm_pool *plain = pm_pool_new(&(pm_opts){.threads = THREADS});
+    CHECK(plain != NULL);
+    nested_rounds(plain, copy_item);
+    pm_pool_free(plain);
     return pmt_done("test_pool_state");
 }
 

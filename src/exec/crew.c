@@ -46,6 +46,14 @@ static void mark_ended(pm__crew *s, pm__job *job)
 
 #include <stdlib.h>
 
+/* Lock held. Every done_cv broadcast goes through here: a waiter that
+ * opened the lock (to run chunks) compares done_seq to know it missed one. */
+static void done_changed(pm__crew *s)
+{
+    s->done_seq++;
+    pm__cond_broadcast(&s->done_cv);
+}
+
 /* Run every job's chunks as worker `w` until none has work. Called and
  * returns with the lock held. Returns 1 when it ran anything. */
 static int run_jobs(pm__crew *s, pm__crew_member *w)
@@ -64,7 +72,7 @@ static int run_jobs(pm__crew *s, pm__crew_member *w)
         if (r == PM__STEP_END)
             mark_ended(s, job);
         if (job_over(job))
-            pm__cond_broadcast(&s->done_cv);
+            done_changed(s);
     }
     return ran;
 }
@@ -88,7 +96,7 @@ static void *worker_main(void *arg)
         atomic_fetch_add(&s->start_failed, 1);
     pm__mutex_lock(&s->lock);
     s->settled++; /* started up: from now on it only runs jobs or sleeps */
-    pm__cond_broadcast(&s->done_cv);
+    done_changed(s);
     while (!s->quit) {
         unsigned long seen = s->epoch;
         if (run_jobs(s, w))
@@ -189,7 +197,7 @@ void pm__crew_wake(pm__crew *s)
 {
     pm__mutex_lock(&s->lock);
     s->wake_pending = 1;
-    pm__cond_broadcast(&s->done_cv);
+    done_changed(s);
     pm__mutex_unlock(&s->lock);
 }
 
@@ -225,8 +233,14 @@ int pm__crew_wait(pm__crew *s, pm__job *job, double seconds, int help)
          * (its caller's chunks, a sibling's nested call) rather than sleep
          * beside it: nested maps then keep every thread busy. It may take a
          * chunk of a job it is already inside further down its stack; it is
-         * the same thread, so its worker slot is only ever used in turn. */
+         * the same thread, so its worker slot is only ever used in turn.
+         * run_jobs opens the lock while it steps: a broadcast in that window
+         * (this job ended on another thread) would be lost, so a changed
+         * done_seq means "look again" rather than "sleep". */
+        unsigned long seen = s->done_seq;
         if (self && self->crew == s && run_jobs(s, self))
+            continue;
+        if (s->done_seq != seen)
             continue;
         if (seconds < 0) {
             pm__cond_wait(&s->done_cv, &s->lock);

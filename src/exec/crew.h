@@ -27,6 +27,7 @@ struct pm__crew {
     int lock_ready, work_ready, done_ready;
     pm__job *jobs;         /* submitted jobs, oldest first */
     unsigned long epoch;   /* bumped whenever there may be new work */
+    unsigned long done_seq; /* bumped with every done_cv broadcast */
     int quit;
     int wake_pending;      /* pm__crew_wake: the next wait() returns 0 at once */
     int size;              /* members requested */
