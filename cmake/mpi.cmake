@@ -13,20 +13,21 @@
 #
 # How the pieces meet: the core runs PM_MPI on the executor table that
 # src/exec/mpi.c registers (pm_exec_register, include/parmap_exec.h) when the
-# library is loaded and from pm_mpi_init. The MPI code steps jobs through the
-# public executor interface, plus one core function beyond it that
-# libparmap.so exports (PM__SEAM in src/core/internal.h); it hides every
-# other pm__ name, so libparmap_mpi.so compiles its own hidden copy of the
-# helpers it shares with the core's executors (the crew of threads, the
-# platform shims). libparmap_mpi.a needs no copy: a static link resolves them
-# in libparmap.a.
-
-set(PM_MPI_SHARED_EXTRA src/exec/crew.c src/platform/platform.c)
+# library is loaded and from pm_mpi_init. The MPI code includes the public
+# headers only (parmap.h, parmap_exec.h; the include path has no src/, which
+# proves it), steps jobs through the public executor interface, and runs
+# threads of its own (pthreads, src/exec/mpi_team.c). So it needs no pm__ name
+# of the core: libparmap.so exports none (tests/link_deps.sh checks).
 
 function(pm_mpi_library name type core)
-  add_library(${name} ${type} ${PM_MPI_SOURCES} ${ARGN})
-  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  add_library(${name} ${type} ${PM_MPI_SOURCES})
   target_link_libraries(${name} PUBLIC ${core} PRIVATE MPI::MPI_C)
+  if(Threads_FOUND)
+    target_link_libraries(${name} PRIVATE Threads::Threads)
+  endif()
+  if(NOT WIN32)
+    target_link_libraries(${name} PRIVATE m)
+  endif()
   set_target_properties(${name} PROPERTIES
     OUTPUT_NAME parmap_mpi C_VISIBILITY_PRESET hidden POSITION_INDEPENDENT_CODE ON)
 endfunction()
@@ -36,15 +37,12 @@ set_target_properties(parmap_mpi PROPERTIES EXPORT_NAME mpi)
 add_library(parmap::mpi ALIAS parmap_mpi)
 set(PM_MPI_INSTALL_TARGETS parmap_mpi)
 if(TARGET parmap_shared)
-  pm_mpi_library(parmap_mpi_shared SHARED parmap_shared ${PM_MPI_SHARED_EXTRA})
+  pm_mpi_library(parmap_mpi_shared SHARED parmap_shared)
   set_target_properties(parmap_mpi_shared PROPERTIES EXPORT_NAME mpi_shared
     VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR})
-  if(Threads_FOUND)
-    target_link_libraries(parmap_mpi_shared PRIVATE Threads::Threads)
-  endif()
   # Every symbol resolved at link time: what the MPI code needs of the core is
-  # exported by libparmap.so (PM__SEAM), or the build fails here rather than
-  # at a user's run time. (Sanitizer runtimes are only linked into programs.)
+  # public API of libparmap.so, or the build fails here rather than at a
+  # user's run time. (Sanitizer runtimes are only linked into programs.)
   if(NOT PM_SANITIZE AND CMAKE_C_COMPILER_ID MATCHES "GNU|Clang" AND NOT APPLE)
     target_link_options(parmap_mpi_shared PRIVATE "LINKER:--no-undefined")
   endif()

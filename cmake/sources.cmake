@@ -41,4 +41,5 @@ set(PM_MPI_SOURCES
   src/exec/mpi_owner.c
   src/exec/mpi_follower.c
   src/exec/mpi_wire.c
+  src/exec/mpi_team.c
 )

@@ -235,6 +235,20 @@ PM_API void pm_task_run(const pm_job *job, pm_task *task);
 /* Record item k's code in a task's results, for executors that run items
  * themselves (call it for k = 0, 1, ... in order). */
 PM_API void pm_task_record(const pm_job *job, pm_task *task, size_t k, int code);
+/* pm_task_run with records of `in_stride` / `out_stride` bytes instead of
+ * the job's (out_stride 0: the task has no outputs): for a task that came
+ * from the same call in another process, whose record sizes rule (an SPMD
+ * follower runs the owner's chunks through its own job's function, and its
+ * own call may declare no outputs). */
+PM_API void pm_task_run_strided(const pm_job *job, pm_task *task, size_t in_stride,
+                                size_t out_stride);
+/* 1 when the job is a refusal: this process's call had bad arguments (or
+ * options) on an SPMD executor, and takes part only so that the other
+ * processes are not left waiting for it. It has no items; the executor
+ * must fail the call in every process before any item runs (MPI agrees on
+ * every process's verdict in submit). Were an item run anyway, it would
+ * fail with PM_EINVAL. 0 for every other job. */
+PM_API int pm_job_refused(const pm_job *job);
 
 /* Per-worker state (opts.worker_init / worker_exit) for workers that do not
  * step the job with pm_job_step, which does all of this itself: workers that

@@ -20,10 +20,8 @@
 #include <stddef.h>
 
 /* The executor interface is public (include/parmap_exec.h); the core uses
- * its own short names for the same types below. The seam: what
- * libparmap_mpi still calls beyond that interface (the refusing item
- * function), exported from libparmap.so but not public API. */
-#define PM__SEAM PM_API
+ * its own short names for the same types below. libparmap_mpi is built on
+ * that interface alone: libparmap.so exports no pm__ name. */
 
 /* ------------------------------------------------------------------ jobs */
 
@@ -150,9 +148,9 @@ void pm__task_record(const pm__job *job, pm__task *task, size_t k, int code);
 /* The item function of a call with bad arguments (or options) on an SPMD
  * executor, which takes part with no items so the other processes are not
  * left waiting. It also marks the job: the executor fails the call on every
- * process before any item runs (mpi.c); were an item sent anyway, it would
- * fail with PM_EINVAL. */
-PM__SEAM int pm__refuse(void *user, const void *in, void *out);
+ * process before any item runs (pm_job_refused, mpi.c); were an item sent
+ * anyway, it would fail with PM_EINVAL. */
+int pm__refuse(void *user, const void *in, void *out);
 /* take + run here + finish: what a local worker does. PM__STEP_*. */
 int pm__job_step(pm__job *job, int worker);
 

@@ -347,6 +347,21 @@ void pm_task_record(const pm_job *job, pm_task *task, size_t k, int code)
     pm__task_record(job, task, k, code);
 }
 
+void pm_task_run_strided(const pm_job *job, pm_task *task, size_t in_stride, size_t out_stride)
+{
+    /* What running items reads of a job, with the other record sizes (not
+     * the executor's bookkeeping fields, which may change meanwhile). */
+    pm__job run = {.fn = job->fn, .batch = job->batch, .user = job->user,
+                   .raise = job->raise, .codec = job->codec,
+                   .in_stride = in_stride, .out_stride = out_stride};
+    pm__task_run(&run, task);
+}
+
+int pm_job_refused(const pm_job *job)
+{
+    return job->fn == pm__refuse;
+}
+
 /* ----------------------- per-worker state for workers that run elsewhere */
 
 int pm_job_worker_enter(pm_job *job, int worker, void **saved)

@@ -8,7 +8,11 @@
  * SPMD: every rank makes the same calls in the same order, so every rank
  * opens this executor and submits one job per call. Rank 0 *owns* the job
  * (its core reads the input and collects results); the other ranks are
- * *followers* (the core reads nothing there, see internal.h).
+ * *followers* (the core reads nothing there: the `follower` method of
+ * parmap_exec.h). libparmap_mpi is built on the public headers only
+ * (parmap.h, parmap_exec.h): what it needs to know of a job is what
+ * pm_job_info_get, pm_job_refused and the pm_job_* / pm_task_* functions
+ * say, and its threads are its own (mpi_team.c).
  *
  * Each rank runs `threads` compute threads (on rank 0 the calling thread is
  * one of them, as with the threads executor) and one communication thread,
@@ -62,8 +66,8 @@
  *
  * Files: mpi.c (this: the communication thread, the executor's methods, the
  * public pm_mpi_* functions, registration), mpi_owner.c (rank 0's side),
- * mpi_follower.c (the other ranks'), mpi_wire.c (messages), mpi.h (what they
- * share).
+ * mpi_follower.c (the other ranks'), mpi_wire.c (messages), mpi_team.c (the
+ * compute threads, clock and condition variables), mpi.h (what they share).
  */
 #include "mpi.h"
 
@@ -72,24 +76,24 @@
 static void *comm_main(void *arg)
 {
     mpi_state *st = arg;
-    pm__mutex_lock(&st->lock);
+    pthread_mutex_lock(&st->lock);
     while (!st->quit) {
         if (!st->job || st->remote_done) {
-            pm__cond_wait(&st->cv, &st->lock);
+            pthread_cond_wait(&st->cv, &st->lock);
             continue;
         }
-        pm__job *job = st->job;
+        pm_job *job = st->job;
         uint64_t seq = st->seq;
-        pm__mutex_unlock(&st->lock);
+        pthread_mutex_unlock(&st->lock);
         if (st->rank == 0)
             pm__mpi_serve(st, job, seq);
         else
             pm__mpi_follow(st, job, seq);
-        pm__mutex_lock(&st->lock);
+        pthread_mutex_lock(&st->lock);
         st->remote_done = 1;
-        pm__cond_broadcast(&st->done_cv);
+        pthread_cond_broadcast(&st->done_cv);
     }
-    pm__mutex_unlock(&st->lock);
+    pthread_mutex_unlock(&st->lock);
     return NULL;
 }
 
@@ -110,20 +114,20 @@ static void mpi_close(void *state)
 {
     mpi_state *st = state;
     if (st->comm_started) {
-        pm__mutex_lock(&st->lock);
+        pthread_mutex_lock(&st->lock);
         st->quit = 1;
-        pm__cond_broadcast(&st->cv);
-        pm__mutex_unlock(&st->lock);
-        pm__thread_join(st->comm_thread);
+        pthread_cond_broadcast(&st->cv);
+        pthread_mutex_unlock(&st->lock);
+        pthread_join(st->comm_thread, NULL);
         st->comm_started = 0;
     }
-    pm__crew_close(&st->crew);
+    pm__mpi_team_close(&st->team);
     if (st->cv_ready) {
-        pm__cond_destroy(&st->cv);
-        pm__cond_destroy(&st->done_cv);
+        pthread_cond_destroy(&st->cv);
+        pthread_cond_destroy(&st->done_cv);
     }
     if (st->lock_ready)
-        pm__mutex_destroy(&st->lock);
+        pthread_mutex_destroy(&st->lock);
     st->cv_ready = st->lock_ready = 0;
     if (st->comm_ready && mpi_ready() == PM_OK)
         MPI_Comm_free(&st->comm);
@@ -138,7 +142,7 @@ static void mpi_close(void *state)
     st->exit_buf = NULL;
 }
 
-static int mpi_open(void *state, const pm__exec_config *cfg)
+static int mpi_open(void *state, const pm_exec_config *cfg)
 {
     mpi_state *st = state;
     int rc = mpi_ready();
@@ -154,26 +158,27 @@ static int mpi_open(void *state, const pm__exec_config *cfg)
     if (!(st->peers = calloc((size_t)st->size, sizeof *st->peers)) ||
         !(st->fw = calloc((size_t)st->threads, sizeof *st->fw)))
         return PM_ENOMEM;
-    if ((rc = pm__mutex_init(&st->lock)) != PM_OK)
-        return rc;
+    if (pthread_mutex_init(&st->lock, NULL) != 0)
+        return PM_ESYS;
     st->lock_ready = 1;
-    if ((rc = pm__cond_init(&st->cv)) != PM_OK)
+    if ((rc = pm__mpi_cond_init(&st->cv)) != PM_OK)
         return rc;
-    if ((rc = pm__cond_init(&st->done_cv)) != PM_OK) {
-        pm__cond_destroy(&st->cv);
+    if ((rc = pm__mpi_cond_init(&st->done_cv)) != PM_OK) {
+        pthread_cond_destroy(&st->cv);
         return rc;
     }
     st->cv_ready = 1;
-    /* Rank 0's calling thread computes too; a follower's only waits. */
-    rc = st->rank == 0 ? pm__crew_open(&st->crew, st->threads - 1, pm__mpi_owner_step, st)
-                       : pm__crew_open(&st->crew, st->threads, pm__mpi_follower_step, st);
+    /* Rank 0's calling thread computes too, as worker workers(), after the
+     * followers; a follower's only waits. */
+    rc = st->rank == 0 ? pm__mpi_team_open(&st->team, st->threads - 1,
+                                           st->threads - 1 + st->size - 1,
+                                           pm__mpi_owner_step, st)
+                       : pm__mpi_team_open(&st->team, st->threads, -1,
+                                           pm__mpi_follower_step, st);
     if (rc != PM_OK)
         return rc;
-    /* Rank 0's calling thread is worker workers(), after the followers. */
-    if (st->rank == 0)
-        st->crew.helper = st->threads - 1 + st->size - 1;
-    if ((rc = pm__thread_start(&st->comm_thread, comm_main, st)) != PM_OK)
-        return rc;
+    if (pthread_create(&st->comm_thread, NULL, comm_main, st) != 0)
+        return PM_ESYS;
     st->comm_started = 1;
     return PM_OK;
 }
@@ -186,7 +191,7 @@ static int mpi_workers(const void *state)
 
 /* Every rank's verdict on its own call, before anything runs: the lowest
  * status of all (PM_OK only when all are). A rank whose arguments were bad
- * takes part with a refusing job (pm__refuse) and says PM_EINVAL, so the call
+ * takes part with a refusing job (pm_job_refused) and says PM_EINVAL, so the call
  * fails on every rank with no item run anywhere, whatever the timing; were it
  * found out later (rank 0 runs items before a follower even arrives), the
  * outcome would depend on who came first. A collective on our communicator:
@@ -200,12 +205,12 @@ static int agree(mpi_state *st, int mine)
     return all;
 }
 
-static int mpi_submit(void *state, pm__job *job)
+static int mpi_submit(void *state, pm_job *job)
 {
     mpi_state *st = state;
-    pm__mutex_lock(&st->lock);
+    pthread_mutex_lock(&st->lock);
     if (st->job) {
-        pm__mutex_unlock(&st->lock);
+        pthread_mutex_unlock(&st->lock);
         return PM_EINVAL; /* one call at a time: ranks must agree on the order */
     }
     /* Taken, so no other call slips in while the ranks agree; remote_done
@@ -213,18 +218,20 @@ static int mpi_submit(void *state, pm__job *job)
      * across the collective. */
     st->job = job;
     st->remote_done = 1;
-    pm__mutex_unlock(&st->lock);
-    int mine = job->fn == pm__refuse ? PM_EINVAL : PM_OK;
-    if (mine == PM_OK && job->timeout_s > 0)
+    pthread_mutex_unlock(&st->lock);
+    pm_job_info info;
+    pm_job_info_get(job, &info);
+    int mine = pm_job_refused(job) ? PM_EINVAL : PM_OK;
+    if (mine == PM_OK && info.timeout_s > 0)
         mine = PM_ENOTSUP;
-    if (mine == PM_OK && job->codec && st->size > 1 &&
-        (!job->codec->encode_in || !job->codec->decode_in))
+    if (mine == PM_OK && info.codec && st->size > 1 &&
+        (!info.codec->encode_in || !info.codec->decode_in))
         mine = PM_ENOTSUP;
     int rc = agree(st, mine);
-    pm__mutex_lock(&st->lock);
+    pthread_mutex_lock(&st->lock);
     if (rc != PM_OK) {
         st->job = NULL;
-        pm__mutex_unlock(&st->lock);
+        pthread_mutex_unlock(&st->lock);
         return rc;
     }
     st->seq++;
@@ -232,53 +239,51 @@ static int mpi_submit(void *state, pm__job *job)
     /* (every thread's exit of the last job ran before its wait() ended) */
     memset(st->fw, 0, (size_t)st->threads * sizeof *st->fw);
     st->nlive = 0;
-    pm_job_info info;
-    pm_job_info_get(job, &info);
     st->has_state = info.worker_state;
     free(st->exit_buf);
     st->exit_buf = NULL;
     st->exit_size = 0;
-    st->crew_done = 0;
+    st->team_done = 0;
     st->remote_done = st->size == 1;
-    pm__cond_broadcast(&st->cv);
-    pm__mutex_unlock(&st->lock);
-    pm__crew_submit(&st->crew, job);
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->lock);
+    pm__mpi_team_submit(&st->team, job);
     return PM_OK;
 }
 
 static void mpi_notify(void *state)
 {
     mpi_state *st = state;
-    pm__crew_notify(&st->crew);
-    pm__mutex_lock(&st->lock);
+    pm__mpi_team_notify(&st->team);
+    pthread_mutex_lock(&st->lock);
     st->kick = 1;
-    pm__cond_signal(&st->cv);
-    pm__mutex_unlock(&st->lock);
+    pthread_cond_signal(&st->cv);
+    pthread_mutex_unlock(&st->lock);
 }
 
-static int mpi_wait(void *state, pm__job *job, double seconds)
+static int mpi_wait(void *state, pm_job *job, double seconds)
 {
     mpi_state *st = state;
-    double deadline = seconds >= 0 ? pm__now() + seconds : 0;
-    if (!st->crew_done) {
-        if (!pm__crew_wait(&st->crew, job, seconds, st->rank == 0))
+    double deadline = seconds >= 0 ? pm__mpi_now() + seconds : 0;
+    if (!st->team_done) {
+        if (!pm__mpi_team_wait(&st->team, job, seconds, st->rank == 0))
             return 0;
-        st->crew_done = 1;
+        st->team_done = 1;
     }
-    pm__mutex_lock(&st->lock);
+    pthread_mutex_lock(&st->lock);
     while (!st->remote_done) {
-        double left = deadline - pm__now();
+        double left = deadline - pm__mpi_now();
         if (seconds >= 0 && left <= 0) {
-            pm__mutex_unlock(&st->lock);
+            pthread_mutex_unlock(&st->lock);
             return 0;
         }
         if (seconds < 0)
-            pm__cond_wait(&st->done_cv, &st->lock);
+            pthread_cond_wait(&st->done_cv, &st->lock);
         else
-            pm__cond_timedwait(&st->done_cv, &st->lock, left);
+            pm__mpi_timedwait(&st->done_cv, &st->lock, left);
     }
     st->job = NULL;
-    pm__mutex_unlock(&st->lock);
+    pthread_mutex_unlock(&st->lock);
     return 1;
 }
 
@@ -309,12 +314,12 @@ static int mpi_follows(void)
 /* Every rank's threads are workers with a state of their own. Rank 0
  * counts with its own `threads` (a follower with more than rank 0 sends
  * more records: past exit_capacity they are counted as dropped). */
-static int mpi_state_workers(const pm__exec_config *cfg)
+static int mpi_state_workers(const pm_exec_config *cfg)
 {
     return pm_mpi_size() * cfg->threads;
 }
 
-static const pm__exec_methods exec_mpi = {
+static const pm_exec_methods exec_mpi = {
     .version = 7,
     .name = "mpi",
     .state_size = sizeof(mpi_state),

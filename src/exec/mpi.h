@@ -7,12 +7,21 @@
 #ifndef PM_MPI_H
 #define PM_MPI_H
 
-#include "crew.h"
+/* clock_gettime, pthread_condattr_setclock under -std=c11 */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+/* Public headers only: libparmap_mpi is built on the executor interface. */
+#include "parmap.h"
+#include "parmap_exec.h"
 
 #include <mpi.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The communication thread's naps: from IDLE_MIN_S, doubling up to
  * IDLE_MAX_S while it waits for something (a follower with no chunk queued,
@@ -69,7 +78,7 @@ typedef struct sending {
 
 /* Rank 0: a chunk out at a follower. */
 typedef struct remote {
-    pm__task t;
+    pm_task t;
     double sent;               /* when it left */
     int worker, used;
 } remote;
@@ -86,7 +95,7 @@ typedef struct peer {
 typedef struct ftask {
     struct ftask *next;
     uint64_t id;
-    pm__task t;
+    pm_task t;
     uint64_t seq;
     unsigned char *msg;        /* the received message (plain inputs point into it) */
     size_t msg_len;
@@ -96,23 +105,53 @@ typedef struct ftask {
     int *codes;
     int bad;                   /* an input would not decode (or the thread's worker_init
                                   failed): every item fails with it */
-    pm__job job;               /* the follower's job with rank 0's record sizes */
+    size_t in_stride, out_stride;  /* rank 0's record sizes (its TASK says: this
+                                      rank's call may pass 0 for outputs) */
+    const pm_codec *codec;     /* this rank's job's (pm_vmap), NULL: plain records */
     double queued, started, ended;
 } ftask;
 
+/* What a compute thread does with the job: one chunk per call, PM_STEP_*. */
+typedef int (*pm__mpi_step_fn)(void *owner, pm_job *job, int worker);
+
+/* The compute threads (mpi_team.c): `size` pthreads that step the one job
+ * in progress, and the helper, the thread in pm__mpi_team_wait. */
+typedef struct mpi_team {
+    pthread_mutex_t lock;
+    pthread_cond_t work_cv;    /* members: a job, a notify, quit */
+    pthread_cond_t done_cv;    /* wait(): the job may be over */
+    int lock_ready, work_ready, done_ready;
+    int size, started;         /* members requested, threads running (join these) */
+    int helper;                /* the helper's worker number (-1: none) */
+    pthread_t *threads;
+    struct mpi_member *members;
+    pm__mpi_step_fn step;
+    void *owner;
+    /* guarded by lock */
+    pm_job *job;               /* the job in progress, NULL: none */
+    unsigned long epoch;       /* bumped whenever there may be new work */
+    int quit;
+    int ended;                 /* a worker saw PM_STEP_END */
+    int inside;                /* workers inside step() */
+    int track;                 /* the job has per-worker state: count who owes an exit */
+    unsigned char *owes;       /* per slot (members, then the helper): ran a chunk
+                                  of the job, so it may owe its exit */
+    int nowing;
+} mpi_team;
+
 typedef struct mpi_state {
-    pm__crew crew;
+    mpi_team team;
     MPI_Comm comm;
     int rank, size, threads;
     int comm_ready, lock_ready, cv_ready, comm_started;
-    pm__mutex lock;
-    pm__cond cv;               /* the communication thread: a job, a kick, quit */
-    pm__cond done_cv;          /* wait(): the communication thread finished the job */
-    pm__thread comm_thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cv;         /* the communication thread: a job, a kick, quit */
+    pthread_cond_t done_cv;    /* wait(): the communication thread finished the job */
+    pthread_t comm_thread;
     /* guarded by lock */
-    pm__job *job;              /* the job in progress: one at a time */
+    pm_job *job;               /* the job in progress: one at a time */
     uint64_t seq;              /* its number: every rank counts jobs alike */
-    int quit, kick, remote_done, crew_done;
+    int quit, kick, remote_done, team_done;
     ftask *ready, *ready_tail, *done;   /* followers: chunks to run, chunks ran */
     size_t nready;
     int got_end;
@@ -136,7 +175,7 @@ static inline int tag_up(uint64_t seq) { return (int)(seq % TAG_JOBS) * 2 + 1; }
 /* Rank 0's worker number for follower `r`: after the local members
  * (0 .. threads - 2) and before the calling thread, which is number
  * workers() (threads + size - 2) as the executor protocol says: pm_imap's
- * consumer runs chunks as that number, and so does wait() (crew.helper). */
+ * consumer runs chunks as that number, and so does wait() (team.helper). */
 static inline int worker_of(const mpi_state *st, int r) { return st->threads + r - 2; }
 
 
@@ -160,11 +199,32 @@ unsigned char *pm__mpi_pack(const msg_head *h, const void *extra, size_t extra_l
 int  pm__mpi_unpack_next(const unsigned char **p, const unsigned char *end,
                          const unsigned char **bytes, size_t *len);
 
+/* mpi_team.c */
+/* Start `size` compute threads; the thread in pm__mpi_team_wait steps as
+ * worker number `helper` (-1: it never helps). On error the team is half-built and
+ * pm__mpi_team_close cleans it up. */
+int  pm__mpi_team_open(mpi_team *t, int size, int helper, pm__mpi_step_fn step, void *owner);
+void pm__mpi_team_close(mpi_team *t);
+/* The members start stepping `job` (one job at a time). */
+void pm__mpi_team_submit(mpi_team *t, pm_job *job);
+/* The job may have new work: wake the members that ran out. */
+void pm__mpi_team_notify(mpi_team *t);
+/* Wait up to `seconds` (< 0: forever) until the job ended and no member is
+ * inside it (and none owes its exit); with `help`, first run its chunks on
+ * this thread as worker number `helper`. 1: ended (and forgotten), 0: timeout. */
+int  pm__mpi_team_wait(mpi_team *t, pm_job *job, double seconds, int help);
+/* The monotonic clock, in seconds. */
+double pm__mpi_now(void);
+/* A condition variable whose timed waits use the monotonic clock. PM_OK or PM_ESYS. */
+int  pm__mpi_cond_init(pthread_cond_t *cv);
+/* Wait on `cv` at most `seconds` (lock held, as pthread_cond_timedwait). */
+void pm__mpi_timedwait(pthread_cond_t *cv, pthread_mutex_t *lock, double seconds);
+
 /* mpi_owner.c: rank 0 */
-void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq);
-int  pm__mpi_owner_step(void *owner, pm__job *job, int worker);
+void pm__mpi_serve(mpi_state *st, pm_job *job, uint64_t seq);
+int  pm__mpi_owner_step(void *owner, pm_job *job, int worker);
 /* mpi_follower.c: the other ranks */
-void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq);
-int  pm__mpi_follower_step(void *owner, pm__job *job, int worker);
+void pm__mpi_follow(mpi_state *st, pm_job *job, uint64_t seq);
+int  pm__mpi_follower_step(void *owner, pm_job *job, int worker);
 
 #endif

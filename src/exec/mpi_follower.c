@@ -14,10 +14,10 @@
 /* Free a chunk's buffers, keeping its reply. */
 static void ftask_release(ftask *f)
 {
-    const pm__job *job = &f->job;
-    if (f->in && job->codec && job->codec->release_in)
+    const pm_codec *codec = f->codec;
+    if (f->in && codec && codec->release_in)
         for (size_t k = 0; k < f->t.count; k++)
-            job->codec->release_in(job->codec->ctx, f->in + k * job->in_stride);
+            codec->release_in(codec->ctx, f->in + k * f->in_stride);
     free(f->in);
     free(f->out);
     free(f->codes);
@@ -37,7 +37,7 @@ static void ftask_free(ftask *f)
 
 /* A TASK message into a chunk record (NULL: out of memory or sizes that
  * overflow; the chunk then comes back with every item failed). */
-static ftask *make_ftask(const pm__job *follower_job, unsigned char *msg, size_t len)
+static ftask *make_ftask(const pm_codec *codec, unsigned char *msg, size_t len)
 {
     msg_head h;
     memcpy(&h, msg, sizeof h);
@@ -48,15 +48,9 @@ static ftask *make_ftask(const pm__job *follower_job, unsigned char *msg, size_t
     ftask *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
-    /* What running items needs (not the executor's bookkeeping fields, which
-     * the crew changes under its lock meanwhile). */
-    f->job.fn = follower_job->fn;
-    f->job.batch = follower_job->batch;
-    f->job.user = follower_job->user;
-    f->job.raise = follower_job->raise;
-    f->job.codec = follower_job->codec;
-    f->job.in_stride = (size_t)h.in_stride;
-    f->job.out_stride = (size_t)h.out_stride;
+    f->codec = codec;
+    f->in_stride = (size_t)h.in_stride;
+    f->out_stride = (size_t)h.out_stride;
     f->msg = msg;
     f->msg_len = len;
     f->id = h.id;
@@ -69,17 +63,17 @@ static ftask *make_ftask(const pm__job *follower_job, unsigned char *msg, size_t
 /* Allocate outputs and codes and decode the inputs: f->bad says what failed. */
 static void prepare(ftask *f)
 {
-    const pm__job *job = &f->job;
+    const pm_codec *codec = f->codec;
     size_t n = f->t.count;
     f->codes = calloc(n ? n : 1, sizeof *f->codes);
-    f->out = job->out_stride ? calloc(n ? n : 1, job->out_stride) : NULL;
-    if (!f->codes || (job->out_stride && !f->out)) {
+    f->out = f->out_stride ? calloc(n ? n : 1, f->out_stride) : NULL;
+    if (!f->codes || (f->out_stride && !f->out)) {
         f->bad = PM_ENOMEM;
-    } else if (!job->codec) {
-        if (f->msg_len - sizeof(msg_head) < n * job->in_stride)
+    } else if (!codec) {
+        if (f->msg_len - sizeof(msg_head) < n * f->in_stride)
             f->bad = PM_ESYS;
         f->t.in = f->msg + sizeof(msg_head);
-    } else if (!(f->in = calloc(n ? n : 1, job->in_stride))) {
+    } else if (!(f->in = calloc(n ? n : 1, f->in_stride))) {
         f->bad = PM_ENOMEM;
     } else {
         const unsigned char *p = f->msg + sizeof(msg_head), *end = f->msg + f->msg_len;
@@ -88,8 +82,7 @@ static void prepare(ftask *f)
             size_t blen = 0;
             f->bad = pm__mpi_unpack_next(&p, end, &bytes, &blen);
             if (!f->bad)
-                f->bad = job->codec->decode_in(job->codec->ctx, bytes, blen,
-                                               f->in + k * job->in_stride);
+                f->bad = codec->decode_in(codec->ctx, bytes, blen, f->in + k * f->in_stride);
         }
         f->t.in = f->in;
     }
@@ -97,11 +90,12 @@ static void prepare(ftask *f)
     f->t.codes = f->codes;
 }
 
-/* A chunk's items, or every item failed when it could not be set up. */
-static void run_items(const pm__job *job, ftask *f)
+/* A chunk's items, or every item failed when it could not be set up. The
+ * items run through this rank's job (its function), with rank 0's records. */
+static void run_items(const pm_job *job, ftask *f)
 {
     if (!f->bad) {
-        pm_task_run(job, &f->t);
+        pm_task_run_strided(job, &f->t, f->in_stride, f->out_stride);
         return;
     }
     f->t.failed = 0;
@@ -113,7 +107,7 @@ static void run_items(const pm__job *job, ftask *f)
 
 static int encode_output(void *ctx, void *rec, unsigned char **buf, size_t *len)
 {
-    const pm__codec *c = ctx;
+    const pm_codec *c = ctx;
     return c->encode(c->ctx, rec, buf, len);
 }
 
@@ -122,7 +116,6 @@ static int encode_output(void *ctx, void *rec, unsigned char **buf, size_t *len)
  * chunk without codes (never set up) says every item failed. */
 static void pack_reply(ftask *f)
 {
-    const pm__job *job = &f->job;
     msg_head h = {.kind = MSG_RESULT, .seq = f->seq, .id = f->id, .base = f->t.base,
                   .flags = f->bad == PM_EWORKERINIT ? FLAG_INIT_FAILED : 0,
                   .count = f->t.count, .ran = f->t.ran, .failed = f->t.failed,
@@ -137,11 +130,11 @@ static void pack_reply(ftask *f)
         h.first_failed = f->t.base;
         h.first_code = PM_ENOMEM;
     }
-    int stride = job->out_stride && f->out;
+    int stride = f->out_stride && f->out;
     unsigned char *msg =
-        codes ? pm__mpi_pack(&h, codes, n * sizeof *codes, f->out, job->out_stride,
-                             stride ? f->t.ran : 0, job->codec && stride ? encode_output : NULL,
-                             (void *)job->codec, &len)
+        codes ? pm__mpi_pack(&h, codes, n * sizeof *codes, f->out, f->out_stride,
+                             stride ? f->t.ran : 0, f->codec && stride ? encode_output : NULL,
+                             (void *)f->codec, &len)
               : NULL;
     if (codes != f->codes)
         free(codes);
@@ -156,13 +149,14 @@ static void pack_reply(ftask *f)
     f->reply_len = len;
 }
 
-/* Run by compute thread `worker` on a follower. With per-worker state the
- * thread is a worker of `job`, this rank's own call (whose slots hold the
- * states; f->job only has rank 0's record sizes): its init runs before the
- * first items it runs, and pm_worker_state() gives its state inside them. */
-static void run_ftask(mpi_state *st, pm__job *job, int worker, ftask *f)
+/* Run by compute thread `worker` on a follower. The thread is a worker of
+ * `job`, this rank's own call: its items run through that job's function
+ * (with rank 0's record sizes), and with per-worker state (the job's slots
+ * hold the states) its init runs before the first items it runs, and
+ * pm_worker_state() gives its state inside them. */
+static void run_ftask(mpi_state *st, pm_job *job, int worker, ftask *f)
 {
-    f->started = pm__now();
+    f->started = pm__mpi_now();
     prepare(f);
     void *saved = NULL;
     int entered = 0;
@@ -173,40 +167,40 @@ static void run_ftask(mpi_state *st, pm__job *job, int worker, ftask *f)
         if (entered && first) {
             /* It owes its exit now: the communication thread waits for it
              * before it sends EXITS. */
-            pm__mutex_lock(&st->lock);
+            pthread_mutex_lock(&st->lock);
             st->fw[worker].live = 1;
             st->nlive++;
-            pm__mutex_unlock(&st->lock);
+            pthread_mutex_unlock(&st->lock);
         }
     }
-    run_items(&f->job, f);
+    run_items(job, f);
     if (entered)
         pm_job_worker_leave(saved);
-    f->ended = pm__now();
+    f->ended = pm__mpi_now();
     pack_reply(f);
     ftask_release(f);
 }
 
 /* The job ended for compute thread `worker`: its exit, here, once; the
  * record goes to exit_buf, which the communication thread sends to rank 0. */
-static void worker_exit(mpi_state *st, pm__job *job, int worker)
+static void worker_exit(mpi_state *st, pm_job *job, int worker)
 {
-    pm__mutex_lock(&st->lock);
+    pthread_mutex_lock(&st->lock);
     int live = st->fw[worker].live;
     unsigned char *rec = st->exit_buf ? st->exit_buf + (size_t)worker * st->exit_size : NULL;
     size_t size = st->exit_size;
-    pm__mutex_unlock(&st->lock);
+    pthread_mutex_unlock(&st->lock);
     if (!live)
         return;
     /* exit_buf stays put until nlive is 0, and this slot is this thread's. */
     int wrote = pm_job_worker_exit(job, worker, rec, size);
-    pm__mutex_lock(&st->lock);
+    pthread_mutex_lock(&st->lock);
     st->fw[worker].live = 0;
     st->fw[worker].has_rec = wrote;
     st->nlive--;
     st->kick = 1;
-    pm__cond_signal(&st->cv);
-    pm__mutex_unlock(&st->lock);
+    pthread_cond_signal(&st->cv);
+    pthread_mutex_unlock(&st->lock);
 }
 
 /* Every thread that started ran its exit: their records to rank 0, in one
@@ -214,9 +208,9 @@ static void worker_exit(mpi_state *st, pm__job *job, int worker)
 static void send_exits(mpi_state *st, uint64_t seq, double *backoff)
 {
     for (;;) {
-        pm__mutex_lock(&st->lock);
+        pthread_mutex_lock(&st->lock);
         int left = st->nlive;
-        pm__mutex_unlock(&st->lock);
+        pthread_mutex_unlock(&st->lock);
         if (left == 0)
             break;
         pm__mpi_reap_sends(st, 0);
@@ -245,40 +239,42 @@ static void send_exits(mpi_state *st, uint64_t seq, double *backoff)
     }
     if (msg)
         pm__mpi_post(st, msg, len, 0, tag_up(seq));
-    pm__mutex_lock(&st->lock);
+    pthread_mutex_lock(&st->lock);
     free(st->exit_buf);
     st->exit_buf = NULL;
-    pm__mutex_unlock(&st->lock);
+    pthread_mutex_unlock(&st->lock);
 }
 
 /* Rank 0 was canceled: the chunks not started yet go back as not run. */
 static void drop_queued(mpi_state *st)
 {
-    pm__mutex_lock(&st->lock);
+    pthread_mutex_lock(&st->lock);
     ftask *f = st->ready;
     st->ready = st->ready_tail = NULL;
     st->nready = 0;
-    pm__mutex_unlock(&st->lock);
+    pthread_mutex_unlock(&st->lock);
     while (f) {
         ftask *next = f->next;
-        f->started = f->ended = pm__now();
+        f->started = f->ended = pm__mpi_now();
         f->t.ran = f->t.failed = 0;
         f->t.first_failed = SIZE_MAX;
         f->codes = calloc(f->t.count ? f->t.count : 1, sizeof *f->codes);
         pack_reply(f);
         ftask_release(f);
-        pm__mutex_lock(&st->lock);
+        pthread_mutex_lock(&st->lock);
         f->next = st->done;
         st->done = f;
-        pm__mutex_unlock(&st->lock);
+        pthread_mutex_unlock(&st->lock);
         f = next;
     }
 }
 
-void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
+void pm__mpi_follow(mpi_state *st, pm_job *job, uint64_t seq)
 {
     size_t inflight = 0;
     int got_end = 0, exits = 0;
+    pm_job_info info;
+    pm_job_info_get(job, &info);
     double backoff = IDLE_MIN_S;
     msg_head hello = {.kind = MSG_HELLO, .seq = seq, .count = (uint64_t)st->threads};
     unsigned char *m = malloc(sizeof hello);
@@ -301,7 +297,7 @@ void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
             }
             ftask *f = NULL;
             if (h.kind == MSG_TASK) {
-                f = make_ftask(job, msg, len);
+                f = make_ftask(info.codec, msg, len);
                 if (!f) {
                     /* Not even a chunk record: fail it whole, at once. */
                     ftask bare = {.id = h.id, .seq = seq,
@@ -321,8 +317,8 @@ void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
                     drop_queued(st);
             }
             if (f)
-                f->queued = pm__now();
-            pm__mutex_lock(&st->lock);
+                f->queued = pm__mpi_now();
+            pthread_mutex_lock(&st->lock);
             if (f) {
                 if (st->ready_tail)
                     st->ready_tail->next = f;
@@ -340,16 +336,16 @@ void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
                 st->exit_size = st->exit_buf ? es : 0;
                 st->got_end = 1;
             }
-            pm__mutex_unlock(&st->lock);
-            pm__crew_notify(&st->crew);
+            pthread_mutex_unlock(&st->lock);
+            pm__mpi_team_notify(&st->team);
         }
-        pm__mutex_lock(&st->lock);
+        pthread_mutex_lock(&st->lock);
         ftask *done = st->done;
         st->done = NULL;
         /* With a chunk queued per thread nothing is urgent: a compute thread
          * kicks this thread when it finishes one. */
         int calm = !got_end && st->nready >= (size_t)st->threads;
-        pm__mutex_unlock(&st->lock);
+        pthread_mutex_unlock(&st->lock);
         while (done) {
             ftask *next = done->next;
             if (done->reply)
@@ -372,10 +368,10 @@ void pm__mpi_follow(mpi_state *st, pm__job *job, uint64_t seq)
 }
 
 /* A compute thread on a follower: run the next received chunk. */
-int pm__mpi_follower_step(void *owner, pm__job *job, int worker)
+int pm__mpi_follower_step(void *owner, pm_job *job, int worker)
 {
     mpi_state *st = owner;
-    pm__mutex_lock(&st->lock);
+    pthread_mutex_lock(&st->lock);
     ftask *f = st->ready;
     if (f) {
         st->ready = f->next;
@@ -384,18 +380,18 @@ int pm__mpi_follower_step(void *owner, pm__job *job, int worker)
         st->nready--;
     }
     int end = !f && st->got_end;
-    pm__mutex_unlock(&st->lock);
+    pthread_mutex_unlock(&st->lock);
     if (!f) {
         if (end)
             worker_exit(st, job, worker);
-        return end ? PM__STEP_END : PM__STEP_IDLE;
+        return end ? PM_STEP_END : PM_STEP_IDLE;
     }
     run_ftask(st, job, worker, f);
-    pm__mutex_lock(&st->lock);
+    pthread_mutex_lock(&st->lock);
     f->next = st->done;
     st->done = f;
     st->kick = 1;
-    pm__cond_signal(&st->cv);
-    pm__mutex_unlock(&st->lock);
-    return PM__STEP_RAN;
+    pthread_cond_signal(&st->cv);
+    pthread_mutex_unlock(&st->lock);
+    return PM_STEP_RAN;
 }

@@ -8,7 +8,7 @@
 
 static int encode_input(void *ctx, void *rec, unsigned char **buf, size_t *len)
 {
-    const pm__codec *c = ctx;
+    const pm_codec *c = ctx;
     return c->encode_in(c->ctx, rec, buf, len);
 }
 
@@ -32,27 +32,28 @@ static remote *new_remote(mpi_state *st, uint64_t *id)
 
 /* Send a taken chunk to follower `r`. Where it cannot be (out of memory), the
  * chunk's items fail here with the code instead: no result is lost. */
-static void send_task(mpi_state *st, pm__job *job, uint64_t seq, int r, pm__task *t)
+static void send_task(mpi_state *st, pm_job *job, const pm_job_info *info, uint64_t seq, int r,
+                      pm_task *t)
 {
     uint64_t id = 0;
     remote *rem = new_remote(st, &id);
     msg_head h = {.kind = MSG_TASK, .seq = seq, .id = id, .base = t->base, .count = t->count,
-                  .in_stride = job->in_stride, .out_stride = job->out_stride};
+                  .in_stride = info->in_stride, .out_stride = info->out_stride};
     size_t len = 0;
     unsigned char *msg = NULL;
     if (rem)
-        msg = pm__mpi_pack(&h, NULL, 0, (unsigned char *)t->in, job->in_stride, t->count,
-                   job->codec ? encode_input : NULL, (void *)job->codec, &len);
+        msg = pm__mpi_pack(&h, NULL, 0, (unsigned char *)t->in, info->in_stride, t->count,
+                   info->codec ? encode_input : NULL, (void *)info->codec, &len);
     if (!msg || pm__mpi_post(st, msg, len, r, tag_down(seq)) != PM_OK) {
         t->ran = t->count;
         t->failed = 0;
         for (size_t k = 0; k < t->count; k++)
             pm_task_record(job, t, k, PM_ENOMEM);
-        job->finish(job, worker_of(st, r), t);
+        pm_job_finish(job, worker_of(st, r), t);
         return;
     }
     rem->t = *t;
-    rem->sent = pm__now();
+    rem->sent = pm__mpi_now();
     rem->worker = worker_of(st, r);
     rem->used = 1;
     st->peers[r].outstanding++;
@@ -60,15 +61,17 @@ static void send_task(mpi_state *st, pm__job *job, uint64_t seq, int r, pm__task
 }
 
 /* A follower's RESULT: copy codes and outputs into the task, finish it. */
-static void take_result(mpi_state *st, pm__job *job, int r, const unsigned char *msg,
-                        size_t len)
+static void take_result(mpi_state *st, pm_job *job, const pm_job_info *info, int r,
+                        const unsigned char *msg, size_t len)
 {
+    const pm_codec *codec = info->codec;
+    size_t in_stride = info->in_stride, out_stride = info->out_stride;
     msg_head h;
     memcpy(&h, msg, sizeof h);
     if (h.id >= st->nremotes || !st->remotes[h.id].used)
         return;
     remote *rem = &st->remotes[h.id];
-    pm__task *t = &rem->t;
+    pm_task *t = &rem->t;
     const unsigned char *p = msg + sizeof h, *end = msg + len;
     size_t ran = h.ran <= t->count ? (size_t)h.ran : t->count;
     int ok = (size_t)(end - p) >= t->count * sizeof(int);
@@ -82,35 +85,35 @@ static void take_result(mpi_state *st, pm__job *job, int r, const unsigned char 
     for (size_t k = 0; k < ran; k++) {
         int code = 0;
         memcpy(&code, ok ? codes + k : &code, sizeof code);
-        unsigned char *out = t->out ? t->out + k * job->out_stride : NULL;
+        unsigned char *out = t->out ? t->out + k * out_stride : NULL;
         if (!ok) {
             code = PM_ESYS;
-            if (job->codec && out)
-                job->codec->decode(job->codec->ctx, t->in + k * job->in_stride, NULL, 0, out);
-        } else if (job->codec && job->out_stride) {
+            if (codec && out)
+                codec->decode(codec->ctx, t->in + k * in_stride, NULL, 0, out);
+        } else if (codec && out_stride) {
             /* The codec makes `out` valid even when nothing usable came. */
             const unsigned char *bytes = NULL;
             size_t n = 0;
             int bad = pm__mpi_unpack_next(&p, end, &bytes, &n);
             if (out) {
-                int d = job->codec->decode(job->codec->ctx, t->in + k * job->in_stride,
-                                           bad ? NULL : bytes, bad ? 0 : n, out);
+                int d = codec->decode(codec->ctx, t->in + k * in_stride,
+                                      bad ? NULL : bytes, bad ? 0 : n, out);
                 bad = bad ? bad : d;
             }
             if (bad && !code)
                 code = bad;
-        } else if (out && job->out_stride) {
-            if ((size_t)(end - p) >= job->out_stride)
-                memcpy(out, p, job->out_stride);
+        } else if (out && out_stride) {
+            if ((size_t)(end - p) >= out_stride)
+                memcpy(out, p, out_stride);
             else if (!code)
                 code = PM_ESYS;
-            p += job->out_stride;
+            p += out_stride;
         }
         pm_task_record(job, t, k, code);
     }
     /* The chunker sizes chunks by the work they hold, as measured where they
      * ran; the latency is hidden by queue depth instead (wants_more). */
-    double now = pm__now();
+    double now = pm__mpi_now();
     peer *pe = &st->peers[r];
     if (t->t0 > 0)
         t->t0 = now - h.run_s / REMOTE_SCALE;
@@ -125,7 +128,7 @@ static void take_result(mpi_state *st, pm__job *job, int r, const unsigned char 
      * PM_EWORKERINIT, and the call stops as for a local one. */
     if (h.flags & FLAG_INIT_FAILED)
         pm_job_worker_failed(job);
-    job->finish(job, rem->worker, t);
+    pm_job_finish(job, rem->worker, t);
     rem->used = 0;
     pe->outstanding--;
     pe->out_items -= rem->t.count <= pe->out_items ? rem->t.count : pe->out_items;
@@ -149,7 +152,7 @@ static int wants_more(const peer *p)
 /* A follower's EXITS: the records its threads' exits wrote, into the
  * call's exit_results. A message too short for what it claims brings what
  * it holds. */
-static void take_exits(pm__job *job, const unsigned char *msg, size_t len, size_t exit_size)
+static void take_exits(pm_job *job, const unsigned char *msg, size_t len, size_t exit_size)
 {
     msg_head h;
     memcpy(&h, msg, sizeof h);
@@ -168,7 +171,7 @@ static int peer_done(const peer *p, int exits)
     return p->ended && p->outstanding == 0 && (!exits || p->exited);
 }
 
-void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
+void pm__mpi_serve(mpi_state *st, pm_job *job, uint64_t seq)
 {
     int live = st->size - 1;
     double backoff = IDLE_MIN_S;
@@ -188,7 +191,7 @@ void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
                 st->peers[from].threads = h.count > 0 && h.count < PM_MAX_THREADS ? (int)h.count : 1;
             }
             else if (h.seq == seq && h.kind == MSG_RESULT)
-                take_result(st, job, from, msg, len);
+                take_result(st, job, &info, from, msg, len);
             else if (h.seq == seq && h.kind == MSG_EXITS) {
                 take_exits(job, msg, len, info.exit_size);
                 st->peers[from].exited = 1;
@@ -201,12 +204,12 @@ void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
         for (int r = 1; r < st->size; r++) {
             peer *p = &st->peers[r];
             while (wants_more(p)) {
-                pm__task t;
-                int k = job->take(job, worker_of(st, r), SIZE_MAX, &t);
-                if (k == PM__STEP_IDLE)
+                pm_task t;
+                int k = pm_job_take(job, worker_of(st, r), SIZE_MAX, &t);
+                if (k == PM_STEP_IDLE)
                     break;
                 busy = 1;
-                if (k == PM__STEP_END) {
+                if (k == PM_STEP_END) {
                     /* Canceled: the follower drops the chunks it has not
                      * started (they come back as not run), so the call ends
                      * within about one chunk per thread there too. With
@@ -214,7 +217,7 @@ void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
                      * and it sends their records (EXITS): the call is not
                      * over before every worker's exit ran. */
                     msg_head h = {.kind = MSG_END, .seq = seq,
-                                  .flags = (pm__canceled(job->cancel) ? FLAG_CANCELED : 0) |
+                                  .flags = (pm_cancel_requested(info.cancel) ? FLAG_CANCELED : 0) |
                                            (info.worker_state ? FLAG_EXITS : 0),
                                   .exit_size = info.exit_size};
                     unsigned char *m = malloc(sizeof h);
@@ -225,7 +228,7 @@ void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
                     p->ended = 1;
                     break;
                 }
-                send_task(st, job, seq, r, &t);
+                send_task(st, job, &info, seq, r, &t);
             }
             live += !peer_done(p, info.worker_state);
             calm &= p->ready && !p->ended && !wants_more(p);
@@ -240,7 +243,7 @@ void pm__mpi_serve(mpi_state *st, pm__job *job, uint64_t seq)
 }
 
 /* A compute thread on rank 0: chunks straight from the job. */
-int pm__mpi_owner_step(void *owner, pm__job *job, int worker)
+int pm__mpi_owner_step(void *owner, pm_job *job, int worker)
 {
     (void)owner;
     return pm_job_step(job, worker);

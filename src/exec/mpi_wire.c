@@ -64,11 +64,11 @@ void pm__mpi_idle(mpi_state *st, double *backoff, int calm)
 {
     if (calm)
         *backoff = IDLE_CALM_S;
-    pm__mutex_lock(&st->lock);
+    pthread_mutex_lock(&st->lock);
     if (!st->kick)
-        pm__cond_timedwait(&st->cv, &st->lock, *backoff);
+        pm__mpi_timedwait(&st->cv, &st->lock, *backoff);
     st->kick = 0;
-    pm__mutex_unlock(&st->lock);
+    pthread_mutex_unlock(&st->lock);
     *backoff = calm ? IDLE_MIN_S : *backoff * 2 < IDLE_MAX_S ? *backoff * 2 : IDLE_MAX_S;
 }
 
