@@ -214,7 +214,7 @@ async function load() {
   // threaded: the factory waits until every preloaded pthread worker has
   // loaded, so only two are: the first call's coordinator and one crew
   // member. The rest of the crew boots in the background (see below).
-  const M = await instantiate(h, build, 1, module);
+  const M = await instantiate(h, build, build === 'threaded' ? 2 : 1, module);
   // The statuses come from the module (C's table), ESOURCE and all.
   setStatuses(M.pmw.P.status);
   const rt = {
@@ -266,7 +266,7 @@ async function load() {
 const CREW_WAIT_MS = 2000;
 function startCrew(M, crew) {
   const P = M.PThread;
-  const reserved = P.unusedWorkers.length > 0 ? P.unusedWorkers.pop() : null;
+  const reserved = P.unusedWorkers.length > 1 ? P.unusedWorkers.pop() : null;
   const ok = M._pmw_pool_ensure(crew);
   if (reserved) P.unusedWorkers.push(reserved);
   if (!ok) throw new Error('parmap: could not start the worker pool');
