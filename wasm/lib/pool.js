@@ -59,7 +59,7 @@ export class Pool {
   }
 
   spawn() {
-    const W = { id: nextWorkerId++, ready: false, dead: false, task: null, known: new Set(), itemK: 0, itemStart: 0, graceTimer: null };
+    const W = { id: nextWorkerId++, ready: false, dead: false, task: null, known: new Set(), forget: [], itemK: 0, itemStart: 0, graceTimer: null };
     W.h = this.spawnImpl();
     W.h.onmessage = (msg) => this.onMessage(W, msg);
     W.h.ondeath = (message) => this.onDeath(W, message);
@@ -154,6 +154,7 @@ export class Pool {
     W.itemStart = performance.now();
     if (call.keepAlive !== false) W.h.ref();
     W.known.add(call.id);
+    if (W.forget.length) { msg.msg.forget = W.forget; W.forget = []; }
     W.h.post(msg.msg, msg.transfer);
     if (task.stream && call.timeout) this.armWatchdog();
   }

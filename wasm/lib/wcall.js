@@ -21,6 +21,7 @@ import { ParmapError, itemError, STATUS } from './errors.js';
 
 const TARGET_MS = 20;    // auto chunks: work per chunk (the guided cap keeps the tail short)
 const FIRST_CHUNK = 16;  // auto chunks: before the first measurement
+const FORGET_NOW_BYTES = 64 << 10;   // finish(): see there
 
 let nextCallId = 1;
 
@@ -63,7 +64,11 @@ export class Call {
     if (avail <= 0) return null;
     let n = this.o.chunksize;
     if (!n) {
-      const guided = Math.max(1, Math.ceil(this.remaining() / (2 * this.threads)));
+      // Guided: a share of what is left; before the first measurement an
+      // even share (a small call goes out as one chunk per worker: 1-item
+      // chunks cost it a round trip to a worker per item).
+      const ways = this.perItem < 0 ? this.threads : 2 * this.threads;
+      const guided = Math.max(1, Math.ceil(this.remaining() / ways));
       n = this.perItem < 0 ? FIRST_CHUNK : Math.max(1, Math.round(TARGET_MS / Math.max(this.perItem, 1e-6)));
       // A chunk far under the target grows the next at least 4x: small
       // chunks measure a fixed cost per chunk more than the function.
@@ -383,8 +388,14 @@ export class Call {
     if (this.progressTimer) clearInterval(this.progressTimer);
     if (this.onAbort) this.o.signal.removeEventListener('abort', this.onAbort);
     this.pool.remove(this);
+    // The workers drop this call's cached function: at once when its
+    // args/kwargs are big (an idle worker would hold them), else with their
+    // next chunk (a message each per call cost a small call ~10% of its time).
+    const big = this.meta && this.meta.length > FORGET_NOW_BYTES;
     for (const W of this.pool.workers) {
-      if (W.known.has(this.id) && !W.task) { W.known.delete(this.id); W.h.post({ t: 'forget', call: this.id }); }
+      if (!W.known.delete(this.id)) continue;
+      if (big && !W.task) W.h.post({ t: 'forget', call: this.id });
+      else W.forget.push(this.id);
     }
     this.sink.end(err);
   }

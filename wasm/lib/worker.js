@@ -7,7 +7,7 @@
 //   { t: 'init', module, dist, recycleBytes } -> { t: 'ready' } or { t: 'fatal', message }
 //   Every 'done' / 'kdone' below also says `recycle`: the heap grew past
 //   recycleBytes, replace this worker once idle.
-//   { t: 'run', call, src?, meta?, base, n, items, f64, raise, stream, concurrency }
+//   { t: 'run', call, src?, meta?, forget?, base, n, items, f64, raise, stream, concurrency }
 //        items: a Float64Array (numbers) or the MessagePack bytes of an array
 //        (transferred). Batch mode answers once per chunk:
 //          { t: 'done', call, base, ran, f64 | bytes, codes, ms }
@@ -24,7 +24,10 @@
 //        imported, once per worker, before the first chunk runs.
 //   { t: 'kernel', call, base, n, name, params, input, raise }
 //        -> { t: 'kdone', call, base, status, output, codes, errIndex, errCode }
-//   { t: 'forget', call }                  drop the cached function
+//   { t: 'forget', call }                  drop the cached function (a call
+//        with big args/kwargs; the others ride on the next 'run')
+// Any message may carry `forget`: ids of ended calls whose cached function
+// to drop first.
 // While a chunk runs with progress asked for, { t: 'p', call, k } every
 // ~100 ms (k = items of the chunk done).
 //
@@ -379,6 +382,7 @@ function kernel(msg) {
 
 function onMessage(msg) {
   try {
+    if (msg.forget) for (const id of msg.forget) calls.delete(id);
     switch (msg.t) {
       case 'run': {
         const J = callOf(msg);
