@@ -26,10 +26,11 @@ const FORGET_NOW_BYTES = 64 << 10;   // finish(): see there
 // worker, it goes as one chunk (a second worker costs a round trip, ~0.15 ms
 // here, more than it saves).
 const ONE_CHUNK_MS = 0.5;
-// The measured ms per item of recent functions (source or kernel name), so a
-// call of a function already seen sizes its first chunks from the last
-// call's measurement (as joblib's auto batching carries its estimate from one
-// dispatch to the next) rather than measuring it again with small chunks.
+// The measured ms per item of recent functions (source or kernel name): a
+// call of a function already seen knows from the last call's measurement
+// (as joblib's auto batching carries its estimate from one dispatch to the
+// next) whether it is small enough for one chunk. A bigger call still starts
+// with small chunks: they set the workers going while this thread encodes.
 const costs = new Map();
 const COSTS_KEPT = 64;
 
@@ -52,7 +53,8 @@ export class Call {
     this.failed = 0;
     this.parts = new Map();  // task -> items done so far in it (progress)
     this.costKey = this.kind === 'kernel' ? `k:${this.kernel.name}` : `f:${this.src}`;
-    this.perItem = costs.has(this.costKey) ? costs.get(this.costKey) : -1;   // measured ms per item
+    this.perItem = -1;       // measured ms per item (in this call)
+    this.knownCost = costs.has(this.costKey) ? costs.get(this.costKey) : -1;   // ... in earlier calls
     this.minNext = 0;        // auto chunks: the least size of the next one
     this.ended = false;
     this.taken = 0;          // items handed out from the source
@@ -80,7 +82,8 @@ export class Call {
       // chunks cost it a round trip to a worker per item).
       const ways = this.perItem < 0 ? this.threads : 2 * this.threads;
       let guided = Math.max(1, Math.ceil(this.remaining() / ways));
-      if (this.perItem >= 0 && this.sourceEnded() && this.remaining() * this.perItem < ONE_CHUNK_MS) guided = this.remaining();
+      const cost = this.perItem >= 0 ? this.perItem : this.knownCost;
+      if (cost >= 0 && this.sourceEnded() && this.remaining() * cost < ONE_CHUNK_MS) guided = this.remaining();
       n = this.perItem < 0 ? FIRST_CHUNK : Math.max(1, Math.round(TARGET_MS / Math.max(this.perItem, 1e-6)));
       // A chunk far under the target grows the next at least 4x: small
       // chunks measure a fixed cost per chunk more than the function.
