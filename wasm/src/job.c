@@ -2,9 +2,10 @@
  * job.c - one call of the JavaScript API as C sees it (pmw_job), and the
  * functions the main thread calls to build, start, watch and free it.
  *
- * Threaded build: pmw_map_start() starts a detached coordinator pthread that
- * runs pm_map on the warm pool (it is one of the call's threads) and posts
- * progress and completion to the main thread (MAIN_THREAD_ASYNC_EM_ASM), so
+ * Threaded build: pmw_map_start() hands the call to a coordinator pthread
+ * (the kept one, or a detached one when that is busy) that runs pm_map on
+ * the warm pool (it is one of the call's threads) and posts progress and
+ * completion to the main thread (MAIN_THREAD_ASYNC_EM_ASM), so
  * the main thread never blocks. Single-thread build: the main thread runs
  * pmw_map_slice() over consecutive ranges, a few milliseconds each, and
  * yields to its event loop between them.
@@ -366,13 +367,71 @@ static int start_detached(void *(*fn)(void *), void *arg)
 }
 #endif
 
+#ifdef __EMSCRIPTEN_PTHREADS__
+/* The kept coordinator: a thread that waits for the next call instead of
+ * ending. A thread per call cost a small call a post to its worker, the
+ * thread's set-up and its exit, about a quarter of it. One call at a time
+ * runs on it; a call that starts while it is busy gets a thread of its own.
+ * Lock order: kept_lock is a leaf (nothing else is taken while holding it;
+ * the main thread holds it only to hand a job over). */
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t kept_cv = PTHREAD_COND_INITIALIZER;
+static pmw_job *kept_job;   /* handed over, not taken yet */
+static int kept_waiting;    /* the coordinator waits for a job */
+static int kept_started;
+
+static void *kept_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&kept_lock);
+    for (;;) {
+        kept_waiting = 1;
+        while (!kept_job)
+            pthread_cond_wait(&kept_cv, &kept_lock);
+        pmw_job *j = kept_job;
+        kept_job = NULL;
+        kept_waiting = 0;
+        pthread_mutex_unlock(&kept_lock);
+        map_main(j);
+        pthread_mutex_lock(&kept_lock);
+    }
+    return NULL;
+}
+
+/* Main thread: give j to the kept coordinator (starting it the first time).
+ * 1: handed over; 0: it is busy. */
+static int hand_to_kept(pmw_job *j)
+{
+    int handed = 0;
+    pthread_mutex_lock(&kept_lock);
+    if (!kept_started || (kept_waiting && !kept_job)) {
+        kept_job = j;
+        handed = 1;
+        pthread_cond_signal(&kept_cv);
+    }
+    pthread_mutex_unlock(&kept_lock);
+    if (handed && !kept_started) {
+        if (start_detached(kept_main, NULL) != PM_OK) {
+            pthread_mutex_lock(&kept_lock);
+            kept_job = NULL;
+            pthread_mutex_unlock(&kept_lock);
+            return 0;
+        }
+        kept_started = 1;
+    }
+    return handed;
+}
+#endif
+
 /* Threaded build: start the whole map on a coordinator and return at once.
  * Returns PM_OK (then a PMW_POST_DONE post follows) or an error. */
 EMSCRIPTEN_KEEPALIVE int pmw_map_start(pmw_job *j)
 {
 #ifdef __EMSCRIPTEN_PTHREADS__
     j->pool = pool;
-    return pool ? start_detached(map_main, j) : PM_ENOMEM;
+    if (!pool)
+        return PM_ENOMEM;
+    return hand_to_kept(j) ? PM_OK : start_detached(map_main, j);
 #else
     (void)j;
     return PM_ENOTSUP;

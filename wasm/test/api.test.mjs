@@ -298,3 +298,21 @@ test('values that throw when read (a revoked Proxy) fail their item, on every pa
   await assert.rejects(parmap((x) => x, [1, mk()]), (e) => e instanceof TypeError && e.index === 1 && /item 1 cannot be sent to a worker: reading it threw/.test(e.message));
   assert.deepEqual(await parmap((x) => x + 1, [1]), [2], 'the next call works');
 });
+
+test('calls at once: each gets its own results (the threaded engine keeps one coordinator and starts others while it is busy)', async () => {
+  await checkBuild();
+  const slow = (x) => { const t = Date.now(); while (Date.now() - t < 2); return x * 3; };
+  for (let round = 0; round < 3; round++) {
+    const calls = [];
+    for (let k = 0; k < 8; k++) {
+      const n = [1, 4, 50, 1000][k % 4];
+      const xs = Array.from({ length: n }, (_, i) => i + k);
+      calls.push(parmap(k === 5 ? slow : (x) => x * 2 + 1, xs, { threads: 2 }).then((out) => [k, xs, out]));
+    }
+    for (const [k, xs, out] of await Promise.all(calls)) {
+      assert.deepEqual(out, xs.map((x) => (k === 5 ? x * 3 : x * 2 + 1)), `call ${k} of round ${round}`);
+    }
+  }
+  // And one at a time again afterwards (the kept coordinator is free).
+  for (let i = 0; i < 20; i++) assert.deepEqual(await parmap((x) => -x, [i, i + 1]), [-i, -i - 1]);
+});
