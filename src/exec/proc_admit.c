@@ -70,11 +70,11 @@ static void retire(procs_state *st, proc *p)
      * is reaped: one record per process lifetime (proc_state.c). Nobody
      * else touches p's lanes meanwhile (retiring keeps them out). */
     pm__proc_exits(st, p, old);
-    double deadline = pm__now() + 2.0; /* then it is killed, as at the end of a job */
+    double deadline = pm__now() + 2.0, nap = PM__NAP_FIRST; /* then it is killed, as at the end of a job */
     while (old > 0 && !pm__try_reap(old)) {
         if (pm__now() > deadline)
             pm__kill(old);
-        pm__nap(0.001);
+        pm__nap_longer(&nap);
     }
     pm__mutex_lock(&st->lock);
     p->items_run = 0;

@@ -117,7 +117,7 @@ static void shutdown_procs(procs_state *st)
     pm__mutex_unlock(&st->lock);
     /* One that does not exit in time (a stopped process, a thread of an
      * item stuck in the kernel) is killed. */
-    double deadline = pm__now() + QUIT_GRACE_S;
+    double deadline = pm__now() + QUIT_GRACE_S, nap = PM__NAP_FIRST;
     for (int left = st->nprocs; left > 0;) {
         left = 0;
         for (int i = 0; i < st->nprocs; i++) {
@@ -132,7 +132,7 @@ static void shutdown_procs(procs_state *st)
                 left++;
         }
         if (left)
-            pm__nap(0.001);
+            pm__nap_longer(&nap);
     }
     pm__mutex_lock(&st->lock);
     lanes_release(st);

@@ -96,6 +96,12 @@ void  pm__close(int fd);                            /* ignores -1 */
  * descriptor number still means the same open file. */
 unsigned long long pm__fd_id(int fd);
 void  pm__nap(double seconds);
+/* A wait for something that usually comes within microseconds (a worker's
+ * exit): nap *nap seconds, then double it up to 1 ms for the next time, so
+ * the wait ends soon after the event without spinning when it is late.
+ * Start with *nap = PM__NAP_FIRST. */
+#define PM__NAP_FIRST 0.00005
+void  pm__nap_longer(double *nap);
 /* fork() with stdout/stderr flushed unless another thread holds them (it
  * never waits for a stream's lock). */
 pid_t pm__fork(void);

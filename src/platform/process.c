@@ -116,6 +116,12 @@ void pm__nap(double seconds)
     }
 }
 
+void pm__nap_longer(double *nap)
+{
+    pm__nap(*nap);
+    *nap = *nap < 0.0005 ? *nap * 2 : 0.001;
+}
+
 void pm__close(int fd)
 {
     if (fd >= 0)
