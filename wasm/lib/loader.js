@@ -271,10 +271,7 @@ function startCrew(M, crew) {
   if (reserved) P.unusedWorkers.push(reserved);
   if (!ok) throw new Error('parmap: could not start the worker pool');
   const members = P.runningWorkers.slice();
-  P.allocateUnusedWorker();
-  const spare = P.unusedWorkers.pop();
-  P.unusedWorkers.unshift(spare);   // behind the reserved one
-  P.loadWasmModuleToWorker(spare);
+  bootSpare(P);
   // Emscripten marks a worker `loaded` when it says so; listen beside it.
   const loaded = (w) => (w.loaded ? Promise.resolve() : new Promise((resolve) => {
     const on = (m) => { if ((isNode ? m : m.data) && (isNode ? m : m.data).cmd === 'loaded') { off(); resolve(); } };
@@ -355,22 +352,25 @@ export function begin(rt, threads) {
 
 /**
  * Threaded: keep SPARE_WORKERS pthread workers loaded and unused, so that a
- * call's coordinator and an imap's feeder start at once. The threads of the
- * call before may still be exiting when the next starts; without a spare,
- * pthread_create waits for a new worker to boot (20-60 ms here: imap's
- * first result came that late). New workers go to the front of
- * unusedWorkers: pthread_create takes the last one, a loaded one.
+ * thread a call starts (an imap's coordinator and feeder, the coordinator of
+ * a call that starts while the kept one is busy) starts at once. Without a
+ * spare, pthread_create waits for a new worker to boot (20-60 ms here:
+ * imap's first result came that late).
  */
 const SPARE_WORKERS = 2;
 function keepSpares(rt) {
   if (rt.build !== 'threaded' || rt.terminated) return;
   const P = rt.M.PThread;
-  while (P.unusedWorkers.length < SPARE_WORKERS) {
-    P.allocateUnusedWorker();
-    const w = P.unusedWorkers.pop();
-    P.unusedWorkers.unshift(w);
-    P.loadWasmModuleToWorker(w);
-  }
+  while (P.unusedWorkers.length < SPARE_WORKERS) bootSpare(P);
+}
+
+/** One more pthread worker, loading. It goes to the front of
+ * unusedWorkers: pthread_create takes the last one, a loaded one. */
+function bootSpare(P) {
+  P.allocateUnusedWorker();
+  const w = P.unusedWorkers.pop();
+  P.unusedWorkers.unshift(w);
+  P.loadWasmModuleToWorker(w);
 }
 
 export function end(rt) {
