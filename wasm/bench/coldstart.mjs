@@ -5,6 +5,7 @@
 //   import   ms to import the library,
 //   first    ms from before the import to the first call's result,
 //   warm     ms of a small call after 50 warm-up calls (mean of 200),
+//   steady   ms of a small call after 2,250 calls (mean of 1,000: the JIT done),
 //   process  ms of the whole child process, spawn to exit (as a user sees it).
 // Usage: node bench/coldstart.mjs [runs=7]
 import { execFileSync } from 'node:child_process';
@@ -18,48 +19,46 @@ const runs = Number(process.argv[2] || 7);
 // PARMAP_BENCH_PKG: another copy of the package (e.g. an older commit's) to compare.
 const pkg = process.env.PARMAP_BENCH_PKG ? new URL(process.env.PARMAP_BENCH_PKG, 'file://' + process.cwd() + '/').href : new URL('../index.js', import.meta.url).href;
 
-// Each child prints { import, first, warm } and exits by itself (the
+// Each child prints { import, first, warm, steady } and exits by itself (the
 // libraries' idle workers must not keep it alive; piscina/workerpool are
-// closed explicitly, as their users must).
+// closed explicitly, as their users must). A child sets t0, t1 (imported),
+// one() (the small call) and close(); TAIL times it.
+const TAIL = `
+    await one();
+    const t2 = performance.now();
+    for (let i = 0; i < 50; i++) await one();
+    let t = performance.now();
+    for (let i = 0; i < 200; i++) await one();
+    const warm = (performance.now() - t) / 200;
+    // Steady state: the JIT has compiled the hot paths (it takes a few
+    // thousand calls on every side: main thread and workers).
+    for (let i = 0; i < 2000; i++) await one();
+    t = performance.now();
+    for (let i = 0; i < 1000; i++) await one();
+    const steady = (performance.now() - t) / 1000;
+    await close();
+    console.log(JSON.stringify({ import: t1 - t0, first: t2 - t0, warm, steady }));`;
 const CHILD = {
   parmap: `
     const t0 = performance.now();
     const m = await import(${JSON.stringify(pkg)});
     const t1 = performance.now();
-    await m.parmap((x) => x * 2, [1, 2, 3, 4]);
-    const t2 = performance.now();
-    for (let i = 0; i < 50; i++) await m.parmap((x) => x * 2, [1, 2, 3, 4]);
-    const t3 = performance.now();
-    for (let i = 0; i < 200; i++) await m.parmap((x) => x * 2, [1, 2, 3, 4]);
-    console.log(JSON.stringify({ import: t1 - t0, first: t2 - t0, warm: (performance.now() - t3) / 200 }));`,
+    const one = () => m.parmap((x) => x * 2, [1, 2, 3, 4]);
+    const close = async () => {};` + TAIL,
   piscina: `
     const t0 = performance.now();
     const { Piscina } = await import(${JSON.stringify(import.meta.resolve('piscina'))});
     const t1 = performance.now();
     const pool = new Piscina({ filename: ${JSON.stringify(here + 'piscina_worker.mjs')} });
     const one = () => Promise.all([1, 2, 3, 4].map((x) => pool.run({ fn: 'double', arg: x })));
-    await one();
-    const t2 = performance.now();
-    for (let i = 0; i < 50; i++) await one();
-    const t3 = performance.now();
-    for (let i = 0; i < 200; i++) await one();
-    const warm = (performance.now() - t3) / 200;
-    await pool.destroy();
-    console.log(JSON.stringify({ import: t1 - t0, first: t2 - t0, warm }));`,
+    const close = () => pool.destroy();` + TAIL,
   workerpool: `
     const t0 = performance.now();
     const { default: workerpool } = await import(${JSON.stringify(import.meta.resolve('workerpool'))});
     const t1 = performance.now();
     const pool = workerpool.pool(${JSON.stringify(here + 'workerpool_worker.cjs')}, { workerType: 'thread' });
     const one = () => Promise.all([1, 2, 3, 4].map((x) => pool.exec('double', [x])));
-    await one();
-    const t2 = performance.now();
-    for (let i = 0; i < 50; i++) await one();
-    const t3 = performance.now();
-    for (let i = 0; i < 200; i++) await one();
-    const warm = (performance.now() - t3) / 200;
-    await pool.terminate();
-    console.log(JSON.stringify({ import: t1 - t0, first: t2 - t0, warm }));`,
+    const close = () => pool.terminate();` + TAIL,
 };
 
 const cases = [
@@ -84,7 +83,7 @@ const script = Object.fromEntries(Object.entries(CHILD).map(([k, src]) => {
   return [k, f];
 }));
 
-const samples = Object.fromEntries(cases.map(([name]) => [name, { import: [], first: [], warm: [], process: [] }]));
+const samples = Object.fromEntries(cases.map(([name]) => [name, { import: [], first: [], warm: [], steady: [], process: [] }]));
 // Interleaved (A B C ... A B C ...), so a drift of the machine's speed hits all alike.
 for (let r = 0; r < runs + 1; r++) {
   for (const [name, kind, env] of cases) {
@@ -94,7 +93,7 @@ for (let r = 0; r < runs + 1; r++) {
     const wall = performance.now() - t;
     if (r === 0) continue;   // warm-up round: file caches
     const o = JSON.parse(out.trim());
-    for (const k of ['import', 'first', 'warm']) samples[name][k].push(o[k]);
+    for (const k of ['import', 'first', 'warm', 'steady']) samples[name][k].push(o[k]);
     samples[name].process.push(wall);
   }
 }

@@ -16,6 +16,7 @@ import { runtime, begin, end, yieldToLoop, poolFor, retire } from './loader.js';
 import { parmapWorkers, kernelWorkers } from './wmap.js';
 import { ParmapError, itemError, abortError, statusError, STATUS } from './errors.js';
 import { heapOf, pin, unpin, freshView } from './heap.js';
+import { fnCostKey, knownCost, noteCost, oneThreadsWork } from './costs.js';
 
 const SLICE_MS = 8; // single-thread build: time between two yields
 const ABORT_GRACE_MS = 60; // threaded: an abort waits this long for the threads to stop
@@ -255,15 +256,22 @@ export async function parmap(fn, items, opts) {
   const pool = await poolFor(rt, o);
   if (pool) return onWorkers(rt, pool, src, o, list);
   if (o.viaWorkers) throw noWorkersError();
-  const threads = begin(rt, o.threads || rt.threads);
+  const n = list.length;
+  // Threaded: a small call of a function known to be cheap runs on the
+  // coordinator alone (waking the crew would cost more than it saves).
+  const costKey = fnCostKey(src);
+  const alone = rt.build === 'threaded' && !o.chunksize && oneThreadsWork(n, knownCost(costKey));
+  const threads = begin(rt, alone ? 1 : o.threads || rt.threads);
   let job = 0, promised = null;
   try {
     job = newJsJob('parmap', rt, src, o, threads);
-    const n = list.length;
     const recs = rt.M._pmw_job_records(job, n) >>> 0;
     if (!recs) throw new RangeError(`parmap: out of WebAssembly memory for ${n} items`);
     writeItems('parmap', rt, job, list, recs >>> 3, new rt.pmw.BlockWriter());
     const status = rt.build === 'threaded' ? await runThreaded(rt, job, o) : await runSlices(rt, job, o, n);
+    // What an item costs on one thread (an upper bound: the call's set-up counts too).
+    if (rt.build === 'threaded' && status.status === 0 && n > 0)
+      noteCost(costKey, rt.pmw.job.elapsed(job) * 1000 * threads / n);
     const w = status.watch;
     const err = endError('parmap', rt, job, status.status, o, w);
     if (err && err.pmwAsync) promised = err;

@@ -18,21 +18,15 @@
 // chunks are stopped by the pool after a grace period).
 
 import { ParmapError, itemError, STATUS } from './errors.js';
+import { fnCostKey, kernelCostKey, knownCost, noteCost, oneThreadsWork } from './costs.js';
 
 const TARGET_MS = 20;    // auto chunks: work per chunk (the guided cap keeps the tail short)
 const FIRST_CHUNK = 16;  // auto chunks: before the first measurement
 const FORGET_NOW_BYTES = 64 << 10;   // finish(): see there
-// Auto chunks: when all that is left would take less than this on one
-// worker, it goes as one chunk (a second worker costs a round trip, ~0.15 ms
-// here, more than it saves).
-const ONE_CHUNK_MS = 0.5;
-// The measured ms per item of recent functions (source or kernel name): a
-// call of a function already seen knows from the last call's measurement
-// (as joblib's auto batching carries its estimate from one dispatch to the
-// next) whether it is small enough for one chunk. A bigger call still starts
-// with small chunks: they set the workers going while this thread encodes.
-const costs = new Map();
-const COSTS_KEPT = 64;
+// Auto chunks: when all that is left would be one worker's work (costs.js:
+// measured in this call, or carried from the last), it goes as one chunk. A
+// bigger call still starts with small chunks: they set the workers going
+// while this thread encodes.
 
 let nextCallId = 1;
 
@@ -52,9 +46,9 @@ export class Call {
     this.done = 0;           // items with a result
     this.failed = 0;
     this.parts = new Map();  // task -> items done so far in it (progress)
-    this.costKey = this.kind === 'kernel' ? `k:${this.kernel.name}` : `f:${this.src}`;
+    this.costKey = this.kind === 'kernel' ? kernelCostKey(this.kernel.name) : fnCostKey(this.src);
     this.perItem = -1;       // measured ms per item (in this call)
-    this.knownCost = costs.has(this.costKey) ? costs.get(this.costKey) : -1;   // ... in earlier calls
+    this.knownCost = knownCost(this.costKey);   // ... in earlier calls
     this.minNext = 0;        // auto chunks: the least size of the next one
     this.ended = false;
     this.taken = 0;          // items handed out from the source
@@ -83,7 +77,7 @@ export class Call {
       const ways = this.perItem < 0 ? this.threads : 2 * this.threads;
       let guided = Math.max(1, Math.ceil(this.remaining() / ways));
       const cost = this.perItem >= 0 ? this.perItem : this.knownCost;
-      if (cost >= 0 && this.sourceEnded() && this.remaining() * cost < ONE_CHUNK_MS) guided = this.remaining();
+      if (this.sourceEnded() && oneThreadsWork(this.remaining(), cost)) guided = this.remaining();
       n = this.perItem < 0 ? FIRST_CHUNK : Math.max(1, Math.round(TARGET_MS / Math.max(this.perItem, 1e-6)));
       // A chunk far under the target grows the next at least 4x: small
       // chunks measure a fixed cost per chunk more than the function.
@@ -169,9 +163,7 @@ export class Call {
       // says how cheap its items are.
       const per = Math.max(msg.ms, 0.005) / msg.ran;
       this.perItem = this.perItem < 0 ? per : 0.25 * this.perItem + 0.75 * per;   // the JIT warms up: trust the latest
-      costs.delete(this.costKey);
-      if (costs.size >= COSTS_KEPT) costs.delete(costs.keys().next().value);
-      costs.set(this.costKey, this.perItem);
+      noteCost(this.costKey, this.perItem);
     }
     if (msg.t === 'kdone') return this.kernelDone(task, msg);
     if (task.stream || msg.streamed) {

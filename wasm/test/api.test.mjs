@@ -299,6 +299,21 @@ test('values that throw when read (a revoked Proxy) fail their item, on every pa
   assert.deepEqual(await parmap((x) => x + 1, [1]), [2], 'the next call works');
 });
 
+// Each pthread worker has its own realm, so a function can say which thread ran it.
+if (threaded) test('threaded: a small call of a cheap known function runs on one thread; a slow one spreads', async () => {
+  const slow = (x) => { const t = Date.now(); while (Date.now() - t < 30); return globalThis.__pmThreadTag ??= Math.random(); };
+  assert.equal(new Set(await parmap(slow, [1, 2, 3, 4], { threads: 2 })).size, 2, 'an unknown function spreads');
+  assert.equal(new Set(await parmap(slow, [1, 2, 3, 4], { threads: 2 })).size, 2, 'a known slow one too');
+  // ~30 us an item: four of them are under 0.5 ms of work, but long enough
+  // for a woken crew member to take some.
+  const cheap = (x) => { const t = performance.now(); while (performance.now() - t < 0.03); return globalThis.__pmThreadTag ??= Math.random(); };
+  await parmap(cheap, Array.from({ length: 64 }, (_, i) => i), { threads: 2 });   // measured
+  for (let i = 0; i < 5; i++)
+    assert.equal(new Set(await parmap(cheap, [1, 2, 3, 4], { threads: 2 })).size, 1, 'a cheap known function: one thread');
+  // Explicit chunks still spread.
+  assert.equal(new Set(await parmap(slow, [1, 2, 3, 4], { threads: 2, chunksize: 1 })).size, 2);
+});
+
 test('calls at once: each gets its own results (the threaded engine keeps one coordinator and starts others while it is busy)', async () => {
   await checkBuild();
   const slow = (x) => { const t = Date.now(); while (Date.now() - t < 2); return x * 3; };
