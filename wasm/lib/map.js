@@ -269,9 +269,15 @@ export async function parmap(fn, items, opts) {
     if (!recs) throw new RangeError(`parmap: out of WebAssembly memory for ${n} items`);
     writeItems('parmap', rt, job, list, recs >>> 3, new rt.pmw.BlockWriter());
     const status = rt.build === 'threaded' ? await runThreaded(rt, job, o) : await runSlices(rt, job, o, n);
-    // What an item costs on one thread (an upper bound: the call's set-up counts too).
-    if (rt.build === 'threaded' && status.status === 0 && n > 0)
-      noteCost(costKey, rt.pmw.job.elapsed(job) * 1000 * threads / n);
+    // What an item costs: the time spent in the function over n (the
+    // threads' wake-ups and the hops do not count). A lower figure is taken
+    // at once, a higher one a quarter of the way: one slow call (a
+    // collection, a busy machine) does not undo the rule, and a function
+    // that became slow is spread again after a call or two.
+    if (rt.build === 'threaded' && status.status === 0 && n > 0) {
+      const cost = rt.pmw.job.busy(job) * 1000 / n, known = knownCost(costKey);
+      noteCost(costKey, known < 0 || cost < known ? cost : known + (cost - known) / 4);
+    }
     const w = status.watch;
     const err = endError('parmap', rt, job, status.status, o, w);
     if (err && err.pmwAsync) promised = err;

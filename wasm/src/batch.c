@@ -34,7 +34,10 @@ size_t pmw__batch(void *user, size_t first, size_t count, const void *in, void *
     size_t base = j->recs ? j->offset + first : first;
     if (count > INT32_MAX)
         count = INT32_MAX; /* never: chunks are far smaller; the core calls again */
+    double t0 = emscripten_get_now();
     size_t ran = (size_t)pmw_js_run(j, (double)base, (int)count, in, out, codes);
+    atomic_fetch_add_explicit(&j->busy_ns, (unsigned long long)((emscripten_get_now() - t0) * 1e6),
+                              memory_order_relaxed);
     if (j->raise) {
         /* Raise mode: keep the first failing item's record (its error) for
          * the main thread. A stream's record may be gone by the time the

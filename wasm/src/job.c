@@ -342,15 +342,21 @@ static int run_map(pmw_job *j, size_t start, size_t count, int reporting)
 }
 
 #ifdef __EMSCRIPTEN_PTHREADS__
-static void *map_main(void *arg)
+/* The whole map, on a coordinator thread (its DONE post is the caller's). */
+static void map_whole(pmw_job *j)
 {
-    pmw_job *j = arg;
     j->status = run_map(j, 0, j->n, j->progress);
     if (j->status == PM_EITEM && j->err_index == SIZE_MAX) {
         /* a kernel or a failure noted nowhere else: take the core's word */
         j->err_index = j->report.first_error_index;
         j->err_code = j->report.first_error_code;
     }
+}
+
+static void *map_main(void *arg)
+{
+    pmw_job *j = arg;
+    map_whole(j);
     pmw__post(j, PMW_POST_DONE); /* last touch of j on this thread */
     return NULL;
 }
@@ -377,7 +383,7 @@ static int start_detached(void *(*fn)(void *), void *arg)
 static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t kept_cv = PTHREAD_COND_INITIALIZER;
 static pmw_job *kept_job;   /* handed over, not taken yet */
-static int kept_waiting;    /* the coordinator waits for a job */
+static int kept_busy;       /* the coordinator runs a map */
 static int kept_started;
 
 static void *kept_main(void *arg)
@@ -385,14 +391,21 @@ static void *kept_main(void *arg)
     (void)arg;
     pthread_mutex_lock(&kept_lock);
     for (;;) {
-        kept_waiting = 1;
         while (!kept_job)
             pthread_cond_wait(&kept_cv, &kept_lock);
         pmw_job *j = kept_job;
         kept_job = NULL;
-        kept_waiting = 0;
+        kept_busy = 1;
         pthread_mutex_unlock(&kept_lock);
-        map_main(j);
+        map_whole(j);
+        /* Free again before the post: the main thread starts its next call
+         * as soon as it reads DONE, and must find this thread takeable even
+         * if it has not got back to its wait yet (else that call would
+         * start a thread of its own: 1 call in 12 did). */
+        pthread_mutex_lock(&kept_lock);
+        kept_busy = 0;
+        pthread_mutex_unlock(&kept_lock);
+        pmw__post(j, PMW_POST_DONE); /* last touch of j on this thread */
         pthread_mutex_lock(&kept_lock);
     }
     return NULL;
@@ -404,7 +417,7 @@ static int hand_to_kept(pmw_job *j)
 {
     int handed = 0;
     pthread_mutex_lock(&kept_lock);
-    if (!kept_started || (kept_waiting && !kept_job)) {
+    if (!kept_started || (!kept_busy && !kept_job)) {
         kept_job = j;
         handed = 1;
         pthread_cond_signal(&kept_cv);

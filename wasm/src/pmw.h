@@ -99,6 +99,8 @@ typedef struct pmw_job {
     /* unordered map: chunks in completion order, (base, count) pairs */
     uint32_t *log;
     atomic_uint log_n;
+    /* time spent in the function, all threads (batch.c): what the items cost */
+    atomic_ullong busy_ns;
     /* outcome */
     pm_report report;
     int status;

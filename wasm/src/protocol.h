@@ -31,6 +31,8 @@
     X(err_index, j->err_index == SIZE_MAX ? -1 : (double)j->err_index)               \
     X(err_code, j->err_code)                                                         \
     X(elapsed, j->report.elapsed_s)                                                  \
+    /* seconds spent in the function, summed over threads (JS items) */            \
+    X(busy, (double)atomic_load(&j->busy_ns) / 1e9)                                  \
     /* unordered map: chunks logged in completion order */                           \
     X(log_n, (double)atomic_load(&j->log_n))                                         \
     /* first failing item by the core's report, -1 if none */                        \
