@@ -21,7 +21,8 @@
  * kept with the pool (pm_pool_new with worker_init: one init per thread for
  * the pool's life, the goal); the line reports both totals and inits.
  *
- * Output: one JSON object per line. --quick: small sizes (ctest smoke run).
+ * Output: one JSON object per line. --quick: small sizes (ctest smoke run);
+ * --thp: the corpus in transparent huge pages (first_touch below says why).
  */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE */

@@ -5,7 +5,8 @@
 // Prints JSON: medians (min, max) of
 //   first     ms from the module script's start to the first result,
 //   sinceNav  ms from the navigation's start to the first result,
-//   warm      ms of a small call after 50 warm-up calls (mean of 200).
+//   warm      ms of a small call after 50 warm-up calls (mean of 200),
+//   steady    ms of a small call after 2,250 calls (mean of 1,000: the JIT done).
 // Usage: node bench/coldstart-browser.mjs [runs=5]
 import http from 'node:http';
 import os from 'node:os';
@@ -26,7 +27,11 @@ for (let i = 0; i < 50; i++) await parmap((x) => x * 2, [1, 2, 3, 4]);
 const t2 = performance.now();
 for (let i = 0; i < 200; i++) await parmap((x) => x * 2, [1, 2, 3, 4]);
 const warm = (performance.now() - t2) / 200;
-fetch('/result', { method: 'POST', body: JSON.stringify({ build: (await info()).build, first: t1 - t0, sinceNav: t1, warm }) });
+for (let i = 0; i < 2000; i++) await parmap((x) => x * 2, [1, 2, 3, 4]);
+const t3 = performance.now();
+for (let i = 0; i < 1000; i++) await parmap((x) => x * 2, [1, 2, 3, 4]);
+const steady = (performance.now() - t3) / 1000;
+fetch('/result', { method: 'POST', body: JSON.stringify({ build: (await info()).build, first: t1 - t0, sinceNav: t1, warm, steady }) });
 </script>`;
 
 async function once(isolated) {
@@ -66,6 +71,6 @@ const out = {};
 for (const isolated of [true, false]) {
   const rs = [];
   for (let i = 0; i < runs; i++) rs.push(await once(isolated));
-  out[isolated ? 'isolated' : 'plain'] = { build: rs[0].build, first: stat(rs.map((r) => r.first)), sinceNav: stat(rs.map((r) => r.sinceNav)), warm: stat(rs.map((r) => r.warm)) };
+  out[isolated ? 'isolated' : 'plain'] = { build: rs[0].build, first: stat(rs.map((r) => r.first)), sinceNav: stat(rs.map((r) => r.sinceNav)), warm: stat(rs.map((r) => r.warm)), steady: stat(rs.map((r) => r.steady)) };
 }
 console.log(JSON.stringify({ machine: { cpus: os.availableParallelism(), loadavg: os.loadavg().map((v) => +v.toFixed(2)) }, runs, ms: out }, null, 2));
