@@ -7,6 +7,8 @@
 //   sinceNav  ms from the navigation's start to the first result,
 //   warm      ms of a small call after 50 warm-up calls (mean of 200),
 //   steady    ms of a small call after 2,250 calls (mean of 1,000: the JIT done).
+// and emptyWorker: an empty worker's start in a fresh page (the floor of a
+// first call that runs in a worker).
 // Usage: node bench/coldstart-browser.mjs [runs=5]
 import http from 'node:http';
 import os from 'node:os';
@@ -34,14 +36,24 @@ const steady = (performance.now() - t3) / 1000;
 fetch('/result', { method: 'POST', body: JSON.stringify({ build: (await info()).build, first: t1 - t0, sinceNav: t1, warm, steady }) });
 </script>`;
 
-async function once(isolated) {
+// The floor for a first call that runs in a worker: an empty worker, from
+// new Worker to its first message, in a fresh page.
+const EMPTY_PAGE = `<!doctype html><script type="module">
+const t0 = performance.now();
+const w = new Worker(URL.createObjectURL(new Blob(['postMessage(1)'], { type: 'text/javascript' })));
+await new Promise((r) => { w.onmessage = r; });
+const first = performance.now() - t0;
+fetch('/result', { method: 'POST', body: JSON.stringify({ first }) });
+</script>`;
+
+async function once(isolated, page = PAGE) {
   let resolve;
   const result = new Promise((r) => { resolve = r; });
   const headers = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x').pathname;
     if (req.method === 'POST') { let b = ''; for await (const c of req) b += c; res.writeHead(204, headers).end(); resolve(JSON.parse(b)); return; }
-    if (url === '/') { res.writeHead(200, { 'Content-Type': 'text/html', ...headers }).end(PAGE); return; }
+    if (url === '/') { res.writeHead(200, { 'Content-Type': 'text/html', ...headers }).end(page); return; }
     try {
       const file = path.join(root, decodeURIComponent(url));
       const data = await readFile(file);
@@ -73,4 +85,7 @@ for (const isolated of [true, false]) {
   for (let i = 0; i < runs; i++) rs.push(await once(isolated));
   out[isolated ? 'isolated' : 'plain'] = { build: rs[0].build, first: stat(rs.map((r) => r.first)), sinceNav: stat(rs.map((r) => r.sinceNav)), warm: stat(rs.map((r) => r.warm)), steady: stat(rs.map((r) => r.steady)) };
 }
+const empty = [];
+for (let i = 0; i < runs; i++) empty.push(await once(false, EMPTY_PAGE));
+out.emptyWorker = { first: stat(empty.map((r) => r.first)) };
 console.log(JSON.stringify({ machine: { cpus: os.availableParallelism(), loadavg: os.loadavg().map((v) => +v.toFixed(2)) }, runs, ms: out }, null, 2));

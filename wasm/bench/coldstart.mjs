@@ -7,6 +7,8 @@
 //   warm     ms of a small call after 50 warm-up calls (mean of 200),
 //   steady   ms of a small call after 2,250 calls (mean of 1,000: the JIT done),
 //   process  ms of the whole child process, spawn to exit (as a user sees it).
+// and, as the floor of a first call that needs a worker, an empty
+// worker_threads worker's start (first: new Worker to its first message).
 // Usage: node bench/coldstart.mjs [runs=7]
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -61,12 +63,24 @@ const CHILD = {
     const close = () => pool.terminate();` + TAIL,
 };
 
+// The floor for any library that runs the function in a worker: an empty
+// worker_threads worker, from new Worker to its first message.
+CHILD.emptyWorker = `
+    const { Worker } = await import('node:worker_threads');
+    const t0 = performance.now();
+    const w = new Worker('require("node:worker_threads").parentPort.postMessage(1)', { eval: true });
+    await new Promise((r) => w.once('message', r));
+    const first = performance.now() - t0;
+    await w.terminate();
+    console.log(JSON.stringify({ first }));`;
+
 const cases = [
   ['parmap-wasm threaded', 'parmap', { PARMAP_WASM_BUILD: 'threaded' }],
   ['parmap-wasm workers', 'parmap', { PARMAP_WASM_BUILD: 'workers' }],
   ['parmap-wasm single', 'parmap', { PARMAP_WASM_BUILD: 'single' }],
   ['piscina', 'piscina', {}],
   ['workerpool', 'workerpool', {}],
+  ['empty worker (the floor)', 'emptyWorker', {}],
 ];
 
 const stat = (xs) => {
@@ -93,7 +107,7 @@ for (let r = 0; r < runs + 1; r++) {
     const wall = performance.now() - t;
     if (r === 0) continue;   // warm-up round: file caches
     const o = JSON.parse(out.trim());
-    for (const k of ['import', 'first', 'warm', 'steady']) samples[name][k].push(o[k]);
+    for (const k of ['import', 'first', 'warm', 'steady']) if (k in o) samples[name][k].push(o[k]);
     samples[name].process.push(wall);
   }
 }
@@ -101,6 +115,6 @@ rmSync(tmp, { recursive: true, force: true });
 const result = {
   machine: { cpus: os.availableParallelism(), model: os.cpus()[0].model, node: process.version, loadavg: os.loadavg().map((v) => +v.toFixed(2)) },
   runs,
-  ms: Object.fromEntries(Object.entries(samples).map(([n, s]) => [n, Object.fromEntries(Object.entries(s).map(([k, v]) => [k, stat(v)]))])),
+  ms: Object.fromEntries(Object.entries(samples).map(([n, s]) => [n, Object.fromEntries(Object.entries(s).filter(([, v]) => v.length).map(([k, v]) => [k, stat(v)]))])),
 };
 console.log(JSON.stringify(result, null, 2));
