@@ -31,7 +31,8 @@ done
 
 dist_built() {
     [[ -f $ROOT/wasm/dist/web/parmap-mt.wasm && -f $ROOT/wasm/dist/web/parmap-st.wasm &&
-       -f $ROOT/wasm/dist/web/parmap-mt.mjs && -f $ROOT/wasm/dist/vendor/acorn.mjs ]]
+       -f $ROOT/wasm/dist/web/parmap-mt.mjs && -f $ROOT/wasm/dist/vendor/acorn.mjs &&
+       -f $ROOT/wasm/dist/browser.mjs && -f $ROOT/wasm/dist/worker.js ]]
 }
 
 source "$ROOT/scripts/install_missing.sh"

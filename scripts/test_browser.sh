@@ -45,7 +45,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 (cd "$ROOT/web" && { npm ci --no-audit --no-fund || npm install --no-audit --no-fund; }) || fail
 
 if [[ ! -f $ROOT/wasm/dist/web/parmap-mt.wasm || ! -f $ROOT/wasm/dist/web/parmap-st.wasm ||
-      ! -f $ROOT/wasm/dist/vendor/acorn.mjs ]]; then
+      ! -f $ROOT/wasm/dist/vendor/acorn.mjs || ! -f $ROOT/wasm/dist/browser.mjs ]]; then
     echo "--- wasm/dist is missing: building it (scripts/demo_web.sh --build-only)"
     bash "$ROOT/scripts/demo_web.sh" --build-only || fail
 fi

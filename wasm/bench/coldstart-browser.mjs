@@ -1,7 +1,8 @@
 // coldstart-browser.mjs - the first call in a fresh page of headless
-// Chromium (Debian's chromium): a page imports the package (unbundled, from
-// a local server, with and without COOP/COEP) and times its first
-// parmap((x) => x * 2, [1, 2, 3, 4]), each run in a new browser profile.
+// Chromium (Debian's chromium): a page served by a local server, with and
+// without COOP/COEP, imports the package without a bundler (the prebuilt
+// bundle dist/browser.mjs, and the ES modules as they are) and times its
+// first parmap((x) => x * 2, [1, 2, 3, 4]), each run in a new browser profile.
 // Prints JSON: medians (min, max) of
 //   first     ms from the module script's start to the first result,
 //   sinceNav  ms from the navigation's start to the first result,
@@ -20,9 +21,9 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const runs = Number(process.argv[2] || 5);
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
-const PAGE = `<!doctype html><script type="module">
+const page = (entry) => `<!doctype html><script type="module">
 const t0 = performance.now();
-const { parmap, info } = await import('/index.js');
+const { parmap, info } = await import('${entry}');
 await parmap((x) => x * 2, [1, 2, 3, 4]);
 const t1 = performance.now();
 for (let i = 0; i < 50; i++) await parmap((x) => x * 2, [1, 2, 3, 4]);
@@ -46,7 +47,7 @@ const first = performance.now() - t0;
 fetch('/result', { method: 'POST', body: JSON.stringify({ first }) });
 </script>`;
 
-async function once(isolated, page = PAGE) {
+async function once(isolated, page) {
   let resolve;
   const result = new Promise((r) => { resolve = r; });
   const headers = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
@@ -79,11 +80,18 @@ async function once(isolated, page = PAGE) {
 }
 
 const stat = (xs) => { const s = [...xs].sort((a, b) => a - b); const r = (v) => Math.round(v * 1000) / 1000; return { median: r(s[s.length >> 1]), min: r(s[0]), max: r(s[s.length - 1]) }; };
+// The package as a page imports it without a bundler: the prebuilt bundle
+// (dist/browser.mjs: one request) and the ES modules as they are (index.js
+// and lib/: three levels of requests), interleaved run by run.
+const ENTRIES = { bundle: '/dist/browser.mjs', modules: '/index.js' };
 const out = {};
 for (const isolated of [true, false]) {
-  const rs = [];
-  for (let i = 0; i < runs; i++) rs.push(await once(isolated));
-  out[isolated ? 'isolated' : 'plain'] = { build: rs[0].build, first: stat(rs.map((r) => r.first)), sinceNav: stat(rs.map((r) => r.sinceNav)), warm: stat(rs.map((r) => r.warm)), steady: stat(rs.map((r) => r.steady)) };
+  const rs = Object.fromEntries(Object.keys(ENTRIES).map((k) => [k, []]));
+  for (let i = 0; i < runs; i++) for (const [k, entry] of Object.entries(ENTRIES)) rs[k].push(await once(isolated, page(entry)));
+  for (const [k, r] of Object.entries(rs)) {
+    out[`${isolated ? 'isolated' : 'plain'} ${k}`] = { build: r[0].build, first: stat(r.map((x) => x.first)), sinceNav: stat(r.map((x) => x.sinceNav)),
+      warm: stat(r.map((x) => x.warm)), steady: stat(r.map((x) => x.steady)) };
+  }
 }
 const empty = [];
 for (let i = 0; i < runs; i++) empty.push(await once(false, EMPTY_PAGE));

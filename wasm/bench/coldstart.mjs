@@ -18,8 +18,10 @@ import path from 'node:path';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const runs = Number(process.argv[2] || 7);
-// PARMAP_BENCH_PKG: another copy of the package (e.g. an older commit's) to compare.
-const pkg = process.env.PARMAP_BENCH_PKG ? new URL(process.env.PARMAP_BENCH_PKG, 'file://' + process.cwd() + '/').href : new URL('../index.js', import.meta.url).href;
+// What `import 'parmap-wasm'` loads in Node: the bundle dist/index.mjs
+// (package.json's "node" condition). PARMAP_BENCH_PKG: another entry to
+// compare (index.js, or an older commit's copy of the package).
+const pkg = process.env.PARMAP_BENCH_PKG ? new URL(process.env.PARMAP_BENCH_PKG, 'file://' + process.cwd() + '/').href : new URL('../dist/index.mjs', import.meta.url).href;
 
 // Each child prints { import, first, warm, steady } and exits by itself (the
 // libraries' idle workers must not keep it alive; piscina/workerpool are

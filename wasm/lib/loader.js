@@ -169,24 +169,21 @@ function compileST(h) {
   return compiledST;
 }
 
+/** The module's instance. The glue (the Emscripten JS) loads while the
+ * .wasm compiles (`module`: the workers engine's, compiling already), not
+ * after it, as the glue's own loading of the .wasm would (and Node's fetch
+ * cannot read a file anyway). */
 async function instantiate(h, build, poolSize, module) {
   const variant = build === 'threaded' ? 'mt' : 'st';
-  const { factory, options } = await h.factory(variant, config.baseURL);
-  const opts = { ...options, pmwPoolSize: poolSize };
-  if (module) {
-    opts.instantiateWasm = (imports, done) => {
-      WebAssembly.instantiate(module, imports).then((inst) => done(inst, module));
-      return {};
-    };
-  } else if (h.node) {
-    // Node's fetch cannot read a file: compile from the bytes ourselves.
-    const compiled = await h.compile(variant, config.baseURL);
-    opts.instantiateWasm = (imports, done) => {
+  const [{ factory, options }, compiled] = await Promise.all([h.factory(variant, config.baseURL), module || h.compile(variant, config.baseURL)]);
+  return factory({
+    ...options,
+    pmwPoolSize: poolSize,
+    instantiateWasm: (imports, done) => {
       WebAssembly.instantiate(compiled, imports).then((inst) => done(inst, compiled));
       return {};
-    };
-  }
-  return factory(opts);
+    },
+  });
 }
 
 /** A pool of the workers engine of `size` workers (they start at once; the
@@ -210,7 +207,7 @@ async function load() {
   // workers: the pool's workers boot while the module compiles (they get it
   // when it is ready) and while this thread instantiates its own copy.
   const pool = build === 'workers' ? newPool(h, threads) : null;
-  const module = build === 'workers' ? await compileST(h) : undefined;
+  const module = build === 'workers' ? compileST(h) : undefined;
   // threaded: the factory waits until every preloaded pthread worker has
   // loaded, so only two are: the first call's coordinator and one crew
   // member. The rest of the crew boots in the background (see below).

@@ -64,9 +64,11 @@ export class Pool {
     W.h.onmessage = (msg) => this.onMessage(W, msg);
     W.h.ondeath = (message) => this.onDeath(W, message);
     if (!this.holding()) W.h.unref();
-    // The module may still be compiling (a promise): the worker boots meanwhile.
+    // The module may still be compiling (a promise): the worker boots and
+    // loads its glue meanwhile.
+    W.h.post({ t: 'load', dist: this.dist, glue: this.glue });
     Promise.resolve(this.module).then((module) => {
-      if (!W.dead) W.h.post({ t: 'init', module, dist: this.dist, glue: this.glue, recycleBytes: RECYCLE_BYTES });
+      if (!W.dead) W.h.post({ t: 'init', module, recycleBytes: RECYCLE_BYTES });
     }, () => {});
     this.workers.push(W);
     return W;

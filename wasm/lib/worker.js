@@ -4,7 +4,9 @@
 // WebAssembly.Module the main thread posts (compiled once for all workers).
 //
 // Messages in:
-//   { t: 'init', module, dist, recycleBytes } -> { t: 'ready' } or { t: 'fatal', message }
+//   { t: 'load', dist, glue }               sent at spawn: start loading the
+//        Emscripten glue now, while the main thread still compiles the module
+//   { t: 'init', module, recycleBytes } -> { t: 'ready' } or { t: 'fatal', message }
 //   Every 'done' / 'kdone' below also says `recycle`: the heap grew past
 //   recycleBytes, replace this worker once idle.
 //   { t: 'run', call, src?, meta?, forget?, base, n, items, f64, raise, stream, concurrency }
@@ -58,21 +60,23 @@ function bigHeap() {
   return M !== null && (M._pmw_big_values(-1) !== 0 || big || pmw.heap().U8.length > recycleBytes);
 }
 
+/** The Emscripten factory, loading (the 'load' message). */
+let factoryLoading = null;
+function loadFactory(msg) {
+  if (isNode) return Promise.resolve().then(() => host.loadFactory(msg.dist));
+  // The glue's URL as the main thread knows it (bundlers may have moved
+  // it); not a literal specifier, so bundlers leave this import alone.
+  const glue = msg.glue || new URL('web/parmap-st.mjs', msg.dist).href;
+  return import(/* webpackIgnore: true */ /* @vite-ignore */ glue).then((m) => m.default);
+}
+
 async function init(msg) {
   if (msg.recycleBytes) recycleBytes = msg.recycleBytes;
   const instantiateWasm = (imports, done) => {
     WebAssembly.instantiate(msg.module, imports).then((inst) => done(inst, msg.module));
     return {};
   };
-  let factory;
-  if (isNode) {
-    factory = host.loadFactory(msg.dist);
-  } else {
-    // The glue's URL as the main thread knows it (bundlers may have moved
-    // it); not a literal specifier, so bundlers leave this import alone.
-    const glue = msg.glue || new URL('web/parmap-st.mjs', msg.dist).href;
-    factory = (await import(/* webpackIgnore: true */ /* @vite-ignore */ glue)).default;
-  }
+  const factory = await factoryLoading;
   M = await factory({ instantiateWasm, pmwPoolSize: 1 });
   if (!M._pmw_pool_ensure(1)) throw new Error('parmap: the worker could not start its pool');
   pmw = M.pmw;
@@ -418,6 +422,11 @@ let ready = null;
 const early = [];
 const listener = (ev) => {
   const msg = isNode ? ev : ev.data;
+  if (msg.t === 'load') {
+    factoryLoading = loadFactory(msg);
+    factoryLoading.catch(() => {});   // init reports it
+    return;
+  }
   if (msg.t === 'init') {
     ready = init(msg).then(() => {
       port.postMessage({ t: 'ready' });

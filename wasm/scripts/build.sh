@@ -20,12 +20,14 @@ else
     echo "build.sh: node_modules/acorn missing (npm install): no static closure check" >&2
 fi
 
-# dist/index.cjs: the CommonJS flavour (require('parmap-wasm')), bundled from
-# index.js and lib/ with esbuild (a devDependency).
+# The bundles (scripts/build-bundles.mjs): dist/index.cjs for require(),
+# dist/index.mjs for Node's import, dist/browser.mjs + dist/worker.js for
+# pages without a bundler; made from index.js and lib/ with esbuild (a
+# devDependency).
 if [[ -d node_modules/esbuild ]]; then
-    node scripts/build-cjs.mjs
+    node scripts/build-bundles.mjs
 else
-    echo "build.sh: node_modules/esbuild missing (npm install): no dist/index.cjs, require() will fail" >&2
+    echo "build.sh: node_modules/esbuild missing (npm install): no bundles: require() and Node's import fail" >&2
 fi
 
 echo "build.sh: dist/ ready ($(du -sh dist | cut -f1))"

@@ -1,7 +1,8 @@
 // The package in a real browser (headless Chromium, when installed): the
 // threaded build on a cross-origin isolated page (COOP/COEP headers), the
-// workers engine without them (Web Workers, no SharedArrayBuffer). Skipped where there is no Chromium; the
-// browser demo's own end-to-end tests go further.
+// workers engine without them (Web Workers, no SharedArrayBuffer); each from
+// the ES modules as they are and from the prebuilt bundle (dist/browser.mjs).
+// The browser demo's own end-to-end tests go further.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -17,7 +18,7 @@ const chromium = ['chromium', 'chromium-browser', 'google-chrome'].map((c) => {
 }).find(Boolean);
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
 
-async function run(isolated) {
+async function run(isolated, entry) {
   let resolveResult;
   const result = new Promise((r) => { resolveResult = r; });
   const server = http.createServer(async (req, res) => {
@@ -36,7 +37,7 @@ async function run(isolated) {
     } catch { res.writeHead(404, headers).end(); }
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${server.address().port}/test/browser/smoke.html`;
+  const url = `http://127.0.0.1:${server.address().port}/test/browser/smoke.html?entry=${entry}`;
   const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
   // Its own process group, so that the renderer and zygote processes go too.
   const browser = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
@@ -59,13 +60,14 @@ async function run(isolated) {
   }
 }
 
-for (const isolated of [true, false]) {
-  test(`browser: ${isolated ? 'cross-origin isolated page -> threaded' : 'plain page -> workers'} engine`,
+for (const [isolated, entry] of [[true, 'modules'], [false, 'modules'], [true, 'bundle'], [false, 'bundle']]) {
+  test(`browser: ${isolated ? 'cross-origin isolated page -> threaded' : 'plain page -> workers'} engine, ${
+    entry === 'bundle' ? 'the prebuilt bundle (dist/browser.mjs)' : 'the ES modules'}`,
     // Skipped only when asked to (PARMAP_NO_BROWSER=1); a missing Chromium
     // otherwise fails the test (scripts/test_node.sh installs it).
     { skip: process.env.PARMAP_NO_BROWSER === '1' ? 'PARMAP_NO_BROWSER=1' : false, timeout: 90000 }, async () => {
     assert.ok(chromium, 'no chromium installed (apt-get install chromium)');
-      const r = await run(isolated);
+      const r = await run(isolated, entry);
       assert.ok(r.ok, r.error);
       assert.equal(r.crossOriginIsolated, isolated);
       assert.equal(r.info.build, isolated ? 'threaded' : 'workers');
@@ -80,5 +82,13 @@ for (const isolated of [true, false]) {
       assert.match(r.closure, /the function uses `k`/);
       assert.deepEqual(r.heap, { same: true, shared: isolated, imageData: 64 }, 'heap arrays: same pixels, shared memory only when threaded');
       assert.ok(r.ticks >= 5, `the page's timer ticked ${r.ticks} times during a map`);
+      // The bundle is the whole package in one file (and its worker in one):
+      // nothing of lib/ is loaded; the workers engine's worker is dist/worker.js.
+      if (entry === 'bundle') {
+        assert.deepEqual(r.files.filter((f) => f.startsWith('/lib/') || f === '/index.js'), [], 'only dist/ files');
+        assert.ok(r.files.includes('/dist/browser.mjs') && r.files.includes('/dist/worker.js'), r.files.join(' '));
+      } else {
+        assert.ok(r.files.includes('/lib/loader.js') && !r.files.includes('/dist/browser.mjs'), r.files.join(' '));
+      }
     });
 }

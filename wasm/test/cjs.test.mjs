@@ -1,6 +1,9 @@
-// require('parmap-wasm') from CommonJS (index.cjs -> dist/index.cjs, rebuilt
-// here from the current sources), on each engine, in a child process so its
-// state is its own; the CommonJS types are the ES module ones.
+// The package as Node programs load it, from the bundles that
+// scripts/build-bundles.mjs makes (rebuilt here from the current sources):
+// require('parmap-wasm') (index.cjs -> dist/index.cjs) and import 'parmap-wasm'
+// (package.json's "node" condition -> dist/index.mjs), on each engine, in a
+// child process so its state is its own; the CommonJS types are the ES module
+// ones.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -9,10 +12,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-test('require() works: the same API, synchronous configure() and cpuCount(), no top-level await', { timeout: 120000 }, () => {
-  execFileSync(process.execPath, ['scripts/build-cjs.mjs'], { cwd: root });
-  const script = `
-    const pm = require('./index.cjs');
+// The same program for both: pm is the package, loaded each way.
+const PROGRAM = `
     const names = Object.keys(pm).sort();
     let bad = null;
     try { pm.configure({ baseURL: 'http://[oops' }); } catch (e) { bad = e.constructor.name; }
@@ -25,17 +26,30 @@ test('require() works: the same API, synchronous configure() and cpuCount(), no 
       const img = await pm.mapKernel('mandelbrot_row', new Int32Array([0, 1]), { width: 8, height: 2 });
       const r = await pm.parmap((x) => { if (x === 2) throw new Error('two'); return x; }, [1, 2], { exception: 'return' });
       console.log(JSON.stringify({ names, bad, cpus: cpus >= 1, build: i.build, a, b, img: img.length,
-        err: r[1] instanceof pm.ParmapError && r[1].index }));
+        err: r[1] instanceof pm.ParmapError && r[1].index, entry }));
     })().catch((e) => { console.error(e); process.exit(1); });`;
-  for (const build of ['threaded', 'workers', 'single']) {
-    const out = execFileSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8', timeout: 60000,
-      env: { ...process.env, PARMAP_WASM_BUILD: build } });
-    const esmNames = execFileSync(process.execPath, ['--input-type=module', '-e',
-      "import * as m from './index.js'; console.log(JSON.stringify(Object.keys(m).sort()))"], { cwd: root, encoding: 'utf8' });
-    assert.deepEqual(JSON.parse(out.trim()), { names: JSON.parse(esmNames), bad: 'RangeError', cpus: true, build,
-      a: [1, 4, 9], b: [1, 2], img: 64, err: 1 });
-  }
-});
+const LOADS = {
+  require: ['-e', `const pm = require('./index.cjs'); const entry = require.resolve('./index.cjs');${PROGRAM}`],
+  // By the package's own name (a package may import itself): what a user's
+  // import resolves to.
+  import: ['--input-type=module', '-e', `import * as pm from 'parmap-wasm'; const entry = import.meta.resolve('parmap-wasm');${PROGRAM}`],
+};
+const ENTRY = { require: `${root}index.cjs`, import: `file://${root}dist/index.mjs` };
+
+for (const how of ['require', 'import']) {
+  test(`${how} 'parmap-wasm' works from its bundle: the same API, synchronous configure() and cpuCount(), every engine`,
+    { timeout: 120000 }, () => {
+      execFileSync(process.execPath, ['scripts/build-bundles.mjs'], { cwd: root });
+      const esmNames = execFileSync(process.execPath, ['--input-type=module', '-e',
+        "import * as m from './index.js'; console.log(JSON.stringify(Object.keys(m).sort()))"], { cwd: root, encoding: 'utf8' });
+      for (const build of ['threaded', 'workers', 'single']) {
+        const out = execFileSync(process.execPath, LOADS[how], { cwd: root, encoding: 'utf8', timeout: 60000,
+          env: { ...process.env, PARMAP_WASM_BUILD: build } });
+        assert.deepEqual(JSON.parse(out.trim()), { names: JSON.parse(esmNames), bad: 'RangeError', cpus: true, build,
+          a: [1, 4, 9], b: [1, 2], img: 64, err: 1, entry: ENTRY[how] });
+      }
+    });
+}
 
 test('no top-level await in lib/ or index.js (require(esm) and the CommonJS bundle need none)', async () => {
   const acorn = await import('../dist/vendor/acorn.mjs');
@@ -62,11 +76,15 @@ test('index.d.cts (require) declares exactly what index.d.ts (import) does', () 
     strip(readFileSync(new URL('../index.d.ts', import.meta.url), 'utf8')));
 });
 
-test('package.json: require gets index.cjs and its types, import gets index.js', () => {
+test('package.json: require gets index.cjs and its types; import gets dist/index.mjs in Node, index.js elsewhere', () => {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
   const dot = pkg.exports['.'];
+  assert.deepEqual(dot.node, { import: { types: './index.d.ts', default: './dist/index.mjs' },
+    require: { types: './index.d.cts', default: './index.cjs' } });
   assert.deepEqual(dot.require, { types: './index.d.cts', default: './index.cjs' });
   assert.deepEqual(dot.import, { types: './index.d.ts', default: './index.js' });
-  // `types` first in each condition (TypeScript reads them in order).
-  for (const c of Object.values(dot)) assert.equal(Object.keys(c)[0], 'types');
+  // "node" first (conditions match in order), `types` first in each
+  // condition (TypeScript reads them in order).
+  assert.equal(Object.keys(dot)[0], 'node');
+  for (const c of [...Object.values(dot.node), dot.import, dot.require, dot.default]) assert.equal(Object.keys(c)[0], 'types');
 });

@@ -20,7 +20,8 @@ test('npm pack installs into an empty project and works there', { timeout: 18000
     const listing = execFileSync('tar', ['tzf', path.join(tmp, tgz)], { encoding: 'utf8' });
     for (const f of ['package/index.js', 'package/index.d.ts', 'package/dist/node/parmap-mt.wasm', 'package/dist/node/parmap-mt.worker.js',
       'package/dist/node/parmap-st.wasm', 'package/dist/web/parmap-mt.mjs', 'package/dist/web/parmap-st.mjs', 'package/README.md',
-      'package/LICENSE', 'package/index.cjs', 'package/index.d.cts', 'package/dist/index.cjs', 'package/lib/host-node.js', 'package/lib/host-web.js'])
+      'package/LICENSE', 'package/index.cjs', 'package/index.d.cts', 'package/dist/index.cjs', 'package/lib/host-node.js', 'package/lib/host-web.js',
+      'package/dist/index.mjs', 'package/dist/browser.mjs', 'package/dist/worker.js'])
       assert.ok(listing.includes(f + '\n'), `${f} is in the tarball`);
     assert.ok(!listing.includes('package/test/'), 'tests are not shipped');
     const app = path.join(tmp, 'app');
@@ -29,6 +30,8 @@ test('npm pack installs into an empty project and works there', { timeout: 18000
     npm(['install', '--offline', '--no-package-lock', path.join(tmp, tgz)], app);
     writeFileSync(path.join(app, 'main.js'), `
       import { parmap, imap, mapKernel, info } from 'parmap-wasm';
+      // Node takes the bundle (package.json's "node" condition).
+      if (!import.meta.resolve('parmap-wasm').endsWith('/parmap-wasm/dist/index.mjs')) throw new Error('not the bundle: ' + import.meta.resolve('parmap-wasm'));
       const i = await info();
       const a = await parmap((x) => x * x, [1, 2, 3]);
       const b = [];
