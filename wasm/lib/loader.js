@@ -169,21 +169,35 @@ function compileST(h) {
   return compiledST;
 }
 
-/** The module's instance. The glue (the Emscripten JS) loads while the
- * .wasm compiles (`module`: the workers engine's, compiling already), not
- * after it, as the glue's own loading of the .wasm would (and Node's fetch
- * cannot read a file anyway). */
+/** The module's instance. The .wasm compiles (`module`: the workers
+ * engine's, compiling already) while the glue (the Emscripten JS) loads and
+ * runs, not after it as the glue's own loading of the .wasm would (and Node's
+ * fetch cannot read a file anyway): the threaded build's pthread workers,
+ * which the glue starts before it instantiates, boot meanwhile too. A
+ * failure to compile or instantiate rejects (the glue would wait forever). */
 async function instantiate(h, build, poolSize, module) {
   const variant = build === 'threaded' ? 'mt' : 'st';
-  const [{ factory, options }, compiled] = await Promise.all([h.factory(variant, config.baseURL), module || h.compile(variant, config.baseURL)]);
-  return factory({
+  const compiled = Promise.resolve(module || h.compile(variant, config.baseURL));
+  let fail;
+  const failed = new Promise((_, reject) => { fail = reject; });
+  compiled.catch(fail);
+  const { factory, options } = await h.factory(variant, config.baseURL);
+  // The glue's Module is this object: it holds the PThread of the workers
+  // the glue started, which a failure must stop (they would keep Node alive).
+  const opts = {
     ...options,
     pmwPoolSize: poolSize,
     instantiateWasm: (imports, done) => {
-      WebAssembly.instantiate(compiled, imports).then((inst) => done(inst, compiled));
+      compiled.then((m) => WebAssembly.instantiate(m, imports).then((inst) => done(inst, m))).catch(fail);
       return {};
     },
-  });
+  };
+  try {
+    return await Promise.race([failed, factory(opts)]);
+  } catch (e) {
+    if (opts.PThread) stopPthreads(opts.PThread);
+    throw e;
+  }
 }
 
 /** A pool of the workers engine of `size` workers (they start at once; the
@@ -211,7 +225,14 @@ async function load() {
   // threaded: the factory waits until every preloaded pthread worker has
   // loaded, so only two are: the first call's coordinator and one crew
   // member. The rest of the crew boots in the background (see below).
-  const M = await instantiate(h, build, build === 'threaded' ? 2 : 1, module);
+  let M;
+  try {
+    M = await instantiate(h, build, build === 'threaded' ? 2 : 1, module);
+  } catch (e) {
+    // The pool's workers go too (a failed compile has closed it already).
+    if (pool) pool.then((p) => p.close(e), () => {});
+    throw e;
+  }
   // The statuses come from the module (C's table), ESOURCE and all.
   setStatuses(M.pmw.P.status);
   const rt = {
@@ -452,16 +473,18 @@ function shutdown(rt, err) {
   // handler rethrows a worker's error on the main thread (an uncaught
   // exception in the caller's process, seen in the heap test). The module is
   // discarded anyway: its workers are silenced and terminated, nothing else.
-  if (rt.build === 'threaded') {
-    const P = rt.M.PThread;
-    for (const w of [...P.unusedWorkers, ...P.runningWorkers]) {
-      w.onerror = () => {};
-      w.onmessage = () => {};
-      try { w.terminate(); } catch { /* gone already */ }
-    }
-    P.unusedWorkers.length = 0;
-    P.runningWorkers.length = 0;
+  if (rt.build === 'threaded') stopPthreads(rt.M.PThread);
+}
+
+/** Silence and terminate every pthread worker of a module that is discarded. */
+function stopPthreads(P) {
+  for (const w of [...P.unusedWorkers, ...P.runningWorkers]) {
+    w.onerror = () => {};
+    w.onmessage = () => {};
+    try { w.terminate(); } catch { /* gone already */ }
   }
+  P.unusedWorkers.length = 0;
+  P.runningWorkers.length = 0;
 }
 
 /**

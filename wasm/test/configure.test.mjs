@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, cpSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -43,6 +43,43 @@ for (const build of ['threaded', 'workers', 'single']) {
       { cwd: root, encoding: 'utf8', timeout: 50000, stdio: 'pipe' }), (e) => e.stderr.includes(pathToFileURL(root).href.replace(/wasm\/$/, 'dist/')) || /ENOENT|Cannot find module/.test(e.stderr));
   });
 }
+
+// A dist/ whose .wasm is damaged (a truncated download, a bad CDN copy) or
+// whose glue is missing: the call rejects (the compile error, the missing
+// module), on every engine, stops the workers it started and does not wait
+// for a module that will never come (the glue loads and starts its workers
+// while the .wasm compiles, so a failed compile must stop it: lib/loader.js
+// instantiate); a good dist/ then works, and the process exits by itself.
+// In a child process, with a watchdog: a hang fails the test.
+test('configure: a dist/ with a damaged .wasm or no glue rejects the call (no hang, no worker left), every engine', { timeout: 120000 }, () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'parmap-baddist-'));
+  try {
+    const damaged = path.join(tmp, 'damaged', 'dist');
+    const noGlue = path.join(tmp, 'noglue', 'dist');
+    cpSync(`${root}dist/node`, path.join(damaged, 'node'), { recursive: true });
+    cpSync(`${root}dist/node`, path.join(noGlue, 'node'), { recursive: true });
+    for (const v of ['mt', 'st']) {
+      writeFileSync(path.join(damaged, 'node', `parmap-${v}.wasm`), Buffer.from('\0asm\x01\0\0\0 not a module'));
+      rmSync(path.join(noGlue, 'node', `parmap-${v}.js`));
+    }
+    const url = (d) => JSON.stringify(pathToFileURL(d + '/').href);
+    for (const build of ['threaded', 'workers', 'single']) {
+      const script = `import { configure, parmap } from ${JSON.stringify(pathToFileURL(root + 'index.js').href)};
+        const out = [];
+        for (const base of [${url(damaged)}, ${url(noGlue)}]) {
+          configure({ baseURL: base, build: '${build}' });
+          try { await parmap((x) => x, [1, 2]); out.push('resolved'); } catch (e) { out.push(e.constructor.name + ' ' + (e.code || '')); }
+        }
+        configure({ baseURL: ${url(root + 'dist')} });
+        out.push(await parmap((x) => x + 1, [1, 2]));
+        console.log(JSON.stringify(out));`;
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30000 });
+      assert.deepEqual(JSON.parse(out.trim()), ['CompileError ', 'Error MODULE_NOT_FOUND', [2, 3]], build);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
 
 // Node flags a Worker refuses when given explicitly (V8 and per-process ones:
 // --expose-gc, --max-old-space-size, --stack-size), in a script file and with
