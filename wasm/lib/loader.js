@@ -59,6 +59,11 @@ export function getHost() {
   return hostLoading;
 }
 
+/** The host, given at once (lib/node.js: the Node bundles). */
+export function useHost(h) {
+  host = h;
+}
+
 /** A Node built-in, synchronously, without an import bundlers could see
  * (process.getBuiltinModule: Node 20.16+; null before). */
 function builtin(name) {

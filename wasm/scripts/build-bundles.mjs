@@ -14,10 +14,10 @@
 //                     as `new URL('./worker.js', import.meta.url)`.
 // Bundlers that build pages (Vite, webpack, esbuild) still take index.js and
 // lib/ (the "browser"/"import" conditions): they do their own bundling.
-// In the Node bundles import.meta.url is lib/loader.js's URL, so every
-// `new URL('../dist/...', import.meta.url)` and the lazily imported
-// lib/host-node.js / lib/worker-node.js resolve as in the ES module build
-// (those stay ES modules, loaded with import()). The browser bundle lives in
+// The Node bundles start from lib/node.js (host-node.js included, not
+// imported at the first call). In them import.meta.url is lib/loader.js's
+// URL, so every `new URL('../dist/...', import.meta.url)` and the workers'
+// lib/worker-node.js resolve as in the ES module build. The browser bundle lives in
 // dist/, where '../dist/web/...' and './worker.js' resolve as they are.
 // Each keeps the vendored acorn a separate file, loaded on demand.
 // Usage: node scripts/build-bundles.mjs
@@ -34,11 +34,11 @@ const NODE_DEFINE = { 'import.meta.url': '__pmwMetaURL', 'import.meta.hot': 'und
 
 await Promise.all([
   build({
-    ...common, entryPoints: [`${root}index.js`], outfile: `${root}dist/index.cjs`, format: 'cjs', platform: 'node', target: 'node20',
+    ...common, entryPoints: [`${root}lib/node.js`], outfile: `${root}dist/index.cjs`, format: 'cjs', platform: 'node', target: 'node20',
     banner: { js: HEAD + LOADER_URL_CJS }, define: NODE_DEFINE,
   }),
   build({
-    ...common, entryPoints: [`${root}index.js`], outfile: `${root}dist/index.mjs`, format: 'esm', platform: 'node', target: 'node20',
+    ...common, entryPoints: [`${root}lib/node.js`], outfile: `${root}dist/index.mjs`, format: 'esm', platform: 'node', target: 'node20',
     banner: { js: HEAD + LOADER_URL_ESM }, define: NODE_DEFINE,
   }),
   ...[['index.js', 'browser.mjs'], ['lib/worker.js', 'worker.js']].map(([entry, out]) => build({

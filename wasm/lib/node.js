@@ -1,0 +1,10 @@
+// node.js - the entry of the Node bundles (dist/index.mjs, dist/index.cjs;
+// scripts/build-bundles.mjs): the package with host-node.js imported
+// statically, so that the first call does not wait for a module of its own
+// (~4 ms). index.js imports it only at the first call, by a specifier
+// bundlers do not follow: a browser bundle must never see a `node:` module.
+import * as host from './host-node.js';
+import { useHost } from './loader.js';
+
+useHost(host);
+export * from '../index.js';
