@@ -53,8 +53,14 @@ export function getHost() {
   // As a URL: the CommonJS build (dist/index.cjs) maps import.meta.url to
   // this file's place, so it finds lib/host-node.js too.
   if (!hostLoading) {
-    hostLoading = import(/* webpackIgnore: true */ /* @vite-ignore */ new URL(NODE_HOST, import.meta.url).href)
-      .then((h) => (host = h), (e) => { hostLoading = null; throw e; });
+    const url = new URL(NODE_HOST, import.meta.url).href;
+    hostLoading = import(/* webpackIgnore: true */ /* @vite-ignore */ url)
+      .then((h) => (host = h), (e) => {
+        hostLoading = null;
+        // Typically dist/browser.mjs (the browser bundle, with no lib/ beside it) run in Node.
+        throw new Error(`parmap: cannot load ${url} (${e && e.message}): in Node, import the package by its ` +
+          "name ('parmap-wasm'), or its index.js; dist/browser.mjs is for browsers", { cause: e });
+      });
   }
   return hostLoading;
 }

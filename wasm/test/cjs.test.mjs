@@ -51,6 +51,13 @@ for (const how of ['require', 'import']) {
     });
 }
 
+test('the browser bundle run in Node says what to import instead', () => {
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e',
+    "import { parmap } from './dist/browser.mjs'; try { await parmap((x) => x, [1]); console.log('resolved'); } catch (e) { console.log(e.message); }"],
+  { cwd: root, encoding: 'utf8', timeout: 30000 });
+  assert.match(out, /in Node, import the package by its name \('parmap-wasm'\).*dist\/browser\.mjs is for browsers/);
+});
+
 test('no top-level await in lib/ or index.js (require(esm) and the CommonJS bundle need none)', async () => {
   const acorn = await import('../dist/vendor/acorn.mjs');
   // Walk the module's syntax tree without entering functions: an await or a
