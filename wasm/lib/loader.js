@@ -234,11 +234,13 @@ async function load() {
   const pool = build === 'workers' ? newPool(h, threads) : null;
   const module = build === 'workers' ? compileST(h) : undefined;
   // threaded: the factory waits until every preloaded pthread worker has
-  // loaded, so only two are: the first call's coordinator and one crew
-  // member. The rest of the crew boots in the background (see below).
+  // loaded, so only one is: the first call's coordinator, which runs the
+  // call's chunks itself (the core's threads executor counts the caller
+  // among a call's threads). The crew boots in the background (see below)
+  // and joins the call as its members come up.
   let M;
   try {
-    M = await instantiate(h, build, build === 'threaded' ? 2 : 1, module);
+    M = await instantiate(h, build, 1, module);
   } catch (e) {
     // The pool's workers go too (a failed compile has closed it already).
     if (pool) pool.then((p) => p.close(e), () => {});
@@ -284,18 +286,18 @@ async function load() {
 }
 
 /**
- * The threaded engine's crew, without waiting for it: one of the two loaded
- * workers is kept aside for the first call's coordinator (pthread_create
- * takes the last of PThread.unusedWorkers), the crew takes the other and
- * new ones, which Emscripten starts at once and which run their thread as
- * soon as they have loaded (the crew's work queue does not need them all).
- * One spare worker boots too, for an imap's feeder thread.
+ * The threaded engine's crew, without waiting for it: the loaded worker is
+ * kept aside for the first call's coordinator (pthread_create takes the
+ * last of PThread.unusedWorkers), the crew takes new ones, which Emscripten
+ * starts at once and which run their thread as soon as they have loaded
+ * (the crew's work queue does not need them all). One spare worker boots
+ * too, for an imap's feeder thread.
  * Returns a promise that settles when the crew's workers have all loaded.
  */
 const CREW_WAIT_MS = 2000;
 function startCrew(M, crew) {
   const P = M.PThread;
-  const reserved = P.unusedWorkers.length > 1 ? P.unusedWorkers.pop() : null;
+  const reserved = P.unusedWorkers.length > 0 ? P.unusedWorkers.pop() : null;
   const ok = M._pmw_pool_ensure(crew);
   if (reserved) P.unusedWorkers.push(reserved);
   if (!ok) throw new Error('parmap: could not start the worker pool');
