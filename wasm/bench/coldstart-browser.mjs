@@ -9,7 +9,8 @@
 //   warm      ms of a small call after 50 warm-up calls (mean of 200),
 //   steady    ms of a small call after 2,250 calls (mean of 1,000: the JIT done).
 // and emptyWorker: an empty worker's start in a fresh page (the floor of a
-// first call that runs in a worker).
+// first call that runs in a worker) and a message's round trip to it (the
+// floor of a steady small call on the workers engine).
 // Usage: node bench/coldstart-browser.mjs [runs=5]
 import http from 'node:http';
 import os from 'node:os';
@@ -39,12 +40,19 @@ fetch('/result', { method: 'POST', body: JSON.stringify({ build: (await info()).
 
 // The floor for a first call that runs in a worker: an empty worker, from
 // new Worker to its first message, in a fresh page.
+// Then, as the floor of a small call's steady state on the workers engine,
+// the round trip of a message of 4 numbers to it and back (mean of 2,000
+// after 3,000).
 const EMPTY_PAGE = `<!doctype html><script type="module">
 const t0 = performance.now();
-const w = new Worker(URL.createObjectURL(new Blob(['postMessage(1)'], { type: 'text/javascript' })));
+const w = new Worker(URL.createObjectURL(new Blob(['postMessage(1); onmessage = (e) => postMessage(e.data)'], { type: 'text/javascript' })));
 await new Promise((r) => { w.onmessage = r; });
 const first = performance.now() - t0;
-fetch('/result', { method: 'POST', body: JSON.stringify({ first }) });
+const rt = () => new Promise((r) => { w.onmessage = r; w.postMessage([1, 2, 3, 4]); });
+for (let i = 0; i < 3000; i++) await rt();
+const t1 = performance.now();
+for (let i = 0; i < 2000; i++) await rt();
+fetch('/result', { method: 'POST', body: JSON.stringify({ first, roundTrip: (performance.now() - t1) / 2000 }) });
 </script>`;
 
 async function once(isolated, page) {
@@ -95,5 +103,5 @@ for (const isolated of [true, false]) {
 }
 const empty = [];
 for (let i = 0; i < runs; i++) empty.push(await once(false, EMPTY_PAGE));
-out.emptyWorker = { first: stat(empty.map((r) => r.first)) };
+out.emptyWorker = { first: stat(empty.map((r) => r.first)), roundTrip: stat(empty.map((r) => r.roundTrip)) };
 console.log(JSON.stringify({ machine: { cpus: os.availableParallelism(), loadavg: os.loadavg().map((v) => +v.toFixed(2)) }, runs, ms: out }, null, 2));
