@@ -30,8 +30,20 @@ export function writeBytes(M, job, which, bytes) {
   M.pmw.heap().U8.set(bytes, p);
 }
 
-/** Encode {star, kwstar, args, kwargs} once per call. */
+/** Encode {star, kwstar, args, kwargs} once per call. A call without args
+ * or kwargs (most) takes the bytes made once for its star/kwstar: never
+ * written to (copied into the heap, or cloned into a worker's message). */
+const plainMeta = new Map();   // `${star}|${kwstar}` -> bytes
 export function encodeMeta(api, pmw, o) {
+  const plain = o.args.length === 0 && o.kwargs === undefined;
+  const key = `${o.star}|${o.kwstar}`;
+  if (plain && plainMeta.has(key)) return plainMeta.get(key);
+  const bytes = encodeMetaBytes(api, pmw, o);
+  if (plain) plainMeta.set(key, bytes);
+  return bytes;
+}
+
+function encodeMetaBytes(api, pmw, o) {
   const enc = new pmw.Encoder();
   for (const [name, v] of [['args', o.args], ['kwargs', o.kwargs]]) {
     try {
