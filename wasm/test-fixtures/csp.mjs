@@ -2,7 +2,9 @@
 // eval. Functions shipped by source must fail clearly; module mode must work.
 const report = (o) => fetch('/result', { method: 'POST', body: JSON.stringify(o) });
 try {
-  const { parmap, imap, mapKernel, info } = await import('../index.js');
+  // ?entry=bundle: the prebuilt bundle (dist/browser.mjs), else the ES modules.
+  const entry = new URLSearchParams(location.search).get('entry') === 'bundle' ? '../dist/browser.mjs' : '../index.js';
+  const { parmap, imap, mapKernel, info } = await import(entry);
   const i = await info();
   let evalRefused = null;
   try { await parmap((x) => x * 2, [1, 2]); } catch (e) { evalRefused = { name: e.name, message: e.message }; }
@@ -16,7 +18,7 @@ try {
   let missing = null;
   try { await parmap({ module: work, export: 'nope' }, [1]); } catch (e) { missing = e.message; }
   const px = await mapKernel('mandelbrot_row', Int32Array.from({ length: 4 }, (_, y) => y), { width: 8, height: 4 });
-  report({ ok: true, build: i.build, evalWorks, evalRefused, sq, dblLast: dbl[39], st, missing, kernel: px.length });
+  report({ ok: true, entry, build: i.build, evalWorks, evalRefused, sq, dblLast: dbl[39], st, missing, kernel: px.length });
 } catch (e) {
   report({ ok: false, error: String(e && e.stack || e) });
 }

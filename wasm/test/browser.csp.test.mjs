@@ -20,7 +20,7 @@ const chromium = ['chromium', 'chromium-browser', 'google-chrome'].map((c) => {
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
 const CSP = "script-src 'self' 'wasm-unsafe-eval'";
 
-async function run(isolated) {
+async function run(isolated, entry) {
   let resolveResult;
   const result = new Promise((r) => { resolveResult = r; });
   const server = http.createServer(async (req, res) => {
@@ -41,7 +41,7 @@ async function run(isolated) {
     } catch { res.writeHead(404, headers).end(); }
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${server.address().port}/test-fixtures/csp.html`;
+  const url = `http://127.0.0.1:${server.address().port}/test-fixtures/csp.html?entry=${entry}`;
   const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
   const browser = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
     '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync',
@@ -62,11 +62,12 @@ async function run(isolated) {
   }
 }
 
-for (const isolated of [false, true]) {
-  test(`browser, CSP without 'unsafe-eval' (${isolated ? 'isolated: threaded' : 'plain: workers'}): module mode works, fn by source fails clearly`,
+for (const [isolated, entry] of [[false, 'modules'], [true, 'modules'], [false, 'bundle'], [true, 'bundle']]) {
+  test(`browser, CSP without 'unsafe-eval' (${isolated ? 'isolated: threaded' : 'plain: workers'}, ${
+    entry === 'bundle' ? 'dist/browser.mjs' : 'the ES modules'}): module mode works, fn by source fails clearly`,
     { skip: process.env.PARMAP_NO_BROWSER === '1' ? 'PARMAP_NO_BROWSER=1' : false, timeout: 90000 }, async () => {
       assert.ok(chromium, 'no chromium installed (apt-get install chromium)');
-      const r = await run(isolated);
+      const r = await run(isolated, entry);
       assert.ok(r.ok, r.error);
       assert.equal(r.build, isolated ? 'threaded' : 'workers');
       assert.equal(r.evalWorks, false, 'the policy is in force: new Function is refused');
@@ -78,5 +79,6 @@ for (const isolated of [false, true]) {
       assert.deepEqual(r.st, [16, 25]);
       assert.match(r.missing, /no function export 'nope'/);
       assert.equal(r.kernel, 8 * 4 * 4, 'mapKernel (wasm only) works too');
+      assert.equal(r.entry, entry === 'bundle' ? '../dist/browser.mjs' : '../index.js');
     });
 }
