@@ -50,8 +50,8 @@ let hostLoading = null;
 /** The host module (host-node.js in Node, host-web.js elsewhere). */
 export function getHost() {
   if (host) return Promise.resolve(host);
-  // As a URL: the CommonJS build (dist/index.cjs) maps import.meta.url to
-  // this file's place, so it finds lib/host-node.js too.
+  // Only index.js run unbundled in Node gets here: the Node bundles give the
+  // host at once (lib/node.js, useHost).
   if (!hostLoading) {
     const url = new URL(NODE_HOST, import.meta.url).href;
     hostLoading = import(/* webpackIgnore: true */ /* @vite-ignore */ url)

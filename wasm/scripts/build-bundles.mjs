@@ -1,6 +1,7 @@
 // build-bundles.mjs - the package's prebuilt bundles, made from index.js and
 // lib/ with esbuild (a devDependency) by build.sh, prepack and the tests that
-// check them (test/cjs.test.mjs, test/bundles.test.mjs):
+// check them (test/cjs.test.mjs, test/pack.test.mjs; the browser bundle in
+// test/browser.test.mjs and test/browser.csp.test.mjs):
 //   dist/index.cjs    CommonJS, for require('parmap-wasm') (Node 20 cannot
 //                     require() an ES module, and a wrapper around import()
 //                     could not keep configure() and cpuCount() synchronous);
@@ -17,8 +18,9 @@
 // The Node bundles start from lib/node.js (host-node.js included, not
 // imported at the first call). In them import.meta.url is lib/loader.js's
 // URL, so every `new URL('../dist/...', import.meta.url)` and the workers'
-// lib/worker-node.js resolve as in the ES module build. The browser bundle lives in
-// dist/, where '../dist/web/...' and './worker.js' resolve as they are.
+// lib/worker-node.js resolve as in the ES module build. The browser bundle
+// lives in dist/, where '../dist/web/...' and './worker.js' resolve as they
+// are.
 // Each keeps the vendored acorn a separate file, loaded on demand.
 // Usage: node scripts/build-bundles.mjs
 import { build } from 'esbuild';
