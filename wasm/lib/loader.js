@@ -214,9 +214,13 @@ async function instantiate(h, build, poolSize, module) {
 /** A pool of the workers engine of `size` workers (they start at once; the
  * module follows them when it is compiled). */
 async function newPool(h, size) {
-  const module = compileST(h);
+  // The worker first: its start is the longest wait of a cold call (a
+  // browser's fetch() of the .wasm alone takes ~4 ms of this thread).
   const sp = h.spawner(config.baseURL);
-  const pool = new Pool({ size, module, dist: sp.dist || config.baseURL || null, glue: sp.glue, spawn: sp.spawn });
+  let giveModule;
+  const pool = new Pool({ size, module: new Promise((r) => { giveModule = r; }), dist: sp.dist || config.baseURL || null, glue: sp.glue, spawn: sp.spawn });
+  const module = compileST(h);
+  giveModule(module);
   await module.catch((e) => { pool.close(e); throw e; });
   return pool;
 }
@@ -227,7 +231,6 @@ async function load() {
   // Cold start, everything at once: acorn (the free-variable check), the
   // compile of the .wasm, the workers' start-up and the main thread's own
   // instance overlap instead of following each other.
-  const parsing = loadParser(() => h.parser());
   const threads = build === 'single' ? 1 : (config.threads || cpuCount());
   // workers: the pool's workers boot while the module compiles (they get it
   // when it is ready) and while this thread instantiates its own copy.
@@ -238,9 +241,11 @@ async function load() {
   // call's chunks itself (the core's threads executor counts the caller
   // among a call's threads). The crew boots in the background (see below)
   // and joins the call as its members come up.
+  const instance = instantiate(h, build, 1, module);
+  const parsing = loadParser(() => h.parser());
   let M;
   try {
-    M = await instantiate(h, build, 1, module);
+    M = await instance;
   } catch (e) {
     // The pool's workers go too (a failed compile has closed it already).
     if (pool) pool.then((p) => p.close(e), () => {});

@@ -38,7 +38,8 @@
 
 // In Node, worker-node.js sets pmwWorkerHost (the port, the glue) before
 // importing this file; nothing here names a `node:` module, so browser
-// bundlers can take this file as it is.
+// bundlers can take this file as it is. The browser bundle's worker,
+// worker-web.js, sets pmwWorkerGlue (the glue, included).
 const host = globalThis.pmwWorkerHost || null;
 const isNode = host !== null;
 const port = isNode ? host.port : self;   // where messages go
@@ -64,6 +65,8 @@ function bigHeap() {
 let factoryLoading = null;
 function loadFactory(msg) {
   if (isNode) return Promise.resolve().then(() => host.loadFactory(msg.dist));
+  // dist/worker.js includes it (worker-web.js).
+  if (globalThis.pmwWorkerGlue) return Promise.resolve(globalThis.pmwWorkerGlue);
   // The glue's URL as the main thread knows it (bundlers may have moved
   // it); not a literal specifier, so bundlers leave this import alone.
   const glue = msg.glue || new URL('web/parmap-st.mjs', msg.dist).href;

@@ -8,11 +8,16 @@
 //   dist/index.mjs    ES module, what `import 'parmap-wasm'` loads in Node
 //                     (the "node" condition of package.json's exports): one
 //                     file instead of a graph of 15, a 15 ms shorter import;
+//   dist/worker-node.cjs  the workers engine's worker in Node, as the Node
+//                     bundles start it (lib/worker-node.js and lib/worker.js
+//                     in one CommonJS file: a worker that imports an ES module
+//                     first sets up Node's ES module loader, ~4 ms);
 //   dist/browser.mjs  ES module for pages without a bundler: one request
 //   dist/worker.js    instead of three levels of them (the browser's import
 //                     waterfall, ~40 ms a level on a cold page); worker.js is
 //                     the workers engine's worker, which browser.mjs starts
-//                     as `new URL('./worker.js', import.meta.url)`.
+//                     as `new URL('./worker.js', import.meta.url)`, with the
+//                     single-thread glue included (lib/worker-web.js).
 // Bundlers that build pages (Vite, webpack, esbuild) still take index.js and
 // lib/ (the "browser"/"import" conditions): they do their own bundling.
 // The Node bundles start from lib/node.js (host-node.js included, not
@@ -21,7 +26,10 @@
 // lib/worker-node.js resolve as in the ES module build. The browser bundle
 // lives in dist/, where '../dist/web/...' and './worker.js' resolve as they
 // are.
-// Each keeps the vendored acorn a separate file, loaded on demand.
+// Each keeps the vendored acorn a separate file, loaded on demand; it is
+// minified here too (dist/vendor/acorn.mjs, copied by build.sh): half the
+// bytes to fetch and parse on a cold page, where the first call waits for it
+// (lib/freevars.js checks the function's source with it).
 // Usage: node scripts/build-bundles.mjs
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
@@ -43,8 +51,20 @@ await Promise.all([
     ...common, entryPoints: [`${root}lib/node.js`], outfile: `${root}dist/index.mjs`, format: 'esm', platform: 'node', target: 'node20',
     banner: { js: HEAD + LOADER_URL_ESM }, define: NODE_DEFINE,
   }),
-  ...[['index.js', 'browser.mjs'], ['lib/worker.js', 'worker.js']].map(([entry, out]) => build({
+  build({
+    ...common, entryPoints: [`${root}lib/worker-node.js`], outfile: `${root}dist/worker-node.cjs`, format: 'cjs', platform: 'node', target: 'node20',
+    banner: { js: HEAD + "const __pmwMetaURL = require('node:url').pathToFileURL(__filename).href;" }, define: NODE_DEFINE,
+  }),
+  build({
+    entryPoints: [`${root}node_modules/acorn/dist/acorn.mjs`], outfile: `${root}dist/vendor/acorn.mjs`, allowOverwrite: true,
+    format: 'esm', target: 'es2022', minify: true, legalComments: 'none', logLevel: 'warning',
+    banner: { js: '// acorn (MIT, see acorn.LICENSE beside this file), minified by scripts/build-bundles.mjs.\n' },
+  }),
+  ...[['index.js', 'browser.mjs'], ['lib/worker-web.js', 'worker.js']].map(([entry, out]) => build({
     ...common, entryPoints: [`${root}${entry}`], outfile: `${root}dist/${out}`, format: 'esm', platform: 'browser', target: 'es2022',
     minify: true, legalComments: 'none', banner: { js: HEAD },
+    // (package.json's "sideEffects": false is for the package's users:
+    // worker-web.js's bare import of worker.js must stay.)
+    ignoreAnnotations: true,
   })),
 ]);

@@ -21,7 +21,8 @@ test('npm pack installs into an empty project and works there', { timeout: 18000
     for (const f of ['package/index.js', 'package/index.d.ts', 'package/dist/node/parmap-mt.wasm', 'package/dist/node/parmap-mt.worker.js',
       'package/dist/node/parmap-st.wasm', 'package/dist/web/parmap-mt.mjs', 'package/dist/web/parmap-st.mjs', 'package/README.md',
       'package/LICENSE', 'package/index.cjs', 'package/index.d.cts', 'package/dist/index.cjs', 'package/lib/host-node.js', 'package/lib/host-web.js',
-      'package/dist/index.mjs', 'package/dist/browser.mjs', 'package/dist/worker.js'])
+      'package/dist/index.mjs', 'package/dist/worker-node.cjs', 'package/dist/browser.mjs', 'package/dist/worker.js',
+      'package/lib/worker-web.js', 'package/dist/vendor/acorn.mjs'])
       assert.ok(listing.includes(f + '\n'), `${f} is in the tarball`);
     assert.ok(!listing.includes('package/test/'), 'tests are not shipped');
     const app = path.join(tmp, 'app');
