@@ -1,8 +1,10 @@
 // node.js - the entry of the Node bundles (dist/index.mjs, dist/index.cjs;
 // scripts/build-bundles.mjs): the package with host-node.js imported
 // statically, so that the first call does not wait for a module of its own
-// (~4 ms), and workers started from the CommonJS bundle of their entry. index.js imports it only at the first call, by a specifier
-// bundlers do not follow: a browser bundle must never see a `node:` module.
+// (~4 ms), and with workers started from the CommonJS bundle of their
+// entry (dist/worker-node.cjs). index.js imports host-node.js only at the
+// first call, by a specifier bundlers do not follow: a browser bundle must
+// never see a `node:` module.
 import * as host from './host-node.js';
 import { useHost } from './loader.js';
 
