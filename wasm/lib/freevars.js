@@ -10,17 +10,30 @@
 // are allowed, and `typeof x` never counts, so valid functions are never
 // refused; the rare closure that slips through still gets the runtime error.
 
-let parser = null;
+let parser = null;   // acorn; false: it could not be loaded
+let loading = null;
+let settle;
+const settled = new Promise((r) => { settle = r; });
 
 /** Load acorn once (no-op when it is not there). `load` imports it (the
  * host's literal import, which bundlers follow). */
-export async function loadParser(load) {
-  if (parser !== null) return;
-  try {
-    parser = await load();
-  } catch {
-    parser = false;
+export function loadParser(load) {
+  if (!loading) {
+    loading = (async () => {
+      try {
+        parser = await load();
+      } catch {
+        parser = false;
+      }
+      settle();
+    })();
   }
+  return loading;
+}
+
+/** Resolves once acorn has loaded (or failed to), whenever the load starts. */
+export function parserSettled() {
+  return settled;
 }
 
 // Names a worker realm has that this realm may not (Emscripten's Node worker
@@ -37,9 +50,10 @@ function parse(src) {
   }
 }
 
-/** Free variable names of the function source, in order of first use. */
+/** Free variable names of the function source, in order of first use;
+ * null while acorn is not loaded. */
 export function findFreeVariables(src) {
-  if (!parser) return [];
+  if (!parser) return parser === false ? [] : null;
   let ast;
   try { ast = parse(src); } catch { return []; }
   const declared = new Set();

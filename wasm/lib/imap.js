@@ -29,8 +29,8 @@
 // `closed` drops what was not handed out.
 
 import { checkOptions } from './options.js';
-import { functionSource, checkFn } from './source.js';
-import { runtime, begin, end, poolFor, retire, terminatedError } from './loader.js';
+import { functionSource, checkAhead, checkFn } from './source.js';
+import { runtime, currentRuntime, begin, end, poolFor, retire, terminatedError } from './loader.js';
 import { abortError, STATUS, ParmapError } from './errors.js';
 import { newJsJob, writeItems, readResults, watchJob, endError, itemEncodeError, runSlices, freeJob } from './map.js';
 import { WorkersImap } from './wmap.js';
@@ -219,7 +219,9 @@ class ImapIterator {
       signal.addEventListener('abort', this.onAbort, { once: true });
       if (signal.aborted) { this.onAbort(); return; }
     }
-    const rt = await runtime();
+    const loading = runtime();
+    if (!currentRuntime()) checkAhead(this.fn);
+    const rt = await loading;
     const src = functionSource('imap', this.fn, rt.pmw.compile, this.o);   // sets o.viaWorkers: async fn, module mode
     const { o } = this;
     if (this.state !== 'running') return;   // return() or abort while loading

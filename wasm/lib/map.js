@@ -11,8 +11,8 @@
 // Then it decodes the results in place and frees the job.
 
 import { checkOptions, toList } from './options.js';
-import { functionSource, learnAsync } from './source.js';
-import { runtime, begin, end, yieldToLoop, poolFor, retire } from './loader.js';
+import { functionSource, checkAhead, learnAsync } from './source.js';
+import { runtime, currentRuntime, begin, end, yieldToLoop, poolFor, retire } from './loader.js';
 import { parmapWorkers, kernelWorkers } from './wmap.js';
 import { ParmapError, itemError, abortError, statusError, STATUS } from './errors.js';
 import { heapOf, pin, unpin, freshView } from './heap.js';
@@ -261,7 +261,9 @@ export function endError(api, rt, job, status, o, w) {
  */
 export async function parmap(fn, items, opts) {
   const o = checkOptions('parmap', opts);
-  const rt = await runtime();
+  const loading = runtime();
+  if (!currentRuntime()) checkAhead(fn);
+  const rt = await loading;
   const src = functionSource('parmap', fn, rt.pmw.compile, o);
   const list = toList('parmap', items);
   if (o.signal && o.signal.aborted) throw abortError(o.signal);

@@ -14,9 +14,36 @@
 // parmap-mt.worker.js, started without type 'module'. A classic worker can
 // still call import(), but a pthread could not wait for it mid-call.)
 
-import { findFreeVariables } from './freevars.js';
+import { findFreeVariables, parserSettled } from './freevars.js';
 
 const checked = new Map(); // source -> null (fine) or the Error to throw
+const freeOf = new Map();  // source -> its free variables (checkAhead's work)
+
+function freeVariables(src) {
+  let free = freeOf.get(src);
+  if (!free) {
+    free = findFreeVariables(src);
+    if (!free) return [];   // acorn not loaded (a call's check always runs after it)
+    if (freeOf.size > 64) freeOf.delete(freeOf.keys().next().value);
+    freeOf.set(src, free);
+  }
+  return free;
+}
+
+/**
+ * The first call, while the engine loads: parse `fn` as soon as acorn is
+ * there, so that functionSource finds the answer ready. The main thread
+ * idles then (the threaded engine waits ~20 ms for its pthread worker);
+ * after the load, acorn's first parse (3-10 ms cold) would delay the call.
+ * Errors are left for functionSource to report.
+ */
+export function checkAhead(fn) {
+  if (typeof fn !== 'function') return;
+  parserSettled().then(() => {
+    const src = Function.prototype.toString.call(fn);
+    if (!checked.has(src)) freeVariables(src);
+  }).catch(() => {});
+}
 
 // Sources of plain functions found to return promises (lib/map.js): their
 // later calls go straight to the workers engine.
@@ -99,7 +126,7 @@ export function functionSource(api, fn, compile, o) {
     known = null;
     try {
       compile(src);
-      const free = findFreeVariables(src);
+      const free = freeVariables(src);
       if (free.length) {
         const name = free[0];
         known = new TypeError(`${api}: the function uses \`${name}\`, which is not defined in the worker: functions are ` +

@@ -1,0 +1,60 @@
+// The first call of a process checks its function while the engine loads
+// (lib/source.js checkAhead: acorn parses it before the module is ready).
+// That early check must give the same answers as a later call's: a closure
+// is refused with the variable's name, a fine function runs, and a function
+// whose source does not compile is refused, on every engine, for parmap and
+// imap alike. Each case is a fresh process (the first call is once per process).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { pathToFileURL, fileURLToPath } from 'node:url';
+
+const index = pathToFileURL(fileURLToPath(new URL('../index.js', import.meta.url))).href;
+
+function firstCall(build, body) {
+  const src = `import { parmap, imap } from ${JSON.stringify(index)};
+    const k = 3;
+    const out = {};
+    const settle = (p) => p.then((v) => ({ ok: v }), (e) => ({ name: e.name, message: e.message, variable: e.variable }));
+    ${body}
+    console.log(JSON.stringify(out));`;
+  const text = execFileSync(process.execPath, ['--input-type=module', '-e', src],
+    { encoding: 'utf8', timeout: 50000, env: { ...process.env, PARMAP_WASM_BUILD: build } });
+  return JSON.parse(text.trim());
+}
+
+for (const build of ['threaded', 'workers', 'single']) {
+  test(`first call: a closure is refused as on any later call (${build})`, { timeout: 60000 }, () => {
+    const out = firstCall(build, `
+      out.first = await settle(parmap((x) => x * k, [1, 2]));
+      out.later = await settle(parmap((x) => x * k, [1, 2]));`);
+    assert.equal(out.first.name, 'TypeError');
+    assert.equal(out.first.variable, 'k');
+    assert.match(out.first.message, /^parmap: the function uses `k`, which is not defined in the worker/);
+    assert.deepEqual(out.later, out.first);
+  });
+
+  test(`first call: a fine function runs, then a closure is still refused (${build})`, { timeout: 60000 }, () => {
+    const out = firstCall(build, `
+      out.fine = await settle(parmap((x, { m }) => x * m, [1, 2], { kwargs: { m: 3 } }));
+      out.closure = await settle(parmap((x) => x + k, [1]));`);
+    assert.deepEqual(out.fine, { ok: [3, 6] });
+    assert.equal(out.closure.variable, 'k');
+  });
+
+  test(`first call: imap's closure is refused, with the variable (${build})`, { timeout: 60000 }, () => {
+    const out = firstCall(build, `
+      out.first = await settle((async () => { const r = []; for await (const v of imap((x) => x - k, [1, 2])) r.push(v); return r; })());`);
+    assert.equal(out.first.name, 'TypeError');
+    assert.equal(out.first.variable, 'k');
+    assert.match(out.first.message, /^imap: the function uses `k`/);
+  });
+
+  test(`first call: concurrent first calls, one fine and one a closure, each get their own answer (${build})`, { timeout: 60000 }, () => {
+    const out = firstCall(build, `
+      const [a, b] = await Promise.all([settle(parmap((x) => x + 1, [1, 2])), settle(parmap((x) => x + k, [1, 2]))]);
+      out.a = a; out.b = b;`);
+    assert.deepEqual(out.a, { ok: [2, 3] });
+    assert.equal(out.b.variable, 'k');
+  });
+}
