@@ -3,7 +3,8 @@
 // 4 numbers), each in its own new process, several times. Prints JSON:
 // per library, the medians (and min/max) of
 //   import   ms to import the library,
-//   first    ms from before the import to the first call's result,
+//   first    ms from before the import to the first call's result (one case
+//            awaits info() before that call, as a program printing it would),
 //   warm     ms of a small call after 50 warm-up calls (mean of 200),
 //   steady   ms of a small call after 2,250 calls (mean of 1,000: the JIT done),
 //   process  ms of the whole child process, spawn to exit (as a user sees it).
@@ -49,6 +50,15 @@ const CHILD = {
     const t1 = performance.now();
     const one = () => m.parmap((x) => x * 2, [1, 2, 3, 4]);
     const close = async () => {};` + TAIL,
+  // A program that asks info() first (prints the engine, say): the module
+  // is loaded then, and the first call comes after.
+  parmapInfo: `
+    const t0 = performance.now();
+    const m = await import(${JSON.stringify(pkg)});
+    const t1 = performance.now();
+    await m.info();
+    const one = () => m.parmap((x) => x * 2, [1, 2, 3, 4]);
+    const close = async () => {};` + TAIL,
   piscina: `
     const t0 = performance.now();
     const { Piscina } = await import(${JSON.stringify(import.meta.resolve('piscina'))});
@@ -80,6 +90,7 @@ const cases = [
   ['parmap-wasm threaded', 'parmap', { PARMAP_WASM_BUILD: 'threaded' }],
   ['parmap-wasm workers', 'parmap', { PARMAP_WASM_BUILD: 'workers' }],
   ['parmap-wasm single', 'parmap', { PARMAP_WASM_BUILD: 'single' }],
+  ['parmap-wasm threaded, info() first', 'parmapInfo', { PARMAP_WASM_BUILD: 'threaded' }],
   ['piscina', 'piscina', {}],
   ['workerpool', 'workerpool', {}],
   ['empty worker (the floor)', 'emptyWorker', {}],

@@ -268,6 +268,7 @@ async function load() {
     terminated: false,
     heapArrays: 0,    // live heapArray()s (lib/heap.js): the module is kept while there are any
     handedOut: 0,     // calls given this runtime so far (recycleIfBig: none may be starting)
+    calls: 0,         // parmap/imap/mapKernel calls given it (runtime(true)): the first needs no crew
     starting: 0,      // calls waiting for the side pool, between runtime() and begin()
   };
   M.pmwProgress = (id, done, total, failed, elapsed, rate, eta) => {
@@ -345,17 +346,37 @@ export async function poolFor(rt, o) {
   }
 }
 
-/** The loaded runtime (loads it on first use). */
-export function runtime() {
-  // Calls that waited for the load run at once, on the crew members already
-  // up; later ones wait (a bounded time) for the whole crew, so that a call's
-  // parallelism does not depend on how soon after the start it came.
+let callsWhileLoading = 0;
+
+/**
+ * The loaded runtime (loads it on first use). `call`: for a call that runs
+ * on the engine's threads (parmap, imap, mapKernel), not for what needs the
+ * module alone (info(), listKernels(), heapArray()).
+ * Threaded engine: the first call, and calls made while the module loads,
+ * run at once on the crew members already up; later calls wait (a bounded
+ * time) for the whole crew, so that a call's parallelism does not depend on
+ * how soon after the start it came. Asking for the module alone neither
+ * waits nor uses up the first call's turn (`await info()` before the first
+ * call would have cost that call ~40 ms of crew start-up).
+ */
+export function runtime(call = false) {
   if (state) {
     state.handedOut++;
-    return state.crewReady ? waitCrew(state) : Promise.resolve(state);
+    const wait = call && state.calls++ > 0 && state.crewReady;
+    return wait ? waitCrew(state) : Promise.resolve(state);
   }
+  if (call) callsWhileLoading++;
   if (!loading) {
-    loading = load().then((rt) => { state = rt; return rt; }, (e) => { loading = null; throw e; });
+    loading = load().then((rt) => {
+      rt.calls = callsWhileLoading;
+      callsWhileLoading = 0;
+      state = rt;
+      return rt;
+    }, (e) => {
+      loading = null;
+      callsWhileLoading = 0;
+      throw e;
+    });
   }
   return loading;
 }

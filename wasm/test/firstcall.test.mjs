@@ -3,7 +3,9 @@
 // That early check must give the same answers as a later call's: a closure
 // is refused with the variable's name, a fine function runs, and a function
 // whose source does not compile is refused, on every engine, for parmap and
-// imap alike. Each case is a fresh process (the first call is once per process).
+// imap alike. And asking for the module alone first (info(), heapArray():
+// lib/loader.js runtime) leaves the first call its turn without changing
+// any result. Each case is a fresh process (the first call is once per process).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -12,7 +14,7 @@ import { pathToFileURL, fileURLToPath } from 'node:url';
 const index = pathToFileURL(fileURLToPath(new URL('../index.js', import.meta.url))).href;
 
 function firstCall(build, body) {
-  const src = `import { parmap, imap } from ${JSON.stringify(index)};
+  const src = `import { parmap, imap, info, heapArray, mapKernel } from ${JSON.stringify(index)};
     const k = 3;
     const out = {};
     const settle = (p) => p.then((v) => ({ ok: v }), (e) => ({ name: e.name, message: e.message, variable: e.variable }));
@@ -56,5 +58,16 @@ for (const build of ['threaded', 'workers', 'single']) {
       out.a = a; out.b = b;`);
     assert.deepEqual(out.a, { ok: [2, 3] });
     assert.equal(out.b.variable, 'k');
+  });
+
+  test(`first call after info() and heapArray(): every call's results are right, the later ones too (${build})`, { timeout: 60000 }, () => {
+    const out = firstCall(build, `
+      out.build = (await info()).build;
+      const h = await heapArray(Float64Array, [1, 2, 3, 27]);
+      out.kernel = Array.from(await mapKernel('collatz_steps', h));
+      out.a = await parmap((x) => x * 2, [1, 2, 3]);
+      out.b = await Promise.all([parmap((x) => x + 1, [1, 2]), parmap((x) => x - 1, [1, 2])]);
+      h.free();`);
+    assert.deepEqual(out, { build, kernel: [0, 1, 7, 111], a: [2, 4, 6], b: [[2, 3], [0, 1]] });
   });
 }
