@@ -219,7 +219,7 @@ class ImapIterator {
       signal.addEventListener('abort', this.onAbort, { once: true });
       if (signal.aborted) { this.onAbort(); return; }
     }
-    const loading = runtime(true);
+    const loading = runtime('stream');
     if (!currentRuntime()) checkAhead(this.fn);
     const rt = await loading;
     const src = functionSource('imap', this.fn, rt.pmw.compile, this.o);   // sets o.viaWorkers: async fn, module mode

@@ -268,7 +268,7 @@ async function load() {
     terminated: false,
     heapArrays: 0,    // live heapArray()s (lib/heap.js): the module is kept while there are any
     handedOut: 0,     // calls given this runtime so far (recycleIfBig: none may be starting)
-    calls: 0,         // parmap/imap/mapKernel calls given it (runtime(true)): the first needs no crew
+    calls: 0,         // parmap/imap/mapKernel calls given it: the first needs no crew (runtime())
     starting: 0,      // calls waiting for the side pool, between runtime() and begin()
   };
   M.pmwProgress = (id, done, total, failed, elapsed, rate, eta) => {
@@ -349,20 +349,25 @@ export async function poolFor(rt, o) {
 let callsWhileLoading = 0;
 
 /**
- * The loaded runtime (loads it on first use). `call`: for a call that runs
- * on the engine's threads (parmap, imap, mapKernel), not for what needs the
- * module alone (info(), listKernels(), heapArray()).
+ * The loaded runtime (loads it on first use), for `use`:
+ *  - 'module': what needs the module alone (info(), listKernels(), heapArray());
+ *  - 'call': a call on the engine's threads (parmap, mapKernel);
+ *  - 'stream': an imap, which also needs two pthreads of its own (its
+ *    coordinator and its feeder: spare workers, which boot with the crew).
  * Threaded engine: the first call, and calls made while the module loads,
- * run at once on the crew members already up; later calls wait (a bounded
- * time) for the whole crew, so that a call's parallelism does not depend on
- * how soon after the start it came. Asking for the module alone neither
- * waits nor uses up the first call's turn (`await info()` before the first
- * call would have cost that call ~40 ms of crew start-up).
+ * run at once on the crew members already up; later calls, and an imap
+ * made once the module is loaded, wait (a bounded time) for the crew and
+ * the spares, so that a call's parallelism does not depend on how soon
+ * after the start it came (and an imap's first item is not left waiting
+ * for a pthread to boot). Asking for the module alone neither waits nor
+ * uses up the first call's turn (`await info()` before the first call
+ * would have cost that call ~40 ms of crew start-up).
  */
-export function runtime(call = false) {
+export function runtime(use = 'module') {
+  const call = use !== 'module';
   if (state) {
     state.handedOut++;
-    const wait = call && state.calls++ > 0 && state.crewReady;
+    const wait = call && (state.calls++ > 0 || use === 'stream') && state.crewReady;
     return wait ? waitCrew(state) : Promise.resolve(state);
   }
   if (call) callsWhileLoading++;

@@ -261,7 +261,7 @@ export function endError(api, rt, job, status, o, w) {
  */
 export async function parmap(fn, items, opts) {
   const o = checkOptions('parmap', opts);
-  const loading = runtime(true);
+  const loading = runtime('call');
   if (!currentRuntime()) checkAhead(fn);
   const rt = await loading;
   const src = functionSource('parmap', fn, rt.pmw.compile, o);
@@ -475,7 +475,7 @@ export async function mapKernel(name, input, opts) {
 
 async function runKernel(name, input, opts, inHeap, outOpt, outHeap) {
   if (typeof name !== 'string') throw new TypeError(`mapKernel: name must be a string, got ${typeof name}`);
-  const rt = await runtime(true);
+  const rt = await runtime('call');
   const k = kernels(rt).find((x) => x.name === name);
   if (!k) throw new RangeError(`mapKernel: no kernel named '${name}' (have: ${kernels(rt).map((x) => x.name).join(', ')})`);
   const o = checkOptions('mapKernel', opts, new Set([...k.paramNames, 'out']));

@@ -60,14 +60,16 @@ for (const build of ['threaded', 'workers', 'single']) {
     assert.equal(out.b.variable, 'k');
   });
 
-  test(`first call after info() and heapArray(): every call's results are right, the later ones too (${build})`, { timeout: 60000 }, () => {
+  test(`first call after info() and heapArray(): every call's results are right, an imap's and the later ones too (${build})`, { timeout: 60000 }, () => {
     const out = firstCall(build, `
       out.build = (await info()).build;
       const h = await heapArray(Float64Array, [1, 2, 3, 27]);
       out.kernel = Array.from(await mapKernel('collatz_steps', h));
       out.a = await parmap((x) => x * 2, [1, 2, 3]);
+      out.s = [];
+      for await (const v of imap((x) => x * 3, [1, 2])) out.s.push(v);
       out.b = await Promise.all([parmap((x) => x + 1, [1, 2]), parmap((x) => x - 1, [1, 2])]);
       h.free();`);
-    assert.deepEqual(out, { build, kernel: [0, 1, 7, 111], a: [2, 4, 6], b: [[2, 3], [0, 1]] });
+    assert.deepEqual(out, { build, kernel: [0, 1, 7, 111], a: [2, 4, 6], s: [3, 6], b: [[2, 3], [0, 1]] });
   });
 }
