@@ -28,6 +28,7 @@
 // the CommonJS entry (index.cjs) and Node 22's require(esm) can load this.
 
 import { loadParser } from './freevars.js';
+import { LateWorker } from './late-worker.js';
 import { Pool, RECYCLE_BYTES } from './pool.js';
 import { ParmapError, setStatuses, STATUS } from './errors.js';
 import * as webHost from './host-web.js';
@@ -264,6 +265,7 @@ async function load() {
     active: 0,
     pool: pool ? await pool : null,
     crewReady: null,  // threaded: settles once every crew member's worker has loaded
+    lateWorkers: null, // threaded: the crew's and spare's workers, until they start (startCrew)
     sidePool: null,   // threaded / single: the workers pool for calls with a timeout
     terminated: false,
     heapArrays: 0,    // live heapArray()s (lib/heap.js): the module is kept while there are any
@@ -282,7 +284,7 @@ async function load() {
   const crew = build === 'threaded' ? threads : 1;
   if (build === 'threaded') {
     watchThreads(rt);
-    rt.crewReady = startCrew(M, crew);
+    startCrew(rt, crew);
   }
   else if (!M._pmw_pool_ensure(crew)) throw new Error('parmap: could not start the worker pool');
   rt.crew = crew;
@@ -294,28 +296,58 @@ async function load() {
 /**
  * The threaded engine's crew, without waiting for it: the loaded worker is
  * kept aside for the first call's coordinator (pthread_create takes the
- * last of PThread.unusedWorkers), the crew takes new ones, which Emscripten
- * starts at once and which run their thread as soon as they have loaded
- * (the crew's work queue does not need them all). One spare worker boots
- * too, for an imap's feeder thread.
- * Returns a promise that settles when the crew's workers have all loaded.
+ * last of PThread.unusedWorkers), the crew takes new ones, which run their
+ * thread as soon as they have loaded (the crew's work queue does not need
+ * them all). One spare worker boots too, for an imap's feeder thread.
+ * These workers start CREW_DELAY_MS later, or when the first call ends, or
+ * when a second call runs beside it (lib/late-worker.js: booting while the
+ * first call's coordinator runs, they slowed a small first call).
+ * Sets rt.crewReady: settles when the crew's workers have all loaded.
  */
 const CREW_WAIT_MS = 2000;
-function startCrew(M, crew) {
+const CREW_DELAY_MS = 10;
+function startCrew(rt, crew) {
+  const { M } = rt;
   const P = M.PThread;
   const reserved = P.unusedWorkers.length > 0 ? P.unusedWorkers.pop() : null;
-  const ok = M._pmw_pool_ensure(crew);
-  if (reserved) P.unusedWorkers.push(reserved);
-  if (!ok) throw new Error('parmap: could not start the worker pool');
-  const members = P.runningWorkers.slice();
-  bootSpare(P);
+  const late = [];
+  const allocate = P.allocateUnusedWorker;
+  P.allocateUnusedWorker = function () {
+    const w = new LateWorker(() => { allocate.call(P); return P.unusedWorkers.pop(); });
+    P.unusedWorkers.push(w);
+    late.push(w);
+  };
+  let members;
+  try {
+    const ok = M._pmw_pool_ensure(crew);
+    if (reserved) P.unusedWorkers.push(reserved);
+    if (!ok) throw new Error('parmap: could not start the worker pool');
+    members = P.runningWorkers.slice();
+    bootSpare(P);
+  } finally {
+    P.allocateUnusedWorker = allocate;
+  }
+  rt.lateWorkers = late;
+  startLateSoon(rt, CREW_DELAY_MS);
   // Emscripten marks a worker `loaded` when it says so; listen beside it.
   const loaded = (w) => (w.loaded ? Promise.resolve() : new Promise((resolve) => {
     const on = (m) => { if ((isNode ? m : m.data) && (isNode ? m : m.data).cmd === 'loaded') { off(); resolve(); } };
     const off = isNode ? () => w.off('message', on) : () => w.removeEventListener('message', on);
     if (isNode) w.on('message', on); else w.addEventListener('message', on);
   }));
-  return Promise.all(members.map(loaded));
+  rt.crewReady = Promise.all(members.map(loaded));
+}
+
+function startLateSoon(rt, ms) {
+  const timer = setTimeout(() => startLate(rt), ms);
+  if (timer.unref) timer.unref();
+}
+
+/** Start the crew's put-off workers (once). */
+function startLate(rt) {
+  const late = rt.lateWorkers;
+  rt.lateWorkers = null;
+  if (late && !rt.terminated) for (const w of late) w.start();
 }
 
 /** rt, once its crew is up (or CREW_WAIT_MS later). The timer is what
@@ -408,6 +440,7 @@ export function begin(rt, threads) {
   if (rt.terminated) throw terminatedError();
   if (rt.build === 'threaded' && threads > rt.crew) threads = rt.crew;
   if (rt.active++ === 0) setIdle(rt, false);
+  else if (rt.lateWorkers) startLate(rt);   // a second call at once: it needs the crew
   keepSpares(rt);
   return threads;
 }
@@ -436,6 +469,9 @@ function bootSpare(P) {
 }
 
 export function end(rt) {
+  // The first call's result goes to its caller first (creating the workers
+  // takes the main thread a few ms).
+  if (rt.lateWorkers) startLateSoon(rt, 0);
   if (--rt.active === 0) {
     setIdle(rt, true);
     recycleIfBig(rt);
