@@ -33,6 +33,12 @@ export async function factory(variant, baseURL) {
   return { factory: f, options: {} };
 }
 
+/** A pthread worker started before the glue has loaded (lib/loader.js
+ * instantiate: the glue adopts it), made as the glue would make it. */
+export function startPthreadWorker(baseURL) {
+  return new Worker(fileURLToPath(fileURL('parmap-mt.worker.js', baseURL)));
+}
+
 export function parser() {
   return import('../dist/vendor/acorn.mjs');
 }

@@ -57,11 +57,22 @@ export async function factory(variant, baseURL) {
       // The blob wrapper only where it is needed (a dev server with hot
       // reloading: Vite's defines import.meta.hot): a page whose CSP has no
       // `worker-src blob:` refuses blob workers.
-      locateFile: (p) => (p.endsWith('.worker.js') && import.meta.hot
-        ? pthreadWorker(fileURL(p, baseURL)) : fileURL(p, baseURL)),
+      locateFile: (p) => (p.endsWith('.worker.js') ? pthreadScript(baseURL) : fileURL(p, baseURL)),
       mainScriptUrlOrBlob: js,
     },
   };
+}
+
+/** The script a pthread's worker runs (the glue's locateFile gives it too). */
+function pthreadScript(baseURL) {
+  const url = fileURL('parmap-mt.worker.js', baseURL);
+  return import.meta.hot ? pthreadWorker(url) : url;
+}
+
+/** A pthread worker started before the glue has loaded (lib/loader.js
+ * instantiate: the glue adopts it), made as the glue would make it. */
+export function startPthreadWorker(baseURL) {
+  return new Worker(pthreadScript(baseURL));
 }
 
 /**

@@ -184,21 +184,51 @@ function compileST(h) {
 /** The module's instance. The .wasm compiles (`module`: the workers
  * engine's, compiling already) while the glue (the Emscripten JS) loads and
  * runs, not after it as the glue's own loading of the .wasm would (and Node's
- * fetch cannot read a file anyway): the threaded build's pthread workers,
- * which the glue starts before it instantiates, boot meanwhile too. A
- * failure to compile or instantiate rejects (the glue would wait forever). */
-async function instantiate(h, build, poolSize, module) {
+ * fetch cannot read a file anyway). The threaded build's first pthread
+ * worker (the first call's coordinator) starts before all that, and boots
+ * meanwhile: the glue adopts it as the one worker it preloads, instead of
+ * starting one once it has loaded (20-30 ms later on a page, ~4 ms in Node).
+ * A failure to compile, instantiate or start that worker rejects (the glue
+ * would wait forever). */
+async function instantiate(h, build, module) {
   const variant = build === 'threaded' ? 'mt' : 'st';
+  const early = build === 'threaded' ? h.startPthreadWorker(config.baseURL) : null;
   const compiled = Promise.resolve(module || h.compile(variant, config.baseURL));
   let fail;
   const failed = new Promise((_, reject) => { fail = reject; });
   compiled.catch(fail);
-  const { factory, options } = await h.factory(variant, config.baseURL);
+  // A first worker that cannot start (its script missing) rejects the load.
+  const died = (e) => fail(new Error(`parmap: the threaded engine's first worker did not start: ${(e && e.message) || e}`));
+  if (early) {
+    if (isNode) early.once('error', died);
+    else early.addEventListener('error', (ev) => { ev.preventDefault(); died(ev.message || 'its script could not be loaded'); });
+  }
+  let factory, options;
+  try {
+    ({ factory, options } = await h.factory(variant, config.baseURL));
+  } catch (e) {
+    if (early) early.terminate();
+    throw e;
+  }
   // The glue's Module is this object: it holds the PThread of the workers
   // the glue started, which a failure must stop (they would keep Node alive).
   const opts = {
     ...options,
-    pmwPoolSize: poolSize,
+    // The glue's initMainThread asks how many workers to preload
+    // (-sPTHREAD_POOL_SIZE in CMakeLists.txt): none, it has ours.
+    pmwPthreadPool: (PThread) => {
+      PThread.unusedWorkers.push(early);
+      // Emscripten's error handler, set when it loads the module into the
+      // worker, would throw the error out of the process: ours rejects.
+      // (Once loaded, watchThreads sets the handler of every worker.)
+      const load = PThread.loadWasmModuleToWorker;
+      PThread.loadWasmModuleToWorker = function (w) {
+        const r = load.apply(this, arguments);
+        if (w === early) w.onerror = died;
+        return r;
+      };
+      return 0;
+    },
     instantiateWasm: (imports, done) => {
       compiled.then((m) => WebAssembly.instantiate(m, imports).then((inst) => done(inst, m))).catch(fail);
       return {};
@@ -208,6 +238,7 @@ async function instantiate(h, build, poolSize, module) {
     return await Promise.race([failed, factory(opts)]);
   } catch (e) {
     if (opts.PThread) stopPthreads(opts.PThread);
+    if (early) early.terminate();
     throw e;
   }
 }
@@ -242,7 +273,7 @@ async function load() {
   // call's chunks itself (the core's threads executor counts the caller
   // among a call's threads). The crew boots in the background (see below)
   // and joins the call as its members come up.
-  const instance = instantiate(h, build, 1, module);
+  const instance = instantiate(h, build, module);
   const parsing = loadParser(() => h.parser());
   let M;
   try {

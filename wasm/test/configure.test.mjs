@@ -44,37 +44,42 @@ for (const build of ['threaded', 'workers', 'single']) {
   });
 }
 
-// A dist/ whose .wasm is damaged (a truncated download, a bad CDN copy) or
-// whose glue is missing: the call rejects (the compile error, the missing
-// module), on every engine, stops the workers it started and does not wait
-// for a module that will never come (the glue loads and starts its workers
-// while the .wasm compiles, so a failed compile must stop it: lib/loader.js
+// A dist/ whose .wasm is damaged (a truncated download, a bad CDN copy),
+// whose glue is missing, or whose pthread worker script is missing: the call
+// rejects (the compile error, the missing module, the worker that did not
+// start: the threaded engine's only, the others do not use that file), on
+// every engine, stops the workers it started and does not wait for a module
+// that will never come (the glue loads and starts its workers while the
+// .wasm compiles, so a failed compile must stop it: lib/loader.js
 // instantiate); a good dist/ then works, and the process exits by itself.
 // In a child process, with a watchdog: a hang fails the test.
-test('configure: a dist/ with a damaged .wasm or no glue rejects the call (no hang, no worker left), every engine', { timeout: 120000 }, () => {
+test('configure: a dist/ with a damaged .wasm, no glue or no pthread worker script rejects the call (no hang, no worker left), every engine', { timeout: 120000 }, () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'parmap-baddist-'));
   try {
     const damaged = path.join(tmp, 'damaged', 'dist');
     const noGlue = path.join(tmp, 'noglue', 'dist');
-    cpSync(`${root}dist/node`, path.join(damaged, 'node'), { recursive: true });
-    cpSync(`${root}dist/node`, path.join(noGlue, 'node'), { recursive: true });
+    const noWorker = path.join(tmp, 'noworker', 'dist');
+    for (const d of [damaged, noGlue, noWorker]) cpSync(`${root}dist/node`, path.join(d, 'node'), { recursive: true });
     for (const v of ['mt', 'st']) {
       writeFileSync(path.join(damaged, 'node', `parmap-${v}.wasm`), Buffer.from('\0asm\x01\0\0\0 not a module'));
       rmSync(path.join(noGlue, 'node', `parmap-${v}.js`));
     }
+    rmSync(path.join(noWorker, 'node', 'parmap-mt.worker.js'));
     const url = (d) => JSON.stringify(pathToFileURL(d + '/').href);
     for (const build of ['threaded', 'workers', 'single']) {
-      const script = `import { configure, parmap } from ${JSON.stringify(pathToFileURL(root + 'index.js').href)};
+      const script = `import { configure, parmap, terminate } from ${JSON.stringify(pathToFileURL(root + 'index.js').href)};
         const out = [];
-        for (const base of [${url(damaged)}, ${url(noGlue)}]) {
+        for (const base of [${url(damaged)}, ${url(noGlue)}, ${url(noWorker)}]) {
           configure({ baseURL: base, build: '${build}' });
-          try { await parmap((x) => x, [1, 2]); out.push('resolved'); } catch (e) { out.push(e.constructor.name + ' ' + (e.code || '')); }
+          try { await parmap((x) => x, [1, 2]); out.push('resolved'); } catch (e) { out.push(e.constructor.name + ' ' + (e.code || '') + (/first worker did not start/.test(e.message) ? 'no worker' : '')); }
+          await terminate();
         }
         configure({ baseURL: ${url(root + 'dist')} });
         out.push(await parmap((x) => x + 1, [1, 2]));
         console.log(JSON.stringify(out));`;
       const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30000 });
-      assert.deepEqual(JSON.parse(out.trim()), ['CompileError ', 'Error MODULE_NOT_FOUND', [2, 3]], build);
+      assert.deepEqual(JSON.parse(out.trim()),
+        ['CompileError ', 'Error MODULE_NOT_FOUND', build === 'threaded' ? 'Error no worker' : 'resolved', [2, 3]], build);
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
