@@ -80,7 +80,7 @@ async function init(msg) {
     return {};
   };
   const factory = await factoryLoading;
-  M = await factory({ instantiateWasm, pmwPoolSize: 1 });
+  M = await factory({ instantiateWasm });
   if (!M._pmw_pool_ensure(1)) throw new Error('parmap: the worker could not start its pool');
   pmw = M.pmw;
   CODE = pmw.P.code;
