@@ -197,11 +197,13 @@ async function instantiate(h, build, module) {
   let fail;
   const failed = new Promise((_, reject) => { fail = reject; });
   compiled.catch(fail);
-  // A first worker that cannot start (its script missing) rejects the load.
+  // A first worker that cannot start (its script missing) rejects the load
+  // (until then: later errors are the glue's and watchThreads' to handle).
   const died = (e) => fail(new Error(`parmap: the threaded engine's first worker did not start: ${(e && e.message) || e}`));
+  const onError = isNode ? died : (ev) => { ev.preventDefault(); died(ev.message || 'its script could not be loaded'); };
   if (early) {
-    if (isNode) early.once('error', died);
-    else early.addEventListener('error', (ev) => { ev.preventDefault(); died(ev.message || 'its script could not be loaded'); });
+    if (isNode) early.on('error', onError);
+    else early.addEventListener('error', onError);
   }
   let factory, options;
   try {
@@ -235,7 +237,12 @@ async function instantiate(h, build, module) {
     },
   };
   try {
-    return await Promise.race([failed, factory(opts)]);
+    const M = await Promise.race([failed, factory(opts)]);
+    if (early) {
+      if (isNode) early.off('error', onError);
+      else early.removeEventListener('error', onError);
+    }
+    return M;
   } catch (e) {
     if (opts.PThread) stopPthreads(opts.PThread);
     if (early) early.terminate();
