@@ -18,7 +18,7 @@ const chromium = ['chromium', 'chromium-browser', 'google-chrome'].map((c) => {
 }).find(Boolean);
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
 
-async function run(isolated, entry) {
+async function run(isolated, entry, page = 'smoke.html', missing = null) {
   let resolveResult;
   const result = new Promise((r) => { resolveResult = r; });
   const server = http.createServer(async (req, res) => {
@@ -30,14 +30,16 @@ async function run(isolated, entry) {
       resolveResult(JSON.parse(body));
       return;
     }
-    const file = path.join(root, decodeURIComponent(new URL(req.url, 'http://x').pathname));
+    const pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    const file = path.join(root, pathname);
     try {
+      if (pathname === missing) throw new Error('missing on purpose');
       const data = await readFile(file);
       res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', ...headers }).end(data);
     } catch { res.writeHead(404, headers).end(); }
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${server.address().port}/test/browser/smoke.html?entry=${entry}`;
+  const url = `http://127.0.0.1:${server.address().port}/test/browser/${page}?entry=${entry}`;
   const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
   // Its own process group, so that the renderer and zygote processes go too.
   const browser = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
@@ -92,3 +94,13 @@ for (const [isolated, entry] of [[true, 'modules'], [false, 'modules'], [true, '
       }
     });
 }
+
+// A page whose server lacks the pthread worker script (a partial deploy): the
+// threaded engine's first call rejects, naming the worker, with no hang.
+test('browser: an isolated page without dist/web/parmap-mt.worker.js: the call rejects, saying why',
+  { skip: process.env.PARMAP_NO_BROWSER === '1' ? 'PARMAP_NO_BROWSER=1' : false, timeout: 90000 }, async () => {
+    assert.ok(chromium, 'no chromium installed (apt-get install chromium)');
+    const r = await run(true, 'bundle', 'noworker.html', '/dist/web/parmap-mt.worker.js');
+    assert.equal(r.crossOriginIsolated, true);
+    assert.match(r.error || '', /the threaded engine's first worker did not start/, JSON.stringify(r));
+  });
