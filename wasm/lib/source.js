@@ -17,18 +17,9 @@
 import { findFreeVariables, parserSettled } from './freevars.js';
 
 const checked = new Map(); // source -> null (fine) or the Error to throw
-const freeOf = new Map();  // source -> its free variables (checkAhead's work)
-
-function freeVariables(src) {
-  let free = freeOf.get(src);
-  if (!free) {
-    free = findFreeVariables(src);
-    if (!free) return [];   // acorn not loaded (a call's check always runs after it)
-    if (freeOf.size > 64) freeOf.delete(freeOf.keys().next().value);
-    freeOf.set(src, free);
-  }
-  return free;
-}
+// source -> its free variables, found by checkAhead while the engine loaded
+// (taken by that call's functionSource, whose answer `checked` then keeps).
+const parsedAhead = new Map();
 
 /**
  * The first call, while the engine loads: parse `fn` as soon as acorn is
@@ -41,7 +32,9 @@ export function checkAhead(fn) {
   if (typeof fn !== 'function') return;
   parserSettled().then(() => {
     const src = Function.prototype.toString.call(fn);
-    if (!checked.has(src)) freeVariables(src);
+    if (checked.has(src) || parsedAhead.has(src)) return;
+    const free = findFreeVariables(src);
+    if (free && parsedAhead.size < 64) parsedAhead.set(src, free);   // (a failed load leaves its calls' here)
   }).catch(() => {});
 }
 
@@ -126,7 +119,9 @@ export function functionSource(api, fn, compile, o) {
     known = null;
     try {
       compile(src);
-      const free = freeVariables(src);
+      // (findFreeVariables is null only before acorn has loaded, which a
+      // call's check always comes after)
+      const free = parsedAhead.get(src) || findFreeVariables(src) || [];
       if (free.length) {
         const name = free[0];
         known = new TypeError(`${api}: the function uses \`${name}\`, which is not defined in the worker: functions are ` +
@@ -141,6 +136,7 @@ export function functionSource(api, fn, compile, o) {
           `${api}({ module: new URL('./work.js', import.meta.url), export: 'name' }, items) (${e.message})`)
         : new TypeError(`${api}: fn's source does not compile on its own (${e.message}); functions are shipped by source`);
     }
+    parsedAhead.delete(src);
     if (checked.size > 512) checked.delete(checked.keys().next().value);
     checked.set(src, known);
   }
