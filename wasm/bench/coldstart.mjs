@@ -7,7 +7,8 @@
 //            awaits info() before that call, as a program printing it would),
 //   warm     ms of a small call after 50 warm-up calls (mean of 200),
 //   steady   ms of a small call after 2,250 calls (mean of 1,000: the JIT done),
-//   process  ms of the whole child process, spawn to exit (as a user sees it).
+//   process  ms of the whole child process, spawn to exit (as a user sees it),
+// and which children crashed (they are run again, up to twice).
 // and, as the floor of a first call that needs a worker, an empty
 // worker_threads worker's start (first: new Worker to its first message).
 // Usage: node bench/coldstart.mjs [runs=7]
@@ -110,13 +111,24 @@ const script = Object.fromEntries(Object.entries(CHILD).map(([k, src]) => {
   return [k, f];
 }));
 
-const samples = Object.fromEntries(cases.map(([name]) => [name, { import: [], first: [], warm: [], steady: [], process: [] }]));
+const samples = Object.fromEntries(cases.map(([name]) => [name, { import: [], first: [], warm: [], steady: [], process: [], crashed: [] }]));
 // Interleaved (A B C ... A B C ...), so a drift of the machine's speed hits all alike.
 for (let r = 0; r < runs + 1; r++) {
   for (const [name, kind, env] of cases) {
-    const t = performance.now();
-    const out = execFileSync(process.execPath, [script[kind]],
-      { cwd: here, encoding: 'utf8', timeout: 60000, env: { ...process.env, ...env } });
+    let t, out;
+    // A child that crashes is counted and run again (Node 20.20 sometimes
+    // aborts in piscina's worker, on an assertion of its require(esm)).
+    for (let attempt = 0; ; attempt++) {
+      t = performance.now();
+      try {
+        out = execFileSync(process.execPath, [script[kind]],
+          { cwd: here, encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+        break;
+      } catch (e) {
+        samples[name].crashed.push(String(e.stderr || e.message).split('\n').find((l) => /\S/.test(l)).trim().slice(0, 200));
+        if (attempt === 2) throw e;
+      }
+    }
     const wall = performance.now() - t;
     if (r === 0) continue;   // warm-up round: file caches
     const o = JSON.parse(out.trim());
@@ -128,6 +140,9 @@ rmSync(tmp, { recursive: true, force: true });
 const result = {
   machine: { cpus: os.availableParallelism(), model: os.cpus()[0].model, node: process.version, loadavg: os.loadavg().map((v) => +v.toFixed(2)) },
   runs,
-  ms: Object.fromEntries(Object.entries(samples).map(([n, s]) => [n, Object.fromEntries(Object.entries(s).filter(([, v]) => v.length).map(([k, v]) => [k, stat(v)]))])),
+  ms: Object.fromEntries(Object.entries(samples).map(([n, s]) => [n, Object.fromEntries(Object.entries(s)
+    .filter(([k, v]) => v.length && k !== 'crashed').map(([k, v]) => [k, stat(v)]))])),
+  // children that crashed (and were run again), by case: their first stderr line
+  crashed: Object.fromEntries(Object.entries(samples).filter(([, s]) => s.crashed.length).map(([n, s]) => [n, s.crashed])),
 };
 console.log(JSON.stringify(result, null, 2));

@@ -23,6 +23,13 @@
 
 export const GRACE_MS = 50;   // an ended call's chunks get this long before their worker is killed
 
+// Cold start: the first worker boots alone (workers that boot together share
+// the cores and all come up late). The others start this long after it is
+// ready, or as soon as the first call ends, or when a second call comes: on
+// a 2-core machine, one booting beside the first call's chunk (20 ms of CPU)
+// delayed that call's messages by 1-4 ms (Node: first call 39 -> 35 ms).
+export const LATE_MS = 10;
+
 // Memory a call used is given back when it ends. A WebAssembly memory never
 // shrinks, so a worker whose heap grew past this (a 200 MB result) says so
 // with its chunk's result and is replaced once idle; the threaded and single
@@ -51,10 +58,11 @@ export class Pool {
     this.rr = 0;
     this.closed = false;
     this.watchdog = null;
-    // Cold start: one worker boots alone (on a small machine, workers that
-    // boot together share its cores and all come up late), the others once
-    // it is ready (grow() waits for that too).
+    // Cold start: one worker boots alone, the others later (LATE_MS; grow()
+    // waits for that too).
     this.warm = false;
+    this.lateTimer = null;
+    this.lateMs = Infinity;
     this.spawn();
   }
 
@@ -77,8 +85,27 @@ export class Pool {
   /** Make sure there are at least n workers (never blocks: they start in the background). */
   grow(n) {
     if (n > this.size) this.size = n;
-    if (!this.warm) return;   // the rest follows the first worker's 'ready'
+    if (!this.warm) return;   // the rest follows the first worker (warmUp)
     while (!this.closed && this.workers.length < this.size) this.spawn();
+  }
+
+  /** Start the workers put off at cold start (once). */
+  warmUp() {
+    if (this.warm) return;
+    this.warm = true;
+    if (this.lateTimer) { clearTimeout(this.lateTimer); this.lateTimer = null; }
+    this.grow(this.size);
+  }
+
+  /** warmUp() in ms (0: at the next turn), unless sooner; only once the
+   * first worker is ready (until then, it boots alone). */
+  warmSoon(ms) {
+    if (this.warm || !this.workers.some((W) => W.ready)) return;
+    if (this.lateTimer && ms >= this.lateMs) return;
+    clearTimeout(this.lateTimer);
+    this.lateMs = ms;
+    this.lateTimer = setTimeout(() => this.warmUp(), ms);
+    if (this.lateTimer.unref) this.lateTimer.unref();
   }
 
   /** Whether Node's event loop must stay up: a call waits for workers. An
@@ -103,6 +130,7 @@ export class Pool {
     // While calls wait, every worker keeps Node's event loop alive (one
     // still starting up included); idle ones do not.
     this.calls.push(call);
+    if (this.calls.length > 1) this.warmSoon(0);
     this.refresh();
     this.grow(call.threads);
     this.dispatch();
@@ -111,6 +139,8 @@ export class Pool {
   remove(call) {
     const i = this.calls.indexOf(call);
     if (i >= 0) this.calls.splice(i, 1);
+    // (after the call's result is delivered: a Worker's start takes ~1 ms here)
+    if (this.calls.length === 0) this.warmSoon(0);
     if (!this.holding()) for (const W of this.workers) if (!W.task) W.h.unref();
     // Its chunks still running: a grace period, then their workers go.
     for (const W of this.workers) {
@@ -176,8 +206,8 @@ export class Pool {
     switch (msg.t) {
       case 'ready':
         W.ready = true;
-        if (!this.warm) { this.warm = true; this.grow(this.size); }
         this.dispatch();
+        this.warmSoon(this.calls.length > 1 ? 0 : LATE_MS);
         return;
       case 'fatal':
         this.onDeath(W, msg.message, true);
@@ -278,6 +308,7 @@ export class Pool {
   /** Stop everything at once: workers are terminated (never waited for). */
   close(err) {
     this.closed = true;
+    if (this.lateTimer) { clearTimeout(this.lateTimer); this.lateTimer = null; }
     if (this.watchdog) { clearInterval(this.watchdog); this.watchdog = null; }
     for (const call of [...this.calls]) call.fail(err);
     for (const W of [...this.workers]) {
