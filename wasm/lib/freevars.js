@@ -1,38 +1,56 @@
 // freevars.js - which variables a function's source uses without declaring
 // them: a closure over outer variables, which cannot work once the function
 // is shipped by source to a worker. Found statically with acorn (vendored in
-// dist/vendor by the build), so the call fails with a clear TypeError before
-// any work starts. Without acorn the check is skipped and the worker's
-// ReferenceError is mapped to the same message (runtime.js).
+// dist/vendor by the build, and loaded only when a source needs it: a quick
+// scan answers for most small functions, freevars-scan.js), so the call
+// fails with a clear TypeError before any work starts. Without acorn the
+// check is skipped and the worker's ReferenceError is mapped to the same
+// message (runtime.js).
 //
 // Conservative by design: a name declared anywhere in the function counts as
 // declared (block scopes are ignored), globals of this realm and of a worker
 // are allowed, and `typeof x` never counts, so valid functions are never
 // refused; the rare closure that slips through still gets the runtime error.
 
+import { scanFunction } from './freevars-scan.js';
+
 let parser = null;   // acorn; false: it could not be loaded
+let importParser = null;   // the host's import of acorn (useParser)
+let wanted = false;
 let loading = null;
 let settle;
 const settled = new Promise((r) => { settle = r; });
 
-/** Load acorn once (no-op when it is not there). `load` imports it (the
- * host's literal import, which bundlers follow). */
-export function loadParser(load) {
+function load() {
   if (!loading) {
     loading = (async () => {
       try {
-        parser = await load();
+        parser = await importParser();
       } catch {
         parser = false;
       }
       settle();
     })();
   }
-  return loading;
 }
 
-/** Resolves once acorn has loaded (or failed to), whenever the load starts. */
-export function parserSettled() {
+/** How to import acorn (the host's literal import, which bundlers follow).
+ * Nothing loads until a source needs it (parserWait). */
+export function useParser(importFn) {
+  importParser = importFn;
+  if (wanted) load();
+}
+
+/**
+ * null when findFreeVariables(src) can answer now: acorn is loaded (or
+ * failed to), or the scan proves src closed without it (freevars-scan.js),
+ * which keeps acorn off the first call of most programs. Else a promise
+ * that resolves once it can, and the load starts (or will, at useParser).
+ */
+export function parserWait(src) {
+  if (parser !== null || closedByScan(src)) return null;
+  wanted = true;
+  if (importParser) load();
   return settled;
 }
 
@@ -50,10 +68,18 @@ function parse(src) {
   }
 }
 
+const isGlobal = (name) => WORKER_GLOBALS.has(name) || name in globalThis;
+
+/** Does the scan alone show that src uses only its own names and globals? */
+export function closedByScan(src) {
+  const scan = scanFunction(src);
+  return !!scan && scan.uses.every((name) => scan.declared.has(name) || isGlobal(name));
+}
+
 /** Free variable names of the function source, in order of first use;
- * null while acorn is not loaded. */
+ * null while acorn is needed and not loaded (parserWait). */
 export function findFreeVariables(src) {
-  if (!parser) return parser === false ? [] : null;
+  if (!parser) return parser === false || closedByScan(src) ? [] : null;
   let ast;
   try { ast = parse(src); } catch { return []; }
   const declared = new Set();
@@ -118,7 +144,7 @@ export function findFreeVariables(src) {
   visit(ast);
   const free = [];
   for (const name of refs) {
-    if (declared.has(name) || WORKER_GLOBALS.has(name) || name in globalThis || free.includes(name)) continue;
+    if (declared.has(name) || isGlobal(name) || free.includes(name)) continue;
     free.push(name);
   }
   return free;

@@ -30,7 +30,7 @@
 
 import { checkOptions } from './options.js';
 import { functionSource, checkAhead, checkFn } from './source.js';
-import { runtime, currentRuntime, begin, end, poolFor, retire, terminatedError } from './loader.js';
+import { runtime, begin, end, poolFor, retire, terminatedError } from './loader.js';
 import { abortError, STATUS, ParmapError } from './errors.js';
 import { newJsJob, writeItems, readResults, watchJob, endError, itemEncodeError, runSlices, freeJob } from './map.js';
 import { WorkersImap } from './wmap.js';
@@ -220,8 +220,9 @@ class ImapIterator {
       if (signal.aborted) { this.onAbort(); return; }
     }
     const loading = runtime('stream');
-    if (!currentRuntime()) checkAhead(this.fn);
+    const parsing = checkAhead(this.fn);
     const rt = await loading;
+    if (parsing) await parsing;
     const src = functionSource('imap', this.fn, rt.pmw.compile, this.o);   // sets o.viaWorkers: async fn, module mode
     const { o } = this;
     if (this.state !== 'running') return;   // return() or abort while loading

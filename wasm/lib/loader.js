@@ -27,7 +27,7 @@
 // bundle never meets a `node:` module. No top-level await anywhere, so that
 // the CommonJS entry (index.cjs) and Node 22's require(esm) can load this.
 
-import { loadParser } from './freevars.js';
+import { useParser } from './freevars.js';
 import { LateWorker } from './late-worker.js';
 import { Pool, RECYCLE_BYTES } from './pool.js';
 import { ParmapError, setStatuses, STATUS } from './errors.js';
@@ -267,9 +267,9 @@ async function newPool(h, size) {
 async function load() {
   const { build, reason } = chooseBuild();
   const h = await getHost();
-  // Cold start, everything at once: acorn (the free-variable check), the
-  // compile of the .wasm, the workers' start-up and the main thread's own
-  // instance overlap instead of following each other.
+  // Cold start, everything at once: the compile of the .wasm, the workers'
+  // start-up and the main thread's own instance overlap instead of
+  // following each other.
   const threads = build === 'single' ? 1 : (config.threads || cpuCount());
   // workers: the pool's workers boot while the module compiles (they get it
   // when it is ready) and while this thread instantiates its own copy.
@@ -281,7 +281,7 @@ async function load() {
   // among a call's threads). The crew boots in the background (see below)
   // and joins the call as its members come up.
   const instance = instantiate(h, build, module);
-  const parsing = loadParser(() => h.parser());
+  useParser(() => h.parser());   // acorn, if a call needs it (lib/source.js checkAhead)
   let M;
   try {
     M = await instance;
@@ -327,7 +327,6 @@ async function load() {
   else if (!M._pmw_pool_ensure(crew)) throw new Error('parmap: could not start the worker pool');
   rt.crew = crew;
   setIdle(rt, true);
-  await parsing;
   return rt;
 }
 

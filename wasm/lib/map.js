@@ -12,7 +12,7 @@
 
 import { checkOptions, toList } from './options.js';
 import { functionSource, checkAhead, learnAsync } from './source.js';
-import { runtime, currentRuntime, begin, end, yieldToLoop, poolFor, retire } from './loader.js';
+import { runtime, begin, end, yieldToLoop, poolFor, retire } from './loader.js';
 import { parmapWorkers, kernelWorkers } from './wmap.js';
 import { ParmapError, itemError, abortError, statusError, STATUS } from './errors.js';
 import { heapOf, pin, unpin, freshView } from './heap.js';
@@ -262,8 +262,9 @@ export function endError(api, rt, job, status, o, w) {
 export async function parmap(fn, items, opts) {
   const o = checkOptions('parmap', opts);
   const loading = runtime('call');
-  if (!currentRuntime()) checkAhead(fn);
+  const parsing = checkAhead(fn);
   const rt = await loading;
+  if (parsing) await parsing;
   const src = functionSource('parmap', fn, rt.pmw.compile, o);
   const list = toList('parmap', items);
   if (o.signal && o.signal.aborted) throw abortError(o.signal);

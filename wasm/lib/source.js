@@ -14,7 +14,7 @@
 // parmap-mt.worker.js, started without type 'module'. A classic worker can
 // still call import(), but a pthread could not wait for it mid-call.)
 
-import { findFreeVariables, parserSettled } from './freevars.js';
+import { findFreeVariables, parserWait } from './freevars.js';
 
 const checked = new Map(); // source -> null (fine) or the Error to throw
 // source -> its free variables, found by checkAhead while the engine loaded
@@ -22,16 +22,22 @@ const checked = new Map(); // source -> null (fine) or the Error to throw
 const parsedAhead = new Map();
 
 /**
- * The first call, while the engine loads: parse `fn` as soon as acorn is
- * there, so that functionSource finds the answer ready. The main thread
- * idles then (the threaded engine waits ~20 ms for its pthread worker);
- * after the load, acorn's first parse (3-10 ms cold) would delay the call.
+ * Before a call's check (functionSource, which is synchronous): null when
+ * it can answer at once, which is the rule once acorn is loaded, and for
+ * the small closed functions its quick scan reads (freevars.js parserWait).
+ * Else acorn loads, and parses fn as soon as it is there, so that
+ * functionSource finds the answer ready; the promise returned settles then.
+ * The first call runs this while the engine loads, when the main thread
+ * idles (the threaded engine waits ~20 ms for its pthread worker); after
+ * the load, acorn's first parse (3-16 ms cold) would delay the call.
  * Errors are left for functionSource to report.
  */
 export function checkAhead(fn) {
-  if (typeof fn !== 'function') return;
-  parserSettled().then(() => {
-    const src = Function.prototype.toString.call(fn);
+  if (typeof fn !== 'function') return null;
+  const src = Function.prototype.toString.call(fn);
+  if (checked.has(src) || parsedAhead.has(src)) return null;
+  const wait = parserWait(src);
+  return wait && wait.then(() => {
     if (checked.has(src) || parsedAhead.has(src)) return;
     const free = findFreeVariables(src);
     if (free && parsedAhead.size < 64) parsedAhead.set(src, free);   // (a failed load leaves its calls' here)
@@ -119,8 +125,8 @@ export function functionSource(api, fn, compile, o) {
     known = null;
     try {
       compile(src);
-      // (findFreeVariables is null only before acorn has loaded, which a
-      // call's check always comes after)
+      // (findFreeVariables is null only while acorn is needed and not
+      // loaded; a call's check waits for it: checkAhead)
       const free = parsedAhead.get(src) || findFreeVariables(src) || [];
       if (free.length) {
         const name = free[0];
