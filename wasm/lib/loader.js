@@ -188,8 +188,15 @@ function compileST(h) {
  * worker (the first call's coordinator) starts before all that, and boots
  * meanwhile: the glue adopts it as the one worker it preloads, instead of
  * starting one once it has loaded (20-30 ms later on a page, ~4 ms in Node).
- * A failure to compile, instantiate or start that worker rejects (the glue
- * would wait forever). */
+ * Nor does the glue wait for that worker to load before it runs: the load
+ * ends and the first call sets up its job (5-12 ms of this thread) while the
+ * worker still boots; Emscripten posts the call's thread to it once it says
+ * it has loaded (spawnThread's runPthread), as for any worker it starts.
+ * A failure to compile or instantiate rejects; so does the first worker's
+ * failure to start, before the load ends, and after it that failure ends
+ * the module (M.pmwFirstWorker.died: lib/loader.js load), failing the calls
+ * on it, instead of leaving them waiting for ever. M.pmwFirstWorker.loaded
+ * settles when the worker has loaded (the crew's start waits for it). */
 async function instantiate(h, build, module) {
   const variant = build === 'threaded' ? 'mt' : 'st';
   const early = build === 'threaded' ? h.startPthreadWorker(config.baseURL) : null;
@@ -197,19 +204,34 @@ async function instantiate(h, build, module) {
   let fail;
   const failed = new Promise((_, reject) => { fail = reject; });
   compiled.catch(fail);
-  // A first worker that cannot start (its script missing) rejects the load
-  // (until then: later errors are the glue's and watchThreads' to handle).
-  const died = (e) => fail(new Error(`parmap: the threaded engine's first worker did not start: ${(e && e.message) || e}`));
+  // A first worker that cannot start (its script missing) rejects the load,
+  // or ends the module once loaded (died); after the worker has loaded,
+  // errors are the glue's and watchThreads' to handle.
+  let diedAfterLoad, loaded;
+  const first = { died: new Promise((r) => { diedAfterLoad = r; }), loaded: new Promise((r) => { loaded = r; }) };
+  const died = (e) => {
+    const err = new Error(`parmap: the threaded engine's first worker did not start: ${(e && e.message) || e}`);
+    fail(err);
+    diedAfterLoad(err);
+    loaded();
+  };
   const onError = isNode ? died : (ev) => { ev.preventDefault(); died(ev.message || 'its script could not be loaded'); };
+  const onMessage = (m) => { if ((isNode ? m : m.data) && (isNode ? m : m.data).cmd === 'loaded') started(); };
+  const listen = isNode ? 'on' : 'addEventListener', unlisten = isNode ? 'off' : 'removeEventListener';
+  function started() {
+    loaded();
+    early[unlisten]('error', onError);
+    early[unlisten]('message', onMessage);
+  }
   if (early) {
-    if (isNode) early.on('error', onError);
-    else early.addEventListener('error', onError);
+    early[listen]('error', onError);
+    early[listen]('message', onMessage);
   }
   let factory, options;
   try {
     ({ factory, options } = await h.factory(variant, config.baseURL));
   } catch (e) {
-    if (early) early.terminate();
+    if (early) { started(); early.terminate(); }
     throw e;
   }
   // The glue's Module is this object: it holds the PThread of the workers
@@ -223,10 +245,14 @@ async function instantiate(h, build, module) {
       // Emscripten's error handler, set when it loads the module into the
       // worker, would throw the error out of the process: ours rejects.
       // (Once loaded, watchThreads sets the handler of every worker.)
+      // The glue waits for its preloaded workers' 'loaded' before it runs:
+      // not for this one (see above).
       const load = PThread.loadWasmModuleToWorker;
-      PThread.loadWasmModuleToWorker = function (w) {
-        const r = load.apply(this, arguments);
-        if (w === early) w.onerror = died;
+      PThread.loadWasmModuleToWorker = function (w, onFinishedLoading) {
+        if (w !== early) return load.apply(this, arguments);
+        const r = load.call(this, w);
+        w.onerror = died;
+        if (onFinishedLoading) Promise.resolve().then(() => onFinishedLoading(w));
         return r;
       };
       return 0;
@@ -238,14 +264,11 @@ async function instantiate(h, build, module) {
   };
   try {
     const M = await Promise.race([failed, factory(opts)]);
-    if (early) {
-      if (isNode) early.off('error', onError);
-      else early.removeEventListener('error', onError);
-    }
+    if (early) M.pmwFirstWorker = first;
     return M;
   } catch (e) {
     if (opts.PThread) stopPthreads(opts.PThread);
-    if (early) early.terminate();
+    if (early) { started(); early.terminate(); }
     throw e;
   }
 }
@@ -321,6 +344,7 @@ async function load() {
   };
   const crew = build === 'threaded' ? threads : 1;
   if (build === 'threaded') {
+    M.pmwFirstWorker.died.then((err) => unload(rt, err));
     watchThreads(rt);
     startCrew(rt, crew);
   }
@@ -331,14 +355,15 @@ async function load() {
 }
 
 /**
- * The threaded engine's crew, without waiting for it: the loaded worker is
- * kept aside for the first call's coordinator (pthread_create takes the
- * last of PThread.unusedWorkers), the crew takes new ones, which run their
- * thread as soon as they have loaded (the crew's work queue does not need
- * them all). One spare worker boots too, for an imap's feeder thread.
- * These workers start CREW_DELAY_MS later, or when the first call ends, or
- * when a second call runs beside it (lib/late-worker.js: booting while the
- * first call's coordinator runs, they slowed a small first call).
+ * The threaded engine's crew, without waiting for it: the first worker
+ * (loaded or loading) is kept aside for the first call's coordinator
+ * (pthread_create takes the last of PThread.unusedWorkers), the crew takes
+ * new ones, which run their thread as soon as they have loaded (the crew's
+ * work queue does not need them all). One spare worker boots too, for an
+ * imap's feeder thread. These workers start CREW_DELAY_MS after the first
+ * worker has loaded, or when the first call ends, or when a second call
+ * runs beside it (lib/late-worker.js: booting while the first worker loads
+ * or the first call's coordinator runs, they slowed a small first call).
  * Sets rt.crewReady: settles when the crew's workers have all loaded.
  */
 const CREW_WAIT_MS = 2000;
@@ -365,7 +390,8 @@ function startCrew(rt, crew) {
     P.allocateUnusedWorker = allocate;
   }
   rt.lateWorkers = late;
-  startLateSoon(rt, CREW_DELAY_MS);
+  // (from the first worker's load: booting beside it, they slowed it too)
+  M.pmwFirstWorker.loaded.then(() => startLateSoon(rt, CREW_DELAY_MS));
   // Emscripten marks a worker `loaded` when it says so; listen beside it.
   const loaded = (w) => (w.loaded ? Promise.resolve() : new Promise((resolve) => {
     const on = (m) => { if ((isNode ? m : m.data) && (isNode ? m : m.data).cmd === 'loaded') { off(); resolve(); } };

@@ -86,6 +86,36 @@ test('configure: a dist/ with a damaged .wasm, no glue or no pthread worker scri
   }
 });
 
+// The threaded engine's load does not wait for its first pthread worker
+// (lib/loader.js instantiate): the first call's thread is posted to it while
+// it boots. A worker that fails after the load has ended (here: its script
+// runs 300 ms, then throws) must still fail that call and not leave it
+// waiting for ever. In a child process, with a watchdog: a hang fails the test.
+test('configure: a first pthread worker that fails after the load has ended rejects the call (no hang), and the next call works', { timeout: 60000 }, () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'parmap-lateworker-'));
+  try {
+    const dist = path.join(tmp, 'dist');
+    cpSync(`${root}dist/node`, path.join(dist, 'node'), { recursive: true });
+    writeFileSync(path.join(dist, 'node', 'parmap-mt.worker.js'),
+      'const t = Date.now(); while (Date.now() - t < 300); throw new Error("late failure");\n');
+    const script = `import { configure, parmap, info, terminate } from ${JSON.stringify(pathToFileURL(root + 'index.js').href)};
+      const out = [];
+      configure({ baseURL: ${JSON.stringify(pathToFileURL(dist + '/').href)}, build: 'threaded' });
+      const t0 = performance.now();
+      try { await parmap((x) => x, [1, 2]); out.push('resolved'); } catch (e) { out.push(e.message); }
+      out.push(performance.now() - t0 > 250 ? 'after the worker ran' : 'too soon');
+      await terminate();
+      configure({ baseURL: ${JSON.stringify(pathToFileURL(root + 'dist').href)} });
+      out.push(await parmap((x) => x + 1, [1, 2]), (await info()).build);
+      console.log(JSON.stringify(out));`;
+    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30000 }).trim());
+    assert.match(out[0], /^parmap: the threaded engine's first worker did not start: late failure/);
+    assert.deepEqual(out.slice(1), ['after the worker ran', [2, 3], 'threaded']);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 // Node flags a Worker refuses when given explicitly (V8 and per-process ones:
 // --expose-gc, --max-old-space-size, --stack-size), in a script file and with
 // --input-type (the one flag the package must take out of a worker's
