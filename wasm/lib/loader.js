@@ -326,6 +326,9 @@ async function load() {
     active: 0,
     pool: pool ? await pool : null,
     crewReady: null,  // threaded: settles once every crew member's worker has loaded
+    ended: null,      // settles when the runtime is shut down (shutdown: endedNow)...
+    endedNow: null,
+    endError: null,   // ...with this error
     lateWorkers: null, // threaded: the crew's and spare's workers, until they start (startCrew)
     sidePool: null,   // threaded / single: the workers pool for calls with a timeout
     terminated: false,
@@ -334,6 +337,7 @@ async function load() {
     calls: 0,         // parmap/imap/mapKernel calls given it: the first needs no crew (runtime())
     starting: 0,      // calls waiting for the side pool, between runtime() and begin()
   };
+  rt.ended = new Promise((r) => { rt.endedNow = r; });
   M.pmwProgress = (id, done, total, failed, elapsed, rate, eta) => {
     const h = rt.jobs.get(id);
     if (h && h.progress) h.progress({ done, total: total > 0 ? total : null, failed, elapsed, rate, eta: total > 0 ? eta : null });
@@ -414,11 +418,19 @@ function startLate(rt) {
 }
 
 /** rt, once its crew is up (or CREW_WAIT_MS later). The timer is what
- * keeps Node alive meanwhile: the booting workers are unreferenced. */
+ * keeps Node alive meanwhile: the booting workers are unreferenced. A
+ * runtime shut down meanwhile (terminate(), its first worker failed, a
+ * thread crashed) is not given out: the waiting call rejects with the error
+ * the calls running on it got, instead of starting on it. */
 function waitCrew(rt) {
   let timer;
-  return Promise.race([rt.crewReady, new Promise((r) => { timer = setTimeout(r, CREW_WAIT_MS); })])
-    .then(() => { clearTimeout(timer); rt.crewReady = null; return rt; });
+  return Promise.race([rt.crewReady, rt.ended, new Promise((r) => { timer = setTimeout(r, CREW_WAIT_MS); })])
+    .then(() => {
+      clearTimeout(timer);
+      rt.crewReady = null;
+      if (rt.terminated) throw rt.endError;
+      return rt;
+    });
 }
 
 /** The pool a call runs on when it is not the engine's own: calls with a
@@ -601,6 +613,8 @@ export async function terminate() {
 function shutdown(rt, err) {
   if (rt.terminated) return;
   rt.terminated = true;
+  rt.endError = err;
+  rt.endedNow();
   if (rt.pool) rt.pool.close(err);
   if (rt.sidePool) {
     const side = rt.sidePool;

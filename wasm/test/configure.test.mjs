@@ -90,8 +90,11 @@ test('configure: a dist/ with a damaged .wasm, no glue or no pthread worker scri
 // (lib/loader.js instantiate): the first call's thread is posted to it while
 // it boots. A worker that fails after the load has ended (here: its script
 // runs 300 ms, then throws) must still fail that call and not leave it
-// waiting for ever. In a child process, with a watchdog: a hang fails the test.
-test('configure: a first pthread worker that fails after the load has ended rejects the call (no hang), and the next call works', { timeout: 60000 }, () => {
+// waiting for ever; so must it fail a second call that waits for the crew
+// (after info(), every call but the first waits: lib/loader.js waitCrew),
+// with the same error, not start it on the dead module. In a child process,
+// with a watchdog: a hang fails the test.
+test('configure: a first pthread worker that fails after the load has ended rejects the calls (no hang), and the next call works', { timeout: 60000 }, () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'parmap-lateworker-'));
   try {
     const dist = path.join(tmp, 'dist');
@@ -105,12 +108,18 @@ test('configure: a first pthread worker that fails after the load has ended reje
       try { await parmap((x) => x, [1, 2]); out.push('resolved'); } catch (e) { out.push(e.message); }
       out.push(performance.now() - t0 > 250 ? 'after the worker ran' : 'too soon');
       await terminate();
+      await info();
+      const msg = (e) => e.message;
+      out.push(await Promise.all([parmap((x) => x, [1]).catch(msg), parmap((x) => x, [2]).catch(msg)]));
+      await terminate();
       configure({ baseURL: ${JSON.stringify(pathToFileURL(root + 'dist').href)} });
       out.push(await parmap((x) => x + 1, [1, 2]), (await info()).build);
       console.log(JSON.stringify(out));`;
     const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30000 }).trim());
     assert.match(out[0], /^parmap: the threaded engine's first worker did not start: late failure/);
-    assert.deepEqual(out.slice(1), ['after the worker ran', [2, 3], 'threaded']);
+    assert.equal(out[1], 'after the worker ran');
+    for (const m of out[2]) assert.match(m, /^parmap: the threaded engine's first worker did not start: late failure/);
+    assert.deepEqual(out.slice(3), [[2, 3], 'threaded']);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
