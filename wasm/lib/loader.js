@@ -207,9 +207,10 @@ async function instantiate(h, build, module) {
   // A first worker that cannot start (its script missing) rejects the load,
   // or ends the module once loaded (died); after the worker has loaded,
   // errors are the glue's and watchThreads' to handle.
-  let diedAfterLoad, loaded;
+  let diedAfterLoad, loaded, up = false;
   const first = { died: new Promise((r) => { diedAfterLoad = r; }), loaded: new Promise((r) => { loaded = r; }) };
   const died = (e) => {
+    if (up) return;   // it had started: not this handler's to report
     const err = new Error(`parmap: the threaded engine's first worker did not start: ${(e && e.message) || e}`);
     fail(err);
     diedAfterLoad(err);
@@ -219,6 +220,7 @@ async function instantiate(h, build, module) {
   const onMessage = (m) => { if ((isNode ? m : m.data) && (isNode ? m : m.data).cmd === 'loaded') started(); };
   const listen = isNode ? 'on' : 'addEventListener', unlisten = isNode ? 'off' : 'removeEventListener';
   function started() {
+    up = true;
     loaded();
     early[unlisten]('error', onError);
     early[unlisten]('message', onMessage);
