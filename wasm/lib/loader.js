@@ -217,17 +217,16 @@ async function instantiate(h, build, module) {
     loaded();
   };
   const onError = isNode ? died : (ev) => { ev.preventDefault(); died(ev.message || 'its script could not be loaded'); };
-  const onMessage = (m) => { if ((isNode ? m : m.data) && (isNode ? m : m.data).cmd === 'loaded') started(); };
-  const listen = isNode ? 'on' : 'addEventListener', unlisten = isNode ? 'off' : 'removeEventListener';
   function started() {
     up = true;
     loaded();
-    early[unlisten]('error', onError);
-    early[unlisten]('message', onMessage);
+    if (isNode) early.off('error', onError);
+    else early.removeEventListener('error', onError);
   }
   if (early) {
-    early[listen]('error', onError);
-    early[listen]('message', onMessage);
+    if (isNode) early.on('error', onError);
+    else early.addEventListener('error', onError);
+    workerLoaded(early).then(started);
   }
   let factory, options;
   try {
@@ -398,13 +397,17 @@ function startCrew(rt, crew) {
   rt.lateWorkers = late;
   // (from the first worker's load: booting beside it, they slowed it too)
   M.pmwFirstWorker.loaded.then(() => startLateSoon(rt, CREW_DELAY_MS));
-  // Emscripten marks a worker `loaded` when it says so; listen beside it.
-  const loaded = (w) => (w.loaded ? Promise.resolve() : new Promise((resolve) => {
+  rt.crewReady = Promise.all(members.map(workerLoaded));
+}
+
+/** Resolves when pthread worker w says it has loaded. Emscripten marks it
+ * `loaded` then; this listens beside Emscripten's own handler. */
+function workerLoaded(w) {
+  return w.loaded ? Promise.resolve() : new Promise((resolve) => {
     const on = (m) => { if ((isNode ? m : m.data) && (isNode ? m : m.data).cmd === 'loaded') { off(); resolve(); } };
     const off = isNode ? () => w.off('message', on) : () => w.removeEventListener('message', on);
     if (isNode) w.on('message', on); else w.addEventListener('message', on);
-  }));
-  rt.crewReady = Promise.all(members.map(loaded));
+  });
 }
 
 function startLateSoon(rt, ms) {
