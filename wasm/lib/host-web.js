@@ -70,9 +70,11 @@ function pthreadScript(baseURL) {
 }
 
 /** A pthread worker started before the glue has loaded (lib/loader.js
- * instantiate: the glue adopts it), made as the glue would make it. */
+ * instantiate: the glue adopts it), made as the glue would make it, but
+ * named after the glue: it starts importing it at once, instead of when the
+ * main thread has loaded it too (scripts/pthread-preload.cmake). */
 export function startPthreadWorker(baseURL) {
-  return new Worker(pthreadScript(baseURL));
+  return new Worker(pthreadScript(baseURL), { name: 'parmap-glue:' + fileURL('parmap-mt.mjs', baseURL) });
 }
 
 /**

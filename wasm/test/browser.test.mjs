@@ -18,7 +18,11 @@ const chromium = ['chromium', 'chromium-browser', 'google-chrome'].map((c) => {
 }).find(Boolean);
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
 
-async function run(isolated, entry, page = 'smoke.html', missing = null) {
+/** Serves the package and opens `page` in a fresh headless Chromium; resolves
+ * to what the page posts. `missing`: a path answered 404; `slow`: a path
+ * answered `slow.ms` late; `requests`: an array that gets { path, referer, t }
+ * of every request (t: ms since the server started). */
+async function run(isolated, entry, page = 'smoke.html', missing = null, { slow = null, requests = null } = {}) {
   let resolveResult;
   const result = new Promise((r) => { resolveResult = r; });
   const server = http.createServer(async (req, res) => {
@@ -32,12 +36,15 @@ async function run(isolated, entry, page = 'smoke.html', missing = null) {
     }
     const pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     const file = path.join(root, pathname);
+    if (requests) requests.push({ path: pathname, referer: req.headers.referer || '', t: performance.now() - t0 });
     try {
       if (pathname === missing) throw new Error('missing on purpose');
+      if (slow && pathname === slow.path) await new Promise((r) => setTimeout(r, slow.ms));
       const data = await readFile(file);
       res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', ...headers }).end(data);
     } catch { res.writeHead(404, headers).end(); }
   });
+  const t0 = performance.now();
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${server.address().port}/test/browser/${page}?entry=${entry}`;
   const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
@@ -103,4 +110,25 @@ test('browser: an isolated page without dist/web/parmap-mt.worker.js: the call r
     const r = await run(true, 'bundle', 'noworker.html', '/dist/web/parmap-mt.worker.js');
     assert.equal(r.crossOriginIsolated, true);
     assert.match(r.error || '', /the threaded engine's first worker did not start/, JSON.stringify(r));
+  });
+
+// The threaded engine's first pthread worker starts importing the glue as
+// soon as it runs (scripts/pthread-preload.cmake), not once the main thread
+// has loaded the module: with the .wasm served 1.5 s late, that worker asks
+// for the glue long before the .wasm arrives (it used to ask after).
+test('browser: the first pthread worker imports the glue while the main thread still loads the module',
+  { skip: process.env.PARMAP_NO_BROWSER === '1' ? 'PARMAP_NO_BROWSER=1' : false, timeout: 90000 }, async () => {
+    assert.ok(chromium, 'no chromium installed (apt-get install chromium)');
+    const requests = [];
+    const SLOW_MS = 1500;
+    const r = await run(true, 'bundle', 'smoke.html', null, { slow: { path: '/dist/web/parmap-mt.wasm', ms: SLOW_MS }, requests });
+    assert.ok(r.ok, r.error);
+    assert.equal(r.info.build, 'threaded');
+    const wasm = requests.find((q) => q.path === '/dist/web/parmap-mt.wasm');
+    const fromWorker = requests.filter((q) => q.path === '/dist/web/parmap-mt.mjs' && q.referer.endsWith('/dist/web/parmap-mt.worker.js'));
+    assert.ok(wasm && fromWorker.length > 0, JSON.stringify(requests));
+    const first = fromWorker[0];
+    assert.ok(first.t < wasm.t + SLOW_MS - 500,
+      `the first pthread worker asked for the glue ${(first.t - wasm.t).toFixed(0)} ms after the .wasm was asked for ` +
+      `(served ${SLOW_MS} ms late): ${JSON.stringify(requests)}`);
   });
