@@ -29,6 +29,11 @@ export const GRACE_MS = 50;   // an ended call's chunks get this long before the
 // a 2-core machine, one booting beside the first call's chunk (20 ms of CPU)
 // delayed that call's messages by 1-4 ms (Node: first call 39 -> 35 ms).
 export const LATE_MS = 10;
+// The first worker is given the first chunk while it still boots: the chunk
+// waits in the worker until its module is up (worker.js), instead of the
+// worker saying 'ready' and waiting for the chunk (a round trip: 1-2 ms on
+// an idle page, 5-6 on a busy one). Only that one: a replacement booting
+// later must not hold a chunk that a running worker would take sooner.
 
 // Memory a call used is given back when it ends. A WebAssembly memory never
 // shrinks, so a worker whose heap grew past this (a 200 MB result) says so
@@ -57,6 +62,7 @@ export class Pool {
     this.calls = [];          // calls wanting workers, round robin
     this.rr = 0;
     this.closed = false;
+    this.everReady = false;   // a worker has said 'ready' (cold start is over)
     this.watchdog = null;
     // Cold start: one worker boots alone, the others later (LATE_MS; grow()
     // waits for that too).
@@ -155,7 +161,7 @@ export class Pool {
   dispatch() {
     if (this.closed) return;
     for (const W of this.workers) {
-      if (!W.ready || W.dead || W.task) continue;
+      if (W.dead || W.task || !(W.ready || (!this.everReady && W === this.workers[0]))) continue;
       const n = this.calls.length;
       let given = false;
       for (let j = 0; j < n && !given; j++) {
@@ -206,6 +212,8 @@ export class Pool {
     switch (msg.t) {
       case 'ready':
         W.ready = true;
+        this.everReady = true;
+        W.itemStart = performance.now();   // (a chunk given while it booted starts now: timeouts)
         this.dispatch();
         this.warmSoon(this.calls.length > 1 ? 0 : LATE_MS);
         return;
@@ -286,7 +294,7 @@ export class Pool {
       let any = false;
       for (const W of [...this.workers]) {
         const task = W.task;
-        if (!task || !task.stream || !task.call.timeout) continue;
+        if (!task || !task.stream || !task.call.timeout || !W.ready) continue;
         any = true;
         // The item over the limit: the one running (items in order), or the
         // oldest of those in flight (async items overlap).

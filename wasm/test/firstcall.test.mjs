@@ -72,4 +72,16 @@ for (const build of ['threaded', 'workers', 'single']) {
       h.free();`);
     assert.deepEqual(out, { build, kernel: [0, 1, 7, 111], a: [2, 4, 6], s: [3, 6], b: [[2, 3], [0, 1]] });
   });
+
+  // A timed call runs on a pool of the workers engine (its own, or the side
+  // pool of the other engines), whose first worker is given the first chunk
+  // while it still boots (lib/pool.js): the boot (30+ ms) is not the item's
+  // time, and a runaway item is still stopped.
+  test(`first call with a timeout shorter than a worker's start: the items are timed, not the start (${build})`, { timeout: 60000 }, () => {
+    const out = firstCall(build, `
+      out.fast = await settle(parmap((x) => x * 2, [1, 2, 3], { timeout: 5 }));
+      out.runaway = (await parmap((x) => { if (x === 2) for (;;); return x; }, [1, 2, 3], { timeout: 100, exception: 'return' }))
+        .map((v) => (typeof v === 'number' ? v : v.code + ':' + v.index));`);
+    assert.deepEqual(out, { fast: { ok: [2, 4, 6] }, runaway: [1, 'ETIMEOUT:1', 3] });
+  });
 }
