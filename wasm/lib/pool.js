@@ -73,7 +73,8 @@ export class Pool {
   }
 
   spawn() {
-    const W = { id: nextWorkerId++, ready: false, dead: false, task: null, known: new Set(), forget: [], itemK: 0, itemStart: 0, graceTimer: null };
+    const W = { id: nextWorkerId++, ready: false, dead: false, task: null, known: new Set(), forget: [], itemK: 0, itemStart: 0, graceTimer: null,
+      overdue: null };   // { task, k, at }: the item the watchdog saw over its time
     W.h = this.spawnImpl();
     W.h.onmessage = (msg) => this.onMessage(W, msg);
     W.h.ondeath = (message) => this.onDeath(W, message);
@@ -304,8 +305,19 @@ export class Pool {
           for (const [j, t] of W.inflight) if (k < 0 || t < since) { k = j; since = t; }
         }
         if (k >= 0 && now - since > task.call.timeout) {
-          this.kill(W);
-          task.call.onTimeout(task, k);
+          // Killed when seen over its time on two ticks, with the worker's
+          // messages that came meanwhile handled in between: a main thread
+          // that was busy (a module loading, a collection) finds items over
+          // time that ended long ago, their 'item' message still queued.
+          const o = W.overdue;
+          if (o && o.task === task && o.k === k && now - o.at >= 1) {
+            this.kill(W);
+            task.call.onTimeout(task, k);
+          } else if (!o || o.task !== task || o.k !== k) {
+            W.overdue = { task, k, at: now };
+          }
+        } else {
+          W.overdue = null;
         }
       }
       if (!any) { clearInterval(this.watchdog); this.watchdog = null; }

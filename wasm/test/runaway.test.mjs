@@ -33,6 +33,20 @@ test('timeout: the items over the limit fail with ETIMEOUT and their index, the 
   assert.deepEqual(await parmap((x) => x + 1, range(1000)), range(1000).map((x) => x + 1));
 });
 
+// The watchdog runs on the main thread: one that was busy for a while finds
+// items "over time" that ended meanwhile, their messages still queued. They
+// must not be killed for it (lib/pool.js armWatchdog looks twice).
+test('timeout: a main thread busy for longer than the timeout does not time out items that ended meanwhile', WATCH, async () => {
+  const slow = (x) => { const t = Date.now() + 2; while (Date.now() < t); return x; };
+  assert.deepEqual(await parmap(slow, range(4), { timeout: 1000 }), range(4));   // workers up
+  for (let round = 0; round < 3; round++) {
+    const busy = setTimeout(() => { const t = Date.now() + 150; while (Date.now() < t); }, 20);
+    const r = await parmap(slow, range(60), { timeout: 50, exception: 'return' });
+    clearTimeout(busy);
+    assert.deepEqual(r.map((v) => (typeof v === 'number' ? v : `${v.code}:${v.index}`)), range(60), `round ${round}`);
+  }
+});
+
 test('timeout: raise mode rejects with the ETIMEOUT ParmapError', WATCH, async () => {
   const t0 = performance.now();
   const err = await parmap(runaway, range(50), { timeout: 100 }).then(() => null, (e) => e);
