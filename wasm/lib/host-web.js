@@ -16,7 +16,6 @@ function assetURL(name) {
   switch (name) {
     case 'parmap-mt.mjs': return new URL('../dist/web/parmap-mt.mjs', import.meta.url);
     case 'parmap-mt.wasm': return new URL('../dist/web/parmap-mt.wasm', import.meta.url);
-    case 'parmap-mt.worker.js': return new URL('../dist/web/parmap-mt.worker.js', import.meta.url);
     case 'parmap-st.mjs': return new URL('../dist/web/parmap-st.mjs', import.meta.url);
     case 'parmap-st.wasm': return new URL('../dist/web/parmap-st.wasm', import.meta.url);
     default: throw new Error(`parmap: no such file of the package: ${name}`);
@@ -54,45 +53,24 @@ export async function factory(variant, baseURL) {
   return {
     factory: f,
     options: {
-      // The blob wrapper only where it is needed (a dev server with hot
-      // reloading: Vite's defines import.meta.hot): a page whose CSP has no
-      // `worker-src blob:` refuses blob workers.
-      locateFile: (p) => (p.endsWith('.worker.js') ? pthreadScript(baseURL) : fileURL(p, baseURL)),
+      // (Emscripten's own pthread worker script, parmap-mt.worker.js, is not
+      // used: see startPthreadWorker)
+      locateFile: (p) => fileURL(p, baseURL),
       mainScriptUrlOrBlob: js,
     },
   };
 }
 
-/** The script a pthread's worker runs (the glue's locateFile gives it too). */
-function pthreadScript(baseURL) {
-  const url = fileURL('parmap-mt.worker.js', baseURL);
-  return import.meta.hot ? pthreadWorker(url) : url;
-}
-
-/** A pthread worker started before the glue has loaded (lib/loader.js
- * instantiate: the glue adopts it), made as the glue would make it, but
- * named after the glue: it starts importing it at once, instead of when the
- * main thread has loaded it too (scripts/pthread-preload.cmake). */
+/** A pthread's worker (lib/loader.js makes the glue start every one with
+ * this; the first one before the glue has loaded: the glue adopts it). It is
+ * a module worker of the glue itself, which runs Emscripten's worker script
+ * in a worker of this name (scripts/pthread-worker.cmake): one request, where
+ * Emscripten's parmap-mt.worker.js, a classic worker, imports the glue only
+ * once the main thread has loaded it too (two requests in a row, 15-25 ms
+ * each on a cold page). A module worker also suits dev servers (Vite's) that
+ * serve every script as a module. */
 export function startPthreadWorker(baseURL) {
-  return new Worker(pthreadScript(baseURL), { name: 'parmap-glue:' + fileURL('parmap-mt.mjs', baseURL) });
-}
-
-/**
- * The script of a pthread's worker under Vite's dev server. Emscripten starts
- * it as a classic worker, but Vite's dev server serves every .js file as an ES module
- * (it adds an import to it), which a classic worker refuses. So the worker
- * is a tiny classic script that imports the real one as a module (both forms
- * run it the same) and hands it the messages that came while it loaded.
- */
-let pthreadWorkerURL = null;
-function pthreadWorker(real) {
-  if (!pthreadWorkerURL || pthreadWorkerURL.real !== real) {
-    const src = `"use strict";var early=[];self.onmessage=function(e){early.push(e)};` +
-      `import(${JSON.stringify(real)}).then(function(){var h=self.onmessage;early.forEach(function(e){h(e)})},` +
-      `function(e){setTimeout(function(){throw e})});`;
-    pthreadWorkerURL = { real, url: URL.createObjectURL(new Blob([src], { type: 'text/javascript' })) };
-  }
-  return pthreadWorkerURL.url;
+  return new Worker(fileURL('parmap-mt.mjs', baseURL), { type: 'module', name: 'parmap-pthread' });
 }
 
 /** acorn for the free-variable check (bundlers bundle it as a chunk). */

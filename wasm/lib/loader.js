@@ -243,6 +243,11 @@ async function instantiate(h, build, module) {
     // (-sPTHREAD_POOL_SIZE in CMakeLists.txt): none, it has ours.
     pmwPthreadPool: (PThread) => {
       PThread.unusedWorkers.push(early);
+      // Every later worker is started as the first was (host-web.js: in a
+      // browser, a module worker of the glue itself).
+      PThread.allocateUnusedWorker = function () {
+        PThread.unusedWorkers.push(h.startPthreadWorker(config.baseURL));
+      };
       // Emscripten's error handler, set when it loads the module into the
       // worker, would throw the error out of the process: ours rejects.
       // (Once loaded, watchThreads sets the handler of every worker.)

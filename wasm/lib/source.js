@@ -10,9 +10,8 @@
 // lib/loader.js poolFor): its workers own their event loop and can await,
 // while the threaded engine's pthreads run items inside a call from C and
 // the single engine inside a slice of pm_map, neither of which can await.
-// (Emscripten 3.1.6's pthread workers are classic workers: dist/*/
-// parmap-mt.worker.js, started without type 'module'. A classic worker can
-// still call import(), but a pthread could not wait for it mid-call.)
+// (A pthread's worker could import a module, Node's and a classic one
+// included, but a pthread could not wait for it mid-call.)
 
 import { findFreeVariables, parserWait } from './freevars.js';
 

@@ -19,9 +19,11 @@ const chromium = ['chromium', 'chromium-browser', 'google-chrome'].map((c) => {
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
 
 /** Serves the package and opens `page` in a fresh headless Chromium; resolves
- * to what the page posts. `missing`: a path answered 404; `slow`: a path
- * answered `slow.ms` late; `requests`: an array that gets { path, referer, t }
- * of every request (t: ms since the server started). */
+ * to what the page posts. `missing`: a path answered 404, or a function of
+ * (path, request) saying which; `slow`: a path answered `slow.ms` late;
+ * `requests`: an array that gets { path, dest, t } of every request (dest:
+ * its Sec-Fetch-Dest, 'worker' for a worker's script; t: ms since the
+ * server started). */
 async function run(isolated, entry, page = 'smoke.html', missing = null, { slow = null, requests = null } = {}) {
   let resolveResult;
   const result = new Promise((r) => { resolveResult = r; });
@@ -36,9 +38,9 @@ async function run(isolated, entry, page = 'smoke.html', missing = null, { slow 
     }
     const pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     const file = path.join(root, pathname);
-    if (requests) requests.push({ path: pathname, referer: req.headers.referer || '', t: performance.now() - t0 });
+    if (requests) requests.push({ path: pathname, dest: req.headers['sec-fetch-dest'] || '', t: performance.now() - t0 });
     try {
-      if (pathname === missing) throw new Error('missing on purpose');
+      if (typeof missing === 'function' ? missing(pathname, req) : pathname === missing) throw new Error('missing on purpose');
       if (slow && pathname === slow.path) await new Promise((r) => setTimeout(r, slow.ms));
       const data = await readFile(file);
       res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', ...headers }).end(data);
@@ -102,21 +104,24 @@ for (const [isolated, entry] of [[true, 'modules'], [false, 'modules'], [true, '
     });
 }
 
-// A page whose server lacks the pthread worker script (a partial deploy): the
-// threaded engine's first call rejects, naming the worker, with no hang.
-test('browser: an isolated page without dist/web/parmap-mt.worker.js: the call rejects, saying why',
+// A page whose pthread workers cannot load their script (the server refuses
+// the glue to workers, as a CSP or a proxy might): the threaded engine's
+// first call rejects, naming the worker, with no hang.
+test('browser: an isolated page whose pthread worker cannot load its script: the call rejects, saying why',
   { skip: process.env.PARMAP_NO_BROWSER === '1' ? 'PARMAP_NO_BROWSER=1' : false, timeout: 90000 }, async () => {
     assert.ok(chromium, 'no chromium installed (apt-get install chromium)');
-    const r = await run(true, 'bundle', 'noworker.html', '/dist/web/parmap-mt.worker.js');
+    const r = await run(true, 'bundle', 'noworker.html',
+      (p, req) => p === '/dist/web/parmap-mt.mjs' && req.headers['sec-fetch-dest'] === 'worker');
     assert.equal(r.crossOriginIsolated, true);
     assert.match(r.error || '', /the threaded engine's first worker did not start/, JSON.stringify(r));
   });
 
-// The threaded engine's first pthread worker starts importing the glue as
-// soon as it runs (scripts/pthread-preload.cmake), not once the main thread
-// has loaded the module: with the .wasm served 1.5 s late, that worker asks
-// for the glue long before the .wasm arrives (it used to ask after).
-test('browser: the first pthread worker imports the glue while the main thread still loads the module',
+// The threaded engine's pthread workers run the glue itself as their script
+// (scripts/pthread-worker.cmake): one request each, not Emscripten's worker
+// script and then the glue; and the first one asks for it at once, not once
+// the main thread has loaded the module: with the .wasm served 1.5 s late, it
+// asks long before the .wasm arrives (Emscripten's script asked after).
+test('browser: the pthread workers load the glue as their script, the first one while the main thread still loads the module',
   { skip: process.env.PARMAP_NO_BROWSER === '1' ? 'PARMAP_NO_BROWSER=1' : false, timeout: 90000 }, async () => {
     assert.ok(chromium, 'no chromium installed (apt-get install chromium)');
     const requests = [];
@@ -125,10 +130,12 @@ test('browser: the first pthread worker imports the glue while the main thread s
     assert.ok(r.ok, r.error);
     assert.equal(r.info.build, 'threaded');
     const wasm = requests.find((q) => q.path === '/dist/web/parmap-mt.wasm');
-    const fromWorker = requests.filter((q) => q.path === '/dist/web/parmap-mt.mjs' && q.referer.endsWith('/dist/web/parmap-mt.worker.js'));
-    assert.ok(wasm && fromWorker.length > 0, JSON.stringify(requests));
-    const first = fromWorker[0];
-    assert.ok(first.t < wasm.t + SLOW_MS - 500,
-      `the first pthread worker asked for the glue ${(first.t - wasm.t).toFixed(0)} ms after the .wasm was asked for ` +
+    // (dist/worker.js: the workers engine's, for the calls with a timeout)
+    const workers = requests.filter((q) => q.dest === 'worker' && q.path.startsWith('/dist/web/'));
+    assert.ok(wasm && workers.length >= 2, JSON.stringify(requests));   // the first worker, the crew
+    assert.deepEqual([...new Set(workers.map((q) => q.path))], ['/dist/web/parmap-mt.mjs'], JSON.stringify(requests));
+    assert.ok(!requests.some((q) => q.path.endsWith('.worker.js')), JSON.stringify(requests));
+    assert.ok(workers[0].t < wasm.t + SLOW_MS - 500,
+      `the first pthread worker asked for its script ${(workers[0].t - wasm.t).toFixed(0)} ms after the .wasm was asked for ` +
       `(served ${SLOW_MS} ms late): ${JSON.stringify(requests)}`);
   });
