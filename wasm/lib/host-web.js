@@ -70,13 +70,41 @@ export async function factory(variant, baseURL) {
  * each on a cold page). A module worker also suits dev servers (Vite's) that
  * serve every script as a module. */
 export function startPthreadWorker(baseURL) {
-  return new Worker(fileURL('parmap-mt.mjs', baseURL), { type: 'module', name: 'parmap-pthread' });
+  return moduleWorker(new URL(fileURL('parmap-mt.mjs', baseURL)), { type: 'module', name: 'parmap-pthread' });
+}
+
+/**
+ * A module worker running the script at `url`. A browser starts workers
+ * only from scripts of the page's own origin; from another one (the package
+ * on a CDN: configure({ baseURL }), or the bundle imported from there), the
+ * worker is a same-origin blob: module that imports the script, which a
+ * module fetch may do across origins when the server allows it (CORS, as
+ * CDNs do). Such a page's Content-Security-Policy must then allow
+ * `worker-src blob:`. The worker's messages wait until the import has run
+ * (a module worker hears none before its module graph has run).
+ */
+function moduleWorker(url, options) {
+  if (sameOrigin(url)) return new Worker(url, options);
+  const src = `import ${JSON.stringify(url.href)};`;
+  return new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })), options);
+}
+
+/** Whether a worker may start from `url` as it is: not an http(s) URL of
+ * another origin (webpack's import.meta.url is the source's file: URL; the
+ * worker URL it writes is the page's). */
+function sameOrigin(url) {
+  const here = typeof location === 'object' && location ? location.origin : null;
+  return here === null || !/^https?:$/.test(url.protocol) || url.origin === here;
 }
 
 /** acorn for the free-variable check (bundlers bundle it as a chunk). */
 export function parser() {
   return import('../dist/vendor/acorn.mjs');
 }
+
+// The same file as below, by a name bundlers do not see (they would copy it
+// as an asset besides bundling it as the worker).
+const WORKER_JS = './worker.js';
 
 /** The `workers` engine's worker script and how to talk to it. */
 export function spawner(baseURL) {
@@ -86,11 +114,12 @@ export function spawner(baseURL) {
     spawn() {
       // Written out in full: bundlers (Vite, webpack) find a worker's file
       // by this literal form. With a baseURL (a page whose bundler does not
-      // copy the package's files, e.g. esbuild), the worker is the package's
-      // own lib/worker.js beside that dist/.
-      const w = baseURL
-        ? new Worker(new URL('../lib/worker.js', baseURL), { type: 'module' })
-        : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+      // copy the package's files, e.g. esbuild; a CDN), the worker is the
+      // package's own lib/worker.js beside that dist/. From another origin
+      // (a CDN), through a blob: (moduleWorker).
+      const w = baseURL ? moduleWorker(new URL('../lib/worker.js', baseURL), { type: 'module' })
+        : !sameOrigin(new URL(import.meta.url)) ? moduleWorker(new URL(WORKER_JS, import.meta.url), { type: 'module' })
+          : new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
       const h = {
         onmessage: null, ondeath: null, dead: false,
         post: (m, t) => w.postMessage(m, t || []),

@@ -139,3 +139,68 @@ test('browser: the pthread workers load the glue as their script, the first one 
       `the first pthread worker asked for its script ${(workers[0].t - wasm.t).toFixed(0)} ms after the .wasm was asked for ` +
       `(served ${SLOW_MS} ms late): ${JSON.stringify(requests)}`);
   });
+
+// The package on a CDN: its files on another origin (which allows CORS, as
+// CDNs do), the page importing the bundle from there, with configure({
+// baseURL }) and without. A browser starts workers only from the page's
+// origin: the workers (the workers engine's and the pthreads) start from a
+// blob: that imports the script (lib/host-web.js moduleWorker).
+async function runFromCdn(isolated, configureBase) {
+  const iso = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
+  const cdn = http.createServer(async (req, res) => {
+    const h = { 'Access-Control-Allow-Origin': '*', 'Cross-Origin-Resource-Policy': 'cross-origin' };
+    try {
+      const file = path.join(root, decodeURIComponent(new URL(req.url, 'http://x').pathname));
+      res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', ...h }).end(await readFile(file));
+    } catch { res.writeHead(404, h).end(); }
+  });
+  await new Promise((r) => cdn.listen(0, '127.0.0.1', r));
+  const dist = `http://127.0.0.1:${cdn.address().port}/dist/`;
+  const page = `<!doctype html><script type="module">
+    const report = (o) => fetch('/result', { method: 'POST', body: JSON.stringify(o) });
+    try {
+      const { parmap, configure, info, mapKernel } = await import('${dist}browser.mjs');
+      if (${configureBase}) configure({ baseURL: '${dist}' });
+      const sq = await parmap((x) => x * x, [1, 2, 3]);
+      const timed = await parmap((x) => x + 1, [1, 2], { timeout: 5000 });
+      const kernel = Array.from(await mapKernel('collatz_steps', Float64Array.from([1, 2, 3, 27])));
+      report({ ok: true, sq, timed, kernel, build: (await info()).build });
+    } catch (e) { report({ ok: false, error: String(e && e.message || e) }); }
+  </script>`;
+  let resolveResult;
+  const result = new Promise((r) => { resolveResult = r; });
+  const server = http.createServer(async (req, res) => {
+    if (req.method === 'POST') { let b = ''; for await (const c of req) b += c; res.writeHead(204, iso).end(); resolveResult(JSON.parse(b)); return; }
+    res.writeHead(200, { 'Content-Type': 'text/html', ...iso }).end(page);
+  });
+  // (localhost and 127.0.0.1: two origins)
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
+  const browser = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
+    '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    `--user-data-dir=${profile}`, `http://localhost:${server.address().port}/`], { stdio: 'ignore', detached: true });
+  const exited = new Promise((r) => browser.once('exit', r));
+  let timer;
+  try {
+    return await Promise.race([result, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error('no result from the page in 60 s')), 60000); })]);
+  } finally {
+    clearTimeout(timer);
+    try { process.kill(-browser.pid, 'SIGKILL'); } catch { browser.kill('SIGKILL'); }
+    await exited;
+    server.close();
+    cdn.close();
+    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  }
+}
+
+for (const isolated of [false, true]) {
+  for (const configureBase of [true, false]) {
+    test(`browser: the package from another origin (a CDN), ${configureBase ? 'with' : 'without'} configure({ baseURL }), ${
+      isolated ? 'isolated page -> threaded' : 'plain page -> workers'}`,
+    { skip: process.env.PARMAP_NO_BROWSER === '1' ? 'PARMAP_NO_BROWSER=1' : false, timeout: 90000 }, async () => {
+      assert.ok(chromium, 'no chromium installed (apt-get install chromium)');
+      const r = await runFromCdn(isolated, configureBase);
+      assert.deepEqual(r, { ok: true, sq: [1, 4, 9], timed: [2, 3], kernel: [0, 1, 7, 111], build: isolated ? 'threaded' : 'workers' });
+    });
+  }
+}
