@@ -85,9 +85,15 @@ export function startPthreadWorker(baseURL) {
  */
 function moduleWorker(url, options) {
   if (sameOrigin(url)) return new Worker(url, options);
-  const src = `import ${JSON.stringify(url.href)};`;
-  return new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })), options);
+  // (one blob: per script, kept: every worker that replaces another reuses it)
+  let blob = importers.get(url.href);
+  if (!blob) {
+    blob = URL.createObjectURL(new Blob([`import ${JSON.stringify(url.href)};`], { type: 'text/javascript' }));
+    importers.set(url.href, blob);
+  }
+  return new Worker(blob, options);
 }
+const importers = new Map();   // script URL -> blob: URL of a module importing it
 
 /** Whether a worker may start from `url` as it is: not an http(s) URL of
  * another origin (webpack's import.meta.url is the source's file: URL; the
