@@ -48,7 +48,16 @@ async function run(isolated, entry, page = 'smoke.html', missing = null, { slow 
   });
   const t0 = performance.now();
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${server.address().port}/test/browser/${page}?entry=${entry}`;
+  try {
+    return await inChromium(`http://127.0.0.1:${server.address().port}/test/browser/${page}?entry=${entry}`, result);
+  } finally {
+    server.close();
+  }
+}
+
+/** Opens url in a fresh headless Chromium (a new profile) and waits for
+ * `result` (at most 60 s); the browser is gone when this settles. */
+async function inChromium(url, result) {
   const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
   // Its own process group, so that the renderer and zygote processes go too.
   const browser = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
@@ -65,7 +74,6 @@ async function run(isolated, entry, page = 'smoke.html', missing = null, { slow 
     clearTimeout(timer);
     try { process.kill(-browser.pid, 'SIGKILL'); } catch { browser.kill('SIGKILL'); }
     await exited;
-    server.close();
     // Chromium's helpers may still be letting go of the profile for a moment.
     await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
@@ -173,23 +181,13 @@ async function runFromCdn(isolated, configureBase) {
     if (req.method === 'POST') { let b = ''; for await (const c of req) b += c; res.writeHead(204, iso).end(); resolveResult(JSON.parse(b)); return; }
     res.writeHead(200, { 'Content-Type': 'text/html', ...iso }).end(page);
   });
-  // (localhost and 127.0.0.1: two origins)
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
-  const browser = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${profile}`, `http://localhost:${server.address().port}/`], { stdio: 'ignore', detached: true });
-  const exited = new Promise((r) => browser.once('exit', r));
-  let timer;
   try {
-    return await Promise.race([result, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error('no result from the page in 60 s')), 60000); })]);
+    // (localhost and 127.0.0.1: two origins)
+    return await inChromium(`http://localhost:${server.address().port}/`, result);
   } finally {
-    clearTimeout(timer);
-    try { process.kill(-browser.pid, 'SIGKILL'); } catch { browser.kill('SIGKILL'); }
-    await exited;
     server.close();
     cdn.close();
-    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }
 
