@@ -103,9 +103,11 @@ async function once(isolated, page) {
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const profile = await mkdtemp(path.join(os.tmpdir(), 'parmap-cold-'));
+  // (TMPDIR: Chromium's singleton socket goes in the profile, removed with it; a
+  // killed browser leaves its /tmp/org.chromium.Chromium.* behind otherwise)
   const browser = spawn('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-quic',
     '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`,
-    `http://127.0.0.1:${server.address().port}/`], { stdio: 'ignore', detached: true });
+    `http://127.0.0.1:${server.address().port}/`], { stdio: 'ignore', detached: true, env: { ...process.env, TMPDIR: profile } });
   const exited = new Promise((r) => browser.once('exit', r));
   let timer;
   try {

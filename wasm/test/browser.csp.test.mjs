@@ -43,9 +43,11 @@ async function run(isolated, entry) {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${server.address().port}/test-fixtures/csp.html?entry=${entry}`;
   const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
+  // (TMPDIR: Chromium's singleton socket goes in the profile, removed with it; a
+  // killed browser leaves its /tmp/org.chromium.Chromium.* behind otherwise)
   const browser = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
     '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${profile}`, url], { stdio: 'ignore', detached: true });
+    `--user-data-dir=${profile}`, url], { stdio: 'ignore', detached: true, env: { ...process.env, TMPDIR: profile } });
   const exited = new Promise((r) => browser.once('exit', r));
   let timer;
   const timeout = new Promise((_, rej) => {

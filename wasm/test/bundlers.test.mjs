@@ -84,9 +84,11 @@ async function serveStatic(dir, isolated) {
 /** Open `url` in headless Chromium; resolves with what the page posted. */
 async function inChromium(url, result) {
   const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
+  // (TMPDIR: Chromium's singleton socket goes in the profile, removed with it; a
+  // killed browser leaves its /tmp/org.chromium.Chromium.* behind otherwise)
   const browser = spawn(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
     '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${profile}`, url], { stdio: 'ignore', detached: true });
+    `--user-data-dir=${profile}`, url], { stdio: 'ignore', detached: true, env: { ...process.env, TMPDIR: profile } });
   const exited = new Promise((r) => browser.once('exit', r));
   let timer;
   try {
