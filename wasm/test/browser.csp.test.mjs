@@ -7,16 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { spawn, execFileSync } from 'node:child_process';
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium, inChromium } from './chromium.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const chromium = ['chromium', 'chromium-browser', 'google-chrome'].map((c) => {
-  try { return execFileSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' }).trim(); } catch { return null; }
-}).find(Boolean);
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
 const CSP = "script-src 'self' 'wasm-unsafe-eval'";
 
@@ -42,25 +38,10 @@ async function run(isolated, entry) {
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${server.address().port}/test-fixtures/csp.html?entry=${entry}`;
-  const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
-  // (TMPDIR: Chromium's singleton socket goes in the profile, removed with it; a
-  // killed browser leaves its /tmp/org.chromium.Chromium.* behind otherwise)
-  const browser = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${profile}`, url], { stdio: 'ignore', detached: true, env: { ...process.env, TMPDIR: profile } });
-  const exited = new Promise((r) => browser.once('exit', r));
-  let timer;
-  const timeout = new Promise((_, rej) => {
-    timer = setTimeout(() => rej(new Error('no result from the page in 60 s')), 60000);
-  });
   try {
-    return await Promise.race([result, timeout]);
+    return await inChromium(url, result);
   } finally {
-    clearTimeout(timer);
-    try { process.kill(-browser.pid, 'SIGKILL'); } catch { browser.kill('SIGKILL'); }
-    await exited;
     server.close();
-    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }
 

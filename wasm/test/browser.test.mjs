@@ -6,16 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { spawn, execFileSync } from 'node:child_process';
-import { readFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium, inChromium } from './chromium.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const chromium = ['chromium', 'chromium-browser', 'google-chrome'].map((c) => {
-  try { return execFileSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' }).trim(); } catch { return null; }
-}).find(Boolean);
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
 
 /** Serves the package and opens `page` in a fresh headless Chromium; resolves
@@ -52,32 +48,6 @@ async function run(isolated, entry, page = 'smoke.html', missing = null, { slow 
     return await inChromium(`http://127.0.0.1:${server.address().port}/test/browser/${page}?entry=${entry}`, result);
   } finally {
     server.close();
-  }
-}
-
-/** Opens url in a fresh headless Chromium (a new profile) and waits for
- * `result` (at most 60 s); the browser is gone when this settles. */
-async function inChromium(url, result) {
-  const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
-  // Its own process group, so that the renderer and zygote processes go too.
-  // (TMPDIR: Chromium's singleton socket goes in the profile, removed with it; a
-  // killed browser leaves its /tmp/org.chromium.Chromium.* behind otherwise)
-  const browser = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${profile}`, url], { stdio: 'ignore', detached: true, env: { ...process.env, TMPDIR: profile } });
-  const exited = new Promise((r) => browser.once('exit', r));
-  let timer;
-  const timeout = new Promise((_, rej) => {
-    timer = setTimeout(() => rej(new Error('no result from the page in 60 s')), 60000);
-  });
-  try {
-    return await Promise.race([result, timeout]);
-  } finally {
-    clearTimeout(timer);
-    try { process.kill(-browser.pid, 'SIGKILL'); } catch { browser.kill('SIGKILL'); }
-    await exited;
-    // Chromium's helpers may still be letting go of the profile for a moment.
-    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }
 

@@ -11,16 +11,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { spawn, execFileSync } from 'node:child_process';
 import { readFile, mkdtemp, rm, mkdir, writeFile, cp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium, inChromium } from './chromium.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const chromium = ['chromium', 'chromium-browser', 'google-chrome'].map((c) => {
-  try { return execFileSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' }).trim(); } catch { return null; }
-}).find(Boolean);
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
 const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 const WATCHDOG_MS = 150000;   // the whole file: a hang fails instead of stalling CI
@@ -79,28 +76,6 @@ async function serveStatic(dir, isolated) {
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${server.address().port}/`, result: got.result, close: () => server.close() };
-}
-
-/** Open `url` in headless Chromium; resolves with what the page posted. */
-async function inChromium(url, result) {
-  const profile = await mkdtemp(path.join(tmpdir(), 'parmap-chromium-'));
-  // (TMPDIR: Chromium's singleton socket goes in the profile, removed with it; a
-  // killed browser leaves its /tmp/org.chromium.Chromium.* behind otherwise)
-  const browser = spawn(chromium, ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${profile}`, url], { stdio: 'ignore', detached: true, env: { ...process.env, TMPDIR: profile } });
-  const exited = new Promise((r) => browser.once('exit', r));
-  let timer;
-  try {
-    return await Promise.race([result, new Promise((_, rej) => {
-      timer = setTimeout(() => rej(new Error(`no result from ${url} in 40 s`)), 40000);
-    })]);
-  } finally {
-    clearTimeout(timer);
-    try { process.kill(-browser.pid, 'SIGKILL'); } catch { browser.kill('SIGKILL'); }
-    await exited;
-    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
-  }
 }
 
 /** Every .js/.mjs file of a build: none may import a `node:` module. */
