@@ -29,11 +29,6 @@ export const GRACE_MS = 50;   // an ended call's chunks get this long before the
 // a 2-core machine, one booting beside the first call's chunk (20 ms of CPU)
 // delayed that call's messages by 1-4 ms (Node: first call 39 -> 35 ms).
 export const LATE_MS = 10;
-// The first worker is given the first chunk while it still boots: the chunk
-// waits in the worker until its module is up (worker.js), instead of the
-// worker saying 'ready' and waiting for the chunk (a round trip: 1-2 ms on
-// an idle page, 5-6 on a busy one). Only that one: a replacement booting
-// later must not hold a chunk that a running worker would take sooner.
 
 // Memory a call used is given back when it ends. A WebAssembly memory never
 // shrinks, so a worker whose heap grew past this (a 200 MB result) says so
@@ -158,11 +153,21 @@ export class Pool {
     this.dispatch();
   }
 
+  /** Whether W may be given a chunk now. The first worker is given the
+   * first chunk while it still boots: the chunk waits in the worker until
+   * its module is up (worker.js), instead of the worker saying 'ready' and
+   * waiting for the chunk (a round trip: 1-2 ms on an idle page, 5-6 on a
+   * busy one). Only that one: a replacement booting later must not hold a
+   * chunk that a running worker would take sooner. */
+  idle(W) {
+    return !W.dead && !W.task && (W.ready || (!this.everReady && W === this.workers[0]));
+  }
+
   /** Give idle workers work. */
   dispatch() {
     if (this.closed) return;
     for (const W of this.workers) {
-      if (W.dead || W.task || !(W.ready || (!this.everReady && W === this.workers[0]))) continue;
+      if (!this.idle(W)) continue;
       const n = this.calls.length;
       let given = false;
       for (let j = 0; j < n && !given; j++) {
