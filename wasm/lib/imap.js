@@ -301,7 +301,7 @@ class ThreadedImap {
         inWaiting: a('in', 'waiting') >>> 2,
         outVal: a('out', 'val') >>> 3, outIdx: a('out', 'idx') >>> 3, outCode: a('out', 'code') >>> 2,
         outHead: a('out', 'head') >>> 2, outTail: a('out', 'tail') >>> 2, outWaiting: a('out', 'waiting') >>> 2,
-        done: a('out', 'done') >>> 2,
+        done: (this.job + rt.pmw.P.jobOffset.done) >>> 2,
       };
       this.watch = watchJob(rt, this.job, { onProgress: o.onProgress, signal: undefined });
       const { DONE, IN, OUT } = rt.pmw.P.post;

@@ -191,8 +191,14 @@ export function watchJob(rt, job, o, onCancel) {
     },
     cancel: () => { M._pmw_cancel(job); if (onCancel) onCancel(); },
     // terminate() (or an abort whose function does not stop) took the module down.
-    terminate: (err) => { handler.terminated = err; resolveDone(); if (handler.onPost) handler.onPost(DONE); },
+    terminate: (err) => {
+      handler.terminated = err;
+      if (handler.dropWait) handler.dropWait();
+      resolveDone();
+      if (handler.onPost) handler.onPost(DONE);
+    },
     onPost: null,
+    dropWait: null,   // runThreaded: stops awaiting the done word
     ended: false,
     terminated: null,
   };
@@ -370,14 +376,40 @@ function completionOrder(rt, job, out) {
 export async function runThreaded(rt, job, o) {
   const w = watchJob(rt, job, o);
   try {
-    const rc = rt.M._pmw_map_start(job);
+    // The end comes by the job's `done` word where Atomics.waitAsync exists
+    // (not Firefox): no proxying queue or message event on the way, about a
+    // fifth of a small call. A call reporting progress keeps the post, which
+    // follows its progress posts in one queue (its last report comes first).
+    const byWord = HAS_WAIT_ASYNC && !o.onProgress;
+    const rc = rt.M._pmw_map_start(job, byWord ? 1 : 0);
     if (rc !== 0) throw statusError(rt.M, rc, 'starting the map');
+    if (byWord) awaitDoneWord(rt, job, w.handler);
     await w.done;
     if (w.handler.terminated) return { status: STATUS.ECANCELED, watch: w };
     return { status: rt.pmw.job.status(job), watch: w };
   } finally {
     w.unwatch();
   }
+}
+
+const HAS_WAIT_ASYNC = typeof Atomics.waitAsync === 'function';
+
+/** Hands the job's end, told by its `done` word, to its handler as the post
+ * would. A wake-up is not the end: the coordinator of the previous job at
+ * this address may notify its word after the main thread saw it set (and
+ * freed that job), so the word is read again. The wait is dropped if the
+ * module is terminated first. */
+function awaitDoneWord(rt, job, handler) {
+  const I32 = rt.pmw.heap().I32, at = (job + rt.pmw.P.jobOffset.done) >>> 2;
+  const wait = () => {
+    if (handler.terminated) return;
+    if (Atomics.load(I32, at) !== 0) { handler.post(rt.pmw.P.post.DONE); return; }
+    const r = Atomics.waitAsync(I32, at, 0);
+    if (r.async) r.value.then(wait);
+    else wait();
+  };
+  handler.dropWait = () => Atomics.notify(I32, at);
+  wait();
 }
 
 /** Single-thread: slices of ~SLICE_MS, progress from here. */

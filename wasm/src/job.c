@@ -353,11 +353,25 @@ static void map_whole(pmw_job *j)
     }
 }
 
+/* Tell the main thread the map ended: by the job's `done` word when its
+ * JavaScript awaits that word (Atomics.waitAsync: no proxying queue, no
+ * message event), else by a post. The last touch of j on this thread: the
+ * wake only names the word's address, which may be freed by then. */
+static void tell_done(pmw_job *j)
+{
+    if (j->done_by_word) {
+        atomic_store(&j->done, 1);
+        emscripten_futex_wake(&j->done, INT32_MAX);
+    } else {
+        pmw__post(j, PMW_POST_DONE);
+    }
+}
+
 static void *map_main(void *arg)
 {
     pmw_job *j = arg;
     map_whole(j);
-    pmw__post(j, PMW_POST_DONE); /* last touch of j on this thread */
+    tell_done(j);
     return NULL;
 }
 
@@ -405,7 +419,7 @@ static void *kept_main(void *arg)
         pthread_mutex_lock(&kept_lock);
         kept_busy = 0;
         pthread_mutex_unlock(&kept_lock);
-        pmw__post(j, PMW_POST_DONE); /* last touch of j on this thread */
+        tell_done(j);
         pthread_mutex_lock(&kept_lock);
     }
     return NULL;
@@ -437,16 +451,19 @@ static int hand_to_kept(pmw_job *j)
 #endif
 
 /* Threaded build: start the whole map on a coordinator and return at once.
- * Returns PM_OK (then a PMW_POST_DONE post follows) or an error. */
-EMSCRIPTEN_KEEPALIVE int pmw_map_start(pmw_job *j)
+ * Returns PM_OK (then the end is told: by_word, j->done turns 1 and is
+ * notified; else a PMW_POST_DONE post follows) or an error. */
+EMSCRIPTEN_KEEPALIVE int pmw_map_start(pmw_job *j, int by_word)
 {
 #ifdef __EMSCRIPTEN_PTHREADS__
     j->pool = pool;
+    j->done_by_word = by_word;
     if (!pool)
         return PM_ENOMEM;
     return hand_to_kept(j) ? PM_OK : start_detached(map_main, j);
 #else
     (void)j;
+    (void)by_word;
     return PM_ENOTSUP;
 #endif
 }

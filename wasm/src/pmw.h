@@ -113,7 +113,8 @@ typedef struct pmw_job {
     /* stream */
     pmw_ring in, out;
     atomic_int closing;       /* the consumer went away: everyone leaves */
-    atomic_int done;          /* the coordinator finished */
+    atomic_int done;          /* the coordinator finished (a stream; a map told by_word) */
+    int done_by_word;         /* map: its end is told by `done`, not a post */
     int source_status;        /* set by the main thread with in.eof */
     int source_paused;        /* the feeder was told PM_SOURCE_LATER since the last record */
 } pmw_job;

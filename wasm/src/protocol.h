@@ -52,8 +52,7 @@
     X(head, (void *)&r->head)      /* uint32, consumer */                            \
     X(tail, (void *)&r->tail)      /* uint32, producer */                            \
     X(waiting, (void *)&r->waiting) /* int32: the main thread waits on it */         \
-    X(eof, (void *)&r->eof)        /* int32: no more records */                      \
-    X(done, (void *)&j->done)      /* int32, the job's: the coordinator finished */
+    X(eof, (void *)&r->eof)        /* int32: no more records */
 
 /* Posts to the main thread: Module.pmwPost(job id, PMW_POST_<name>). */
 #define PMW_POSTS(X)                                                                 \
@@ -97,8 +96,10 @@
  * other types are JavaScript's own: js/codec.js). */
 #define PMW_MSGPACK(X) X(EXT_ERROR_C, PM_MSGPACK_EXT_ERROR)
 
-/* Fields of pmw_job that runtime.js reads from the heap (as offsets). */
-#define PMW_JOB_OFFSETS(X) X(id) X(raise) X(src) X(src_len) X(meta) X(meta_len)
+/* Fields of pmw_job that the JavaScript reads from the heap (as offsets):
+ * runtime.js, in the thread that runs a chunk; `done` (int32: the
+ * coordinator finished a stream, or a map told by_word), the main thread. */
+#define PMW_JOB_OFFSETS(X) X(id) X(raise) X(src) X(src_len) X(meta) X(meta_len) X(done)
 /* Fields of pmw_block's header, likewise. */
 #define PMW_BLOCK_OFFSETS(X) X(refs) X(size)
 
