@@ -502,7 +502,7 @@ class SingleImap {
     try {
       const recs = rt.M._pmw_job_records(job, batch.length) >>> 0;
       if (!recs) throw new RangeError('imap: out of WebAssembly memory');
-      writeItems('imap', rt, job, batch, recs >>> 3, new rt.pmw.BlockWriter(), base);
+      writeItems('imap', rt, job, batch, recs >>> 3, null, base);
       // Indexes and progress count from the stream's start.
       const sliceOpts = { ...o, onProgress: o.onProgress ? (p) => o.onProgress({
         ...p, done: base + p.done, total: o.total || null, eta: null,
