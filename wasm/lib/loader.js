@@ -30,7 +30,7 @@
 import { useParser } from './freevars.js';
 import { LateWorker } from './late-worker.js';
 import { Pool, RECYCLE_BYTES } from './pool.js';
-import { ParmapError, setStatuses, STATUS } from './errors.js';
+import { ParmapError, abortError, setStatuses, STATUS } from './errors.js';
 import * as webHost from './host-web.js';
 
 const BUILDS = ['auto', 'threaded', 'workers', 'single'];
@@ -342,6 +342,8 @@ async function load() {
     handedOut: 0,     // calls given this runtime so far (recycleIfBig: none may be starting)
     calls: 0,         // parmap/imap/mapKernel calls given it: the first needs no crew (runtime())
     starting: 0,      // calls waiting for the side pool, between runtime() and begin()
+    mapsRunning: 0,   // threaded: maps on a coordinator now (mapTurn)...
+    mapsWaiting: [],  // ...and those waiting for their turn: { resolve, reject, given }
   };
   rt.ended = new Promise((r) => { rt.endedNow = r; });
   M.pmwProgress = (id, done, total, failed, elapsed, rate, eta) => {
@@ -553,6 +555,47 @@ function bootSpare(P) {
   P.loadWasmModuleToWorker(w);
 }
 
+/**
+ * Threaded: a map's turn on a coordinator pthread. Each map runs on one
+ * (the kept coordinator, or a pthread started for it while that one is
+ * busy: src/job.c), and each pthread is a worker of its own: 300 calls at
+ * once started ~250 workers (2 GB, 6 s). At most one more map than the
+ * crew's threads runs at once (more would not run sooner: they share the
+ * crew and the cores); the others wait here, in order. Resolves when the
+ * map may start; rejects with an AbortError if its signal aborts first, or
+ * with the runtime's error if it is shut down meanwhile. Each turn taken
+ * is given back with endMapTurn.
+ */
+export function mapTurn(rt, signal) {
+  if (rt.terminated) return Promise.reject(rt.endError);
+  if (rt.mapsRunning < rt.crew + 1) {
+    rt.mapsRunning++;
+    return Promise.resolve();
+  }
+  return new Promise((resolve, reject) => {
+    const entry = {
+      resolve: () => { entry.given = true; done(); resolve(); },
+      reject: (e) => { done(); reject(e); },
+      given: false,
+    };
+    const onAbort = () => {
+      const i = rt.mapsWaiting.indexOf(entry);
+      if (i >= 0) rt.mapsWaiting.splice(i, 1);
+      entry.reject(abortError(signal));
+    };
+    const done = () => { if (signal) signal.removeEventListener('abort', onAbort); };
+    if (signal) signal.addEventListener('abort', onAbort, { once: true });
+    rt.mapsWaiting.push(entry);
+  });
+}
+
+/** A map's turn ends: the next waiting map takes it. */
+export function endMapTurn(rt) {
+  const next = rt.mapsWaiting.shift();
+  if (next) next.resolve();
+  else rt.mapsRunning--;
+}
+
 export function end(rt) {
   // The first call's result goes to its caller first (creating the workers
   // takes the main thread a few ms).
@@ -633,6 +676,7 @@ function shutdown(rt, err) {
   }
   for (const h of [...rt.jobs.values()]) if (h.terminate) h.terminate(err);
   rt.jobs.clear();
+  for (const entry of rt.mapsWaiting.splice(0)) entry.reject(err);
   // The pthreads are terminated, not joined: a thread in a user's endless
   // loop would never join, and joining blocks the main thread. Not through
   // PThread.terminateAllThreads: it frees a running thread's data before its

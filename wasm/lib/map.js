@@ -12,7 +12,7 @@
 
 import { checkOptions, toList } from './options.js';
 import { functionSource, checkAhead, learnAsync } from './source.js';
-import { runtime, begin, end, yieldToLoop, poolFor, retire } from './loader.js';
+import { runtime, begin, end, yieldToLoop, poolFor, retire, mapTurn, endMapTurn } from './loader.js';
 import { parmapWorkers, kernelWorkers } from './wmap.js';
 import { ParmapError, itemError, abortError, statusError, STATUS } from './errors.js';
 import { heapOf, pin, unpin, freshView } from './heap.js';
@@ -385,8 +385,14 @@ function completionOrder(rt, job, out) {
   return res.length === out.length ? res : out;
 }
 
-/** Threaded: one coordinator runs it all; we await its posts. */
+/** Threaded: one coordinator runs it all (once it is the map's turn:
+ * loader.js mapTurn); we await its end. */
 export async function runThreaded(rt, job, o) {
+  await mapTurn(rt, o.signal);
+  if (rt.terminated || (o.signal && o.signal.aborted)) {
+    endMapTurn(rt);
+    throw rt.terminated ? rt.endError : abortError(o.signal);
+  }
   const w = watchJob(rt, job, o);
   try {
     // The end comes by the job's `done` word where Atomics.waitAsync exists
@@ -402,6 +408,7 @@ export async function runThreaded(rt, job, o) {
     return { status: rt.pmw.job.status(job), watch: w };
   } finally {
     w.unwatch();
+    endMapTurn(rt);
   }
 }
 
@@ -446,6 +453,7 @@ export async function runSlices(rt, job, o, n, onSlice) {
   let lastYield = performance.now();
   while (start < n) {
     if (o.signal && o.signal.aborted) { status = STATUS.ECANCELED; break; }
+    if (rt.terminated) { status = STATUS.ECANCELED; break; }   // terminate() between two slices
     if (progressError) break;
     const count = Math.min(slice, n - start);
     const ts = performance.now();
@@ -463,7 +471,9 @@ export async function runSlices(rt, job, o, n, onSlice) {
     if (performance.now() - lastYield > SLICE_MS) { await yieldToLoop(); lastYield = performance.now(); }
   }
   progress(true);
-  return { status, watch: { progressError: () => progressError } };
+  // endError: a terminated call rejects with terminate()'s error, as on the other engines.
+  const handler = rt.terminated ? { terminated: rt.endError } : null;
+  return { status, watch: { progressError: () => progressError, handler } };
 }
 
 /* ------------------------------------------------------------ mapKernel */

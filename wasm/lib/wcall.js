@@ -23,6 +23,7 @@ import { fnCostKey, kernelCostKey, knownCost, noteCost, oneThreadsWork } from '.
 const TARGET_MS = 20;    // auto chunks: work per chunk (the guided cap keeps the tail short)
 const FIRST_CHUNK = 16;  // auto chunks: before the first measurement
 const FORGET_NOW_BYTES = 64 << 10;   // finish(): see there
+const FORGET_BATCH = 64;
 // Auto chunks: when all that is left would be one worker's work (costs.js:
 // measured in this call, or carried from the last), it goes as one chunk. A
 // bigger call still starts with small chunks: they set the workers going
@@ -402,12 +403,18 @@ export class Call {
     this.pool.remove(this);
     // The workers drop this call's cached function: at once when its
     // args/kwargs are big (an idle worker would hold them), else with their
-    // next chunk (a message each per call cost a small call ~10% of its time).
+    // next chunk (a message each per call cost a small call ~10% of its
+    // time), or at once when FORGET_BATCH are waiting (an idle worker after
+    // a burst of calls at once would hold them all).
     const big = this.meta && this.meta.length > FORGET_NOW_BYTES;
     for (const W of this.pool.workers) {
       if (!W.known.delete(this.id)) continue;
       if (big && !W.task) W.h.post({ t: 'forget', call: this.id });
       else W.forget.push(this.id);
+      if (W.forget.length >= FORGET_BATCH && !W.task) {
+        W.h.post({ t: 'forget', calls: W.forget });
+        W.forget = [];
+      }
     }
     this.sink.end(err);
   }

@@ -26,8 +26,9 @@
 //        imported, once per worker, before the first chunk runs.
 //   { t: 'kernel', call, base, n, name, params, input, raise }
 //        -> { t: 'kdone', call, base, status, output, codes, errIndex, errCode }
-//   { t: 'forget', call }                  drop the cached function (a call
-//        with big args/kwargs; the others ride on the next 'run')
+//   { t: 'forget', call } or { t: 'forget', calls }   drop the cached
+//        function (a call with big args/kwargs; a batch of ended calls for a
+//        worker that got no chunk since; the others ride on the next 'run')
 // Any message may carry `forget`: ids of ended calls whose cached function
 // to drop first.
 // While a chunk runs with progress asked for, { t: 'p', call, k } every
@@ -131,7 +132,9 @@ function remember(msg, fn) {
   // An async function goes straight to runAsync; a plain one that returns
   // a promise switches there at its first.
   const J = { call: pmw.makeCall(fn, meta), async: Object.prototype.toString.call(fn) === '[object AsyncFunction]' };
-  if (calls.size > 64) calls.delete(calls.keys().next().value);
+  // Kept until the main thread says to forget it (it sends a call's source
+  // only to a worker it believes lacks it: lib/pool.js W.known), which also
+  // bounds how many are kept (lib/wcall.js finish).
   calls.set(msg.call, J);
   return J;
 }
@@ -390,6 +393,7 @@ function kernel(msg) {
 function onMessage(msg) {
   try {
     if (msg.forget) for (const id of msg.forget) calls.delete(id);
+    if (msg.calls) for (const id of msg.calls) calls.delete(id);
     switch (msg.t) {
       case 'run': {
         const J = callOf(msg);
@@ -402,7 +406,7 @@ function onMessage(msg) {
         break;
       }
       case 'kernel': kernel(msg); break;
-      case 'forget': calls.delete(msg.call); break;
+      case 'forget': calls.delete(msg.call); break;   // or msg.calls, above
       case 'crash': throw new Error('parmap test: a worker crash asked for');
     }
   } catch (e) {

@@ -347,7 +347,7 @@ test('small calls one after another, 10,000 times: each gets its own results', a
   }
 });
 
-test('threaded, where Atomics.waitAsync is missing (Firefox): a call ends by its post', async () => {
+if (threaded) test('threaded, where Atomics.waitAsync is missing (Firefox): a call ends by its post', async () => {
   const { execFileSync } = await import('node:child_process');
   const src = `delete Atomics.waitAsync;
     const { parmap, info } = await import(${JSON.stringify(new URL('../index.js', import.meta.url).href)});
@@ -357,4 +357,82 @@ test('threaded, where Atomics.waitAsync is missing (Firefox): a call ends by its
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', src],
     { encoding: 'utf8', timeout: 60000, env: { ...process.env, PARMAP_WASM_BUILD: 'threaded' } });
   assert.deepEqual(JSON.parse(out), { build: 'threaded', ok: true });
+});
+
+test('300 calls at once, three times: each gets its own results', async () => {
+  // Workers engine: a worker used to drop the oldest of its cached functions
+  // past 64 while the main thread still counted on it, and the next chunk of
+  // that call, sent without its source, crashed the worker ("reading
+  // 'startsWith'"). Threaded: each call beyond the first started a pthread,
+  // a worker each (the child process below counts them).
+  await checkBuild();
+  for (let round = 0; round < 3; round++) {
+    const calls = [];
+    for (let i = 0; i < 300; i++) calls.push(parmap((x) => x + 1, [i, -i]));
+    const out = await Promise.all(calls);
+    out.forEach((r, i) => { if (r[0] !== i + 1 || r[1] !== 1 - i) assert.fail(`round ${round}, call ${i}: ${r}`); });
+  }
+});
+
+if (threaded) test('threaded: 300 calls at once start a few pthread workers, not one per call', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const src = `import wt from 'node:worker_threads';
+    import { syncBuiltinESMExports } from 'node:module';
+    let started = 0;
+    const Base = wt.Worker;
+    wt.Worker = class extends Base { constructor(...a) { started++; super(...a); } };
+    syncBuiltinESMExports();
+    const { parmap, info } = await import(${JSON.stringify(new URL('../index.js', import.meta.url).href)});
+    const { threads } = await info();
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(Array.from({ length: 300 }, (_, i) => parmap((x) => x * 2, [i])));
+    }
+    console.log(JSON.stringify({ started, threads }));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', src],
+    { encoding: 'utf8', timeout: 120000, env: { ...process.env, PARMAP_WASM_BUILD: 'threaded' } }));
+  // The crew, the kept coordinator, two spares and at most `threads` more
+  // coordinators; it was ~250.
+  assert.ok(out.started <= 2 * out.threads + 4, `${out.started} workers for ${out.threads} threads`);
+});
+
+// (The single engine runs calls on the calling thread, a slice at a time: none waits for a turn.)
+if (parallel) test('calls at once: one aborted while the others run rejects at once; the others complete', async () => {
+  await checkBuild();
+  const slow = (x) => { const t = Date.now(); while (Date.now() - t < 150); return x; };
+  await parmap(slow, [0]);   // its source checked: the calls below start in order
+  const busy = [];
+  for (let k = 0; k < 6; k++) busy.push(parmap(slow, [k, k], { threads: 1 }));
+  await new Promise((r) => setTimeout(r, 10));
+  const ac = new AbortController();
+  const waiting = parmap((x) => x, [1], { signal: ac.signal });
+  const t0 = Date.now();
+  setTimeout(() => ac.abort(), 20);
+  await assert.rejects(waiting, { name: 'AbortError' });
+  assert.ok(Date.now() - t0 < 140, `the abort took ${Date.now() - t0} ms`);
+  assert.deepEqual(await Promise.all(busy), [0, 1, 2, 3, 4, 5].map((k) => [k, k]));
+  assert.deepEqual(await parmap((x) => x * 2, [4]), [8]);
+});
+
+test('terminate() with calls running and waiting for their turn rejects them; the next call works', async () => {
+  const { terminate } = await import('../index.js');
+  await checkBuild();
+  const slow = (x) => { const t = Date.now(); while (Date.now() - t < 20); return x; };
+  const calls = [];
+  const items = Array.from({ length: 20 }, (_, i) => i);
+  for (let k = 0; k < 10; k++) calls.push(parmap(slow, items, { threads: 1 }).then(() => 'ok', (e) => e.code));
+  await new Promise((r) => setTimeout(r, 30));
+  await terminate();
+  const outcomes = await Promise.all(calls);
+  assert.ok(outcomes.every((x) => x === 'ok' || x === 'ECANCELED'), outcomes.join());
+  assert.ok(outcomes.includes('ECANCELED'), outcomes.join());
+  assert.deepEqual(await parmap((x) => x + 1, [1]), [2]);
+  // A call seen running (its progress reported) rejects too: the single
+  // engine stops between two slices (it ran to its end on the old module).
+  let seen;
+  const running = new Promise((r) => { seen = r; });
+  const call = parmap(slow, items.concat(items), { onProgress: () => seen() }).then(() => 'ok', (e) => e.code);
+  await running;
+  await terminate();
+  assert.equal(await call, 'ECANCELED');
+  assert.deepEqual(await parmap((x) => x + 1, [2]), [3]);
 });
