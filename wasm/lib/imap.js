@@ -226,8 +226,12 @@ class ImapIterator {
     const src = functionSource('imap', this.fn, rt.pmw.compile, this.o);   // sets o.viaWorkers: async fn, module mode
     const { o } = this;
     if (this.state !== 'running') return;   // return() or abort while loading
-    const pool = await poolFor(rt, o);
+    let pool = await poolFor(rt, o);
     if (this.state !== 'running') return;
+    if (!pool && rt.build === 'threaded' && rt.threadedStreams >= maxThreadedStreams(rt)) {
+      pool = await poolFor(rt, o, true);
+      if (this.state !== 'running') return;
+    }
     let minAhead = 0, maxAhead = WINDOW, batchMs = 1;
     if (pool) {
       // The workers engine (or a call with a timeout on another one).
@@ -269,6 +273,19 @@ class ImapIterator {
 
 /* -------------------------------------------------------- threaded engine */
 
+/**
+ * How many imaps run on the threaded engine's pthreads at once. Each holds
+ * two pthreads (its coordinator and its feeder: a worker each, kept by the
+ * module afterwards) for as long as it runs: 50 at once started ~95
+ * workers (900 MB), and once crashed a thread as it started ("memory access
+ * out of bounds" in Emscripten's thread set-up). Further ones run on the
+ * side pool of the workers engine, as calls with a timeout do: the same
+ * results, no waiting (a queue could deadlock chained stages).
+ */
+function maxThreadedStreams(rt) {
+  return Math.max(4, rt.crew);
+}
+
 class ThreadedImap {
   constructor(it, rt, src, o, threads) {
     this.it = it;
@@ -279,6 +296,7 @@ class ThreadedImap {
     this.job = 0;
     this.watch = null;
     this.alive = false;      // holding begin() (keeps the pthreads ref'ed)
+    this.counted = false;    // counted in rt.threadedStreams
     this.over = false;       // stop() ran
     this.sourceError = null;
     this.inTail = 0;
@@ -291,6 +309,8 @@ class ThreadedImap {
     // consumer waits; released between waits (keepAlive).
     this.threads = begin(rt, this.threads);
     this.alive = true;
+    rt.threadedStreams++;
+    this.counted = true;
     try {
       this.job = newJsJob('imap', rt, this.src, o, this.threads);
       if (M._pmw_stream_init(this.job, IN_CAP, OUT_CAP, o.total || 0) !== 0) throw new RangeError('imap: out of WebAssembly memory');
@@ -451,6 +471,7 @@ class ThreadedImap {
   release() {
     if (this.watch) { this.watch.unwatch(); this.watch = null; }
     if (this.job) { freeJob(this.rt, this.job); this.job = 0; }
+    if (this.counted) { this.counted = false; this.rt.threadedStreams--; }
     this.keepAlive(false);
   }
 }

@@ -342,6 +342,7 @@ async function load() {
     handedOut: 0,     // calls given this runtime so far (recycleIfBig: none may be starting)
     calls: 0,         // parmap/imap/mapKernel calls given it: the first needs no crew (runtime())
     starting: 0,      // calls waiting for the side pool, between runtime() and begin()
+    threadedStreams: 0, // threaded: imaps running on pthreads (lib/imap.js)
     mapsRunning: 0,   // threaded: maps on a coordinator now (mapTurn)...
     mapsWaiting: [],  // ...and those waiting for their turn: { resolve, reject, given }
   };
@@ -448,10 +449,11 @@ function waitCrew(rt) {
 /** The pool a call runs on when it is not the engine's own: calls with a
  * timeout, and calls that may await (o.viaWorkers: async functions, module
  * mode; lib/source.js), on the threaded and single engines (where Workers
- * exist). */
-export async function poolFor(rt, o) {
+ * exist); and `overflow`: an imap beyond the threaded engine's streams
+ * (lib/imap.js MAX_THREADED_STREAMS). */
+export async function poolFor(rt, o, overflow = false) {
   if (rt.pool) return rt.pool;
-  if (!o.timeout && !o.viaWorkers) return null;
+  if (!o.timeout && !o.viaWorkers && !overflow) return null;
   if (!workersSupported()) return null;
   if (!rt.sidePool) rt.sidePool = newPool(host, rt.build === 'threaded' ? rt.threads : (config.threads || cpuCount()));
   // The only wait between a call's runtime() and its begin() that spans

@@ -91,6 +91,53 @@ test('imap: stages chain (load -> parse -> score), every stage running at once',
 // dearer here, and its garbage makes the RSS noisy, so flat memory is
 // checked on the 1e8-item run below, in a plain child process.)
 const LONG = Number(process.env.PARMAP_LONG_STREAM || 1e6);
+test('imap: 60 at once, some left early: each gets its own results', async () => {
+  await checkBuild();
+  for (let round = 0; round < 2; round++) {
+    const runs = Array.from({ length: 60 }, async (_, k) => {
+      if (k % 10 === 9) {   // left after its first result
+        for await (const v of imap((x) => x * 2, count(50, (i) => i + k))) return [v];
+      }
+      return collect(imap((x) => x + 1, count(5, (i) => i * k)));
+    });
+    const out = await Promise.all(runs);
+    out.forEach((r, k) => {
+      const want = k % 10 === 9 ? [2 * k] : [0, 1, 2, 3, 4].map((i) => i * k + 1);
+      assert.deepEqual(r, want, `round ${round}, imap ${k}`);
+    });
+  }
+});
+
+if (BUILD === 'threaded') test('threaded: 60 imaps at once start a bounded number of workers (the rest run on the side pool)', () => {
+  // Each imap on pthreads holds two (a worker each, kept by the module): 50
+  // at once started ~95 workers (900 MB) and once crashed a thread's set-up.
+  const src = `import wt from 'node:worker_threads';
+    import { syncBuiltinESMExports } from 'node:module';
+    let started = 0;
+    const Base = wt.Worker;
+    wt.Worker = class extends Base { constructor(...a) { started++; super(...a); } };
+    syncBuiltinESMExports();
+    const { imap, info } = await import(${JSON.stringify(new URL('../index.js', import.meta.url).href)});
+    const { threads } = await info();
+    let ok = true;
+    for (let round = 0; round < 2; round++) {
+      const sums = await Promise.all(Array.from({ length: 60 }, async (_, k) => {
+        let s = 0;
+        for await (const v of imap((x) => x + 1, [1, 2, 3, k])) s += v;
+        return s;
+      }));
+      ok = ok && sums.every((s, k) => s === 10 + k);
+    }
+    console.log(JSON.stringify({ started, threads, ok }));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', src],
+    { encoding: 'utf8', timeout: 120000, env: { ...process.env, PARMAP_WASM_BUILD: 'threaded' } }));
+  assert.equal(out.ok, true);
+  // The crew, two spares, two per stream on pthreads (at most max(4, threads)),
+  // the side pool, and a few coordinators.
+  const bound = out.threads + 2 + 2 * Math.max(4, out.threads) + out.threads + 4;
+  assert.ok(out.started <= bound, `${out.started} workers for ${out.threads} threads (at most ${bound})`);
+});
+
 test(`imap: ${LONG.toExponential(0)} items from an async generator`, { timeout: 600000 }, async () => {
   let n = 0, sum = 0;
   for await (const x of imap((v) => v & 7, count(LONG))) {
