@@ -65,6 +65,7 @@ for (const [isolated, entry] of [[true, 'modules'], [false, 'modules'], [true, '
       assert.ok(r.info.threads >= 2 || r.info.cpuCount < 2, `threads ${r.info.threads}`);
       assert.match(r.info.reason, isolated ? /cross-origin isolated/ : /not cross-origin isolated/);
       assert.deepEqual(r.runaway, [0, 1, 2, 'ETIMEOUT:3', 4, 5], 'the runaway item was stopped by its timeout');
+      assert.deepEqual(r.atOnce, { calls: true, streams: true }, '200 calls and 20 imaps at once');
       assert.equal(r.info.environment, 'browser');
       assert.deepEqual(r.sq, [1, 4, 9]);
       assert.equal(r.bigLast, 1);
