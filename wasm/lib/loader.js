@@ -344,7 +344,7 @@ async function load() {
     starting: 0,      // calls waiting for the side pool, between runtime() and begin()
     threadedStreams: 0, // threaded: imaps running on pthreads (lib/imap.js)
     mapsRunning: 0,   // threaded: maps on a coordinator now (mapTurn)...
-    mapsWaiting: [],  // ...and those waiting for their turn: { resolve, reject, given }
+    mapsWaiting: [],  // ...and those waiting for their turn: { resolve, reject }
   };
   rt.ended = new Promise((r) => { rt.endedNow = r; });
   M.pmwProgress = (id, done, total, failed, elapsed, rate, eta) => {
@@ -450,7 +450,7 @@ function waitCrew(rt) {
  * timeout, and calls that may await (o.viaWorkers: async functions, module
  * mode; lib/source.js), on the threaded and single engines (where Workers
  * exist); and `overflow`: an imap beyond the threaded engine's streams
- * (lib/imap.js MAX_THREADED_STREAMS). */
+ * (lib/imap.js maxThreadedStreams). */
 export async function poolFor(rt, o, overflow = false) {
   if (rt.pool) return rt.pool;
   if (!o.timeout && !o.viaWorkers && !overflow) return null;
@@ -576,9 +576,8 @@ export function mapTurn(rt, signal) {
   }
   return new Promise((resolve, reject) => {
     const entry = {
-      resolve: () => { entry.given = true; done(); resolve(); },
+      resolve: () => { done(); resolve(); },
       reject: (e) => { done(); reject(e); },
-      given: false,
     };
     const onAbort = () => {
       const i = rt.mapsWaiting.indexOf(entry);
