@@ -68,8 +68,32 @@ export function imap(fn, items, opts) {
   const o = checkOptions('imap', opts);
   checkFn('imap', fn);
   const source = sourceIterator('imap', items);
-  return new ImapIterator(fn, source, o);
+  const it = new ImapIterator(fn, source, o);
+  const handle = new Imap(it);
+  if (dropped) dropped.register(handle, it);
+  return handle;
 }
+
+/**
+ * What imap() hands out. Nothing of the stream points back to it, so an
+ * iterator its caller drops without return() (read once, then forgotten; a
+ * client that went away) is collected, and the stream is closed then as by
+ * return(): its source is closed, its job freed and, threaded, its two
+ * pthreads let go. Until then it only holds memory: it never keeps a
+ * process alive. A consumer awaiting next() keeps it (its promise leads
+ * back to the caller's frame).
+ */
+class Imap {
+  constructor(it) { this.it = it; }
+  [Symbol.asyncIterator]() { return this; }
+  next() { return this.it.next(); }
+  return(value) { return this.it.return(value); }
+  throw(e) { return this.it.throw(e); }
+}
+
+const dropped = typeof FinalizationRegistry === 'function'
+  ? new FinalizationRegistry((it) => { it.return().catch(() => {}); })
+  : null;
 
 class ImapIterator {
   constructor(fn, source, o) {

@@ -198,3 +198,30 @@ for (const [name, body] of Object.entries(CHILDREN)) {
     assert.ok(took < 6000, `the child took ${took.toFixed(0)} ms to exit`);
   });
 }
+
+test('imap: iterators dropped without return() are closed once collected (their sources close)', WATCH, async () => {
+  // A long-running program (a server whose clients go away) must not keep
+  // each dropped stream's source, job and (threaded) pthreads for ever.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'parmap-imap-'));
+  const file = path.join(dir, 'child.mjs');
+  writeFileSync(file, `import { imap } from ${JSON.stringify(PKG)};
+    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+    let closed = 0;
+    async function* endless() { try { for (let i = 0; ; i++) { await sleep(1); yield i; } } finally { closed++; } }
+    async function readOnce(k) { const it = imap((x) => x + 1, endless()); return (await it.next()).value; }
+    let ok = true;
+    for (let k = 0; k < 20; k++) ok = ok && (await readOnce(k)) === 1;
+    for (let i = 0; i < 100 && closed < 20; i++) { globalThis.gc(); await sleep(50); }
+    console.log(JSON.stringify({ ok, closed }));\n`);
+  const child = spawn(process.execPath, ['--expose-gc', file],
+    { env: { ...process.env, PARMAP_WASM_BUILD: BUILD }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  const watchdog = setTimeout(() => child.kill('SIGKILL'), 20000);
+  const [exitCode] = await new Promise((r) => child.on('exit', (c, s) => r([c, s])));
+  clearTimeout(watchdog);
+  rmSync(dir, { recursive: true, force: true });
+  assert.equal(exitCode, 0, `stderr: ${err}`);
+  assert.deepEqual(JSON.parse(out), { ok: true, closed: 20 });
+});
