@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parmap, imap, mapKernel, listKernels, info, ParmapError } from '../index.js';
-import { BUILD, checkBuild, same } from './helpers.mjs';
+import { BUILD, checkBuild, countWorkers, same } from './helpers.mjs';
 
 const threaded = BUILD === 'threaded';
 const parallel = BUILD !== 'single';   // threaded or workers
@@ -374,22 +374,12 @@ test('300 calls at once, three times: each gets its own results', async () => {
   }
 });
 
-if (threaded) test('threaded: 300 calls at once start a few pthread workers, not one per call', async () => {
-  const { execFileSync } = await import('node:child_process');
-  const src = `import wt from 'node:worker_threads';
-    import { syncBuiltinESMExports } from 'node:module';
-    let started = 0;
-    const Base = wt.Worker;
-    wt.Worker = class extends Base { constructor(...a) { started++; super(...a); } };
-    syncBuiltinESMExports();
-    const { parmap, info } = await import(${JSON.stringify(new URL('../index.js', import.meta.url).href)});
-    const { threads } = await info();
+if (threaded) test('threaded: 300 calls at once start a few pthread workers, not one per call', () => {
+  const out = countWorkers(`
     for (let round = 0; round < 3; round++) {
-      await Promise.all(Array.from({ length: 300 }, (_, i) => parmap((x) => x * 2, [i])));
+      await Promise.all(Array.from({ length: 300 }, (_, i) => pm.parmap((x) => x * 2, [i])));
     }
-    console.log(JSON.stringify({ started, threads }));`;
-  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', src],
-    { encoding: 'utf8', timeout: 120000, env: { ...process.env, PARMAP_WASM_BUILD: 'threaded' } }));
+    return {};`);
   // The crew, the kept coordinator, two spares and at most `threads` more
   // coordinators; it was ~250.
   assert.ok(out.started <= 2 * out.threads + 4, `${out.started} workers for ${out.threads} threads`);

@@ -1,6 +1,7 @@
 // Shared by the test files. PARMAP_WASM_BUILD=single|threaded picks the
 // build (the *.single.test.mjs files set it, then import the suite).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { info } from '../index.js';
 
 export const BUILD = process.env.PARMAP_WASM_BUILD || 'threaded';
@@ -19,4 +20,23 @@ export function same(a, b) {
   if (Array.isArray(a)) return a.length === b.length && a.every((x, i) => same(x, b[i]));
   const ka = Object.keys(a), kb = Object.keys(b);
   return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && same(a[k], b[k]));
+}
+
+/**
+ * Runs `body` (the inside of an async function, given the package as `pm`)
+ * in a child process on the threaded engine, counting the Workers it starts.
+ * Returns what body returned, with { started, threads }.
+ */
+export function countWorkers(body) {
+  const src = `import wt from 'node:worker_threads';
+    import { syncBuiltinESMExports } from 'node:module';
+    let started = 0;
+    const Base = wt.Worker;
+    wt.Worker = class extends Base { constructor(...a) { started++; super(...a); } };
+    syncBuiltinESMExports();
+    const pm = await import(${JSON.stringify(new URL('../index.js', import.meta.url).href)});
+    const out = await (async () => { ${body} })();
+    console.log(JSON.stringify({ ...out, started, threads: (await pm.info()).threads }));`;
+  return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', src],
+    { encoding: 'utf8', timeout: 120000, env: { ...process.env, PARMAP_WASM_BUILD: 'threaded' } }));
 }

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { imap, ParmapError } from '../index.js';
-import { BUILD, checkBuild } from './helpers.mjs';
+import { BUILD, checkBuild, countWorkers } from './helpers.mjs';
 
 async function* count(n, f = (i) => i) { for (let i = 0; i < n; i++) yield f(i); }
 async function collect(it) { const out = []; for await (const x of it) out.push(x); return out; }
@@ -111,26 +111,17 @@ test('imap: 60 at once, some left early: each gets its own results', async () =>
 if (BUILD === 'threaded') test('threaded: 60 imaps at once start a bounded number of workers (the rest run on the side pool)', () => {
   // Each imap on pthreads holds two (a worker each, kept by the module): 50
   // at once started ~95 workers (900 MB) and once crashed a thread's set-up.
-  const src = `import wt from 'node:worker_threads';
-    import { syncBuiltinESMExports } from 'node:module';
-    let started = 0;
-    const Base = wt.Worker;
-    wt.Worker = class extends Base { constructor(...a) { started++; super(...a); } };
-    syncBuiltinESMExports();
-    const { imap, info } = await import(${JSON.stringify(new URL('../index.js', import.meta.url).href)});
-    const { threads } = await info();
+  const out = countWorkers(`
     let ok = true;
     for (let round = 0; round < 2; round++) {
       const sums = await Promise.all(Array.from({ length: 60 }, async (_, k) => {
         let s = 0;
-        for await (const v of imap((x) => x + 1, [1, 2, 3, k])) s += v;
+        for await (const v of pm.imap((x) => x + 1, [1, 2, 3, k])) s += v;
         return s;
       }));
       ok = ok && sums.every((s, k) => s === 10 + k);
     }
-    console.log(JSON.stringify({ started, threads, ok }));`;
-  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', src],
-    { encoding: 'utf8', timeout: 120000, env: { ...process.env, PARMAP_WASM_BUILD: 'threaded' } }));
+    return { ok };`);
   assert.equal(out.ok, true);
   // The crew, two spares, two per stream on pthreads (at most max(4, threads)),
   // the side pool, and a few coordinators.
