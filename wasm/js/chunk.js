@@ -219,13 +219,55 @@ var pmwWriter = null;
 var pmwReleaser = null;
 
 /**
+ * Node, in a worker thread: what a function prints goes straight to the
+ * process's stdout / stderr. A Node worker's process.stdout hands each
+ * write to the main thread and waits, in the worker's event loop, for the
+ * go-ahead to send the next. A pthread never returns to that loop while it
+ * lives (between chunks it waits in C): only its first console.log ever
+ * arrived. A workers-engine worker returns to it, but its last lines could
+ * still be on the way when the program ended (they were lost). Synchronous
+ * writes to the file descriptors keep every line, written before the item's
+ * result is. Called once per thread: a pthread at its first chunk (below),
+ * a workers-engine worker by lib/worker.js, with Node's fs.
+ */
+function pmwSyncStdio(fs) {
+  [[process.stdout, 1], [process.stderr, 2]].forEach(function (s) {
+    var stream = s[0], fd = s[1];
+    stream.write = function (chunk, encoding, cb) {
+      if (typeof encoding === 'function') { cb = encoding; encoding = undefined; }
+      var bytes = typeof chunk === 'string' ? Buffer.from(chunk, encoding || 'utf8') : chunk;
+      for (var off = 0; off < bytes.length;) {
+        try {
+          off += fs.writeSync(fd, bytes, off, bytes.length - off);
+        } catch (e) {
+          if (e.code !== 'EAGAIN') break;   // a closed pipe: the line is lost, as it would be
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);   // a full pipe: wait for room
+        }
+      }
+      if (cb) cb();
+      return true;
+    };
+  });
+}
+
+/** A pthread's Node fs: not `require('fs')` as such (this file is in the
+ * browser glue too, and bundlers would try to resolve it); Emscripten's
+ * worker script gives a Node pthread a global require. */
+function pmwNodeFs() {
+  return typeof process.getBuiltinModule === 'function' ? process.getBuiltinModule('fs') : globalThis['require']('fs');
+}
+
+/**
  * Run items [0, count) of a chunk: read records at inP, write results at
  * outP (may be the same), codes at codesP. base is the index of the first
  * item. Returns how many ran. Called by C (src/batch.c) on the thread that
  * took the chunk, so this realm is that worker's.
  */
 function pmwRunChunk(job, base, count, inP, outP, codesP) {
-  if (PMW === null) pmwProtocol();   // a pthread's first chunk
+  if (PMW === null) {   // a pthread's first chunk
+    pmwProtocol();
+    if (ENVIRONMENT_IS_NODE && ENVIRONMENT_IS_PTHREAD) pmwSyncStdio(pmwNodeFs());
+  }
   pmwViews(Math.max(inP, outP) + 8 * count);
   pmwViews(job + PMW_JOB_END);
   pmwViews(codesP + 4 * count);

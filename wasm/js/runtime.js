@@ -46,6 +46,7 @@ Module['pmw'] = {
   encodeWhy: pmwEncodeWhy,
   asEncodeError: pmwAsEncodeError,
   describe: pmwDescribe,
+  syncStdio: pmwSyncStdio,
   // Record layout (getters: the values come with the protocol).
   get NAN_HI() { return PMW_NAN_HI; },
   get TAG_SHIFT() { return PMW_TAG_SHIFT; },

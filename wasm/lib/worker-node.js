@@ -5,10 +5,12 @@
 import { parentPort } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import fs from 'node:fs';
 
 const require = createRequire(import.meta.url);
 globalThis.pmwWorkerHost = {
   port: parentPort,
   loadFactory: (dist) => require(fileURLToPath(new URL('node/parmap-st.js', dist))),
+  fs,   // what items print is written synchronously (js/chunk.js pmwSyncStdio)
 };
 import('./worker.js');

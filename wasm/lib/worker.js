@@ -84,6 +84,7 @@ async function init(msg) {
   M = await factory({ instantiateWasm });
   if (!M._pmw_pool_ensure(1)) throw new Error('parmap: the worker could not start its pool');
   pmw = M.pmw;
+  if (host && host.fs) pmw.syncStdio(host.fs);
   CODE = pmw.P.code;
   enc = new pmw.Encoder();
 }

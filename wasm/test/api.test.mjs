@@ -426,3 +426,22 @@ test('terminate() with calls running and waiting for their turn rejects them; th
   assert.equal(await call, 'ECANCELED');
   assert.deepEqual(await parmap((x) => x + 1, [2]), [3]);
 });
+
+test('what items print reaches stdout and stderr, every line (child process)', async () => {
+  // Threaded, in Node: a pthread never returns to its worker's event loop,
+  // and only each thread's first console.log arrived (js/chunk.js pmwSyncStdio).
+  const src = `const { parmap } = await import(${JSON.stringify(new URL('../index.js', import.meta.url).href)});
+    const r = await parmap((x) => { console.log('item', x); console.error('err', x); return x; },
+      Array.from({ length: 40 }, (_, i) => i));
+    process.stderr.write('returned ' + r.length + '\\n');`;
+  const { spawnSync } = await import('node:child_process');
+  const out = spawnSync(process.execPath, ['--input-type=module', '-e', src],
+    { encoding: 'utf8', timeout: 60000, env: { ...process.env, PARMAP_WASM_BUILD: BUILD } });
+  assert.equal(out.status, 0, out.stderr);
+  const items = out.stdout.split('\n').filter((l) => l.startsWith('item ')).map((l) => Number(l.slice(5)));
+  const errs = out.stderr.split('\n').filter((l) => l.startsWith('err ')).map((l) => Number(l.slice(4)));
+  const all = Array.from({ length: 40 }, (_, i) => i);
+  assert.deepEqual(items.sort((a, b) => a - b), all, 'stdout lines');
+  assert.deepEqual(errs.sort((a, b) => a - b), all, 'stderr lines');
+  assert.match(out.stderr, /returned 40/);
+});
