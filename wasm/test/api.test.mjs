@@ -380,9 +380,11 @@ if (threaded) test('threaded: 300 calls at once start a few pthread workers, not
       await Promise.all(Array.from({ length: 300 }, (_, i) => pm.parmap((x) => x * 2, [i])));
     }
     return {};`);
-  // The crew, the kept coordinator, two spares and at most `threads` more
-  // coordinators; it was ~250.
-  assert.ok(out.started <= 2 * out.threads + 4, `${out.started} workers for ${out.threads} threads`);
+  // The first pthread, the crew, two spares, at most `threads` more
+  // coordinators and a spare booted in place of each (3 * threads + 3: 8-9
+  // seen with 2 threads), a little slack for timing; it was ~250.
+  const bound = 3 * out.threads + 5;
+  assert.ok(out.started <= bound, `${out.started} workers for ${out.threads} threads (at most ${bound})`);
 });
 
 // (The single engine runs calls on the calling thread, a slice at a time: none waits for a turn.)
