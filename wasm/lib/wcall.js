@@ -412,7 +412,7 @@ export class Call {
       if (big && !W.task) W.h.post({ t: 'forget', call: this.id });
       else W.forget.push(this.id);
       if (W.forget.length >= FORGET_BATCH && !W.task) {
-        W.h.post({ t: 'forget', calls: W.forget });
+        W.h.post({ t: 'forget', forget: W.forget });
         W.forget = [];
       }
     }

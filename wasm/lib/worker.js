@@ -26,9 +26,9 @@
 //        imported, once per worker, before the first chunk runs.
 //   { t: 'kernel', call, base, n, name, params, input, raise }
 //        -> { t: 'kdone', call, base, status, output, codes, errIndex, errCode }
-//   { t: 'forget', call } or { t: 'forget', calls }   drop the cached
-//        function (a call with big args/kwargs; a batch of ended calls for a
-//        worker that got no chunk since; the others ride on the next 'run')
+//   { t: 'forget', call }                  drop the cached function (a call
+//        with big args/kwargs; the others ride on the next 'run', or on a
+//        { t: 'forget', forget } of their own once 64 wait for an idle worker)
 // Any message may carry `forget`: ids of ended calls whose cached function
 // to drop first.
 // While a chunk runs with progress asked for, { t: 'p', call, k } every
@@ -394,7 +394,6 @@ function kernel(msg) {
 function onMessage(msg) {
   try {
     if (msg.forget) for (const id of msg.forget) calls.delete(id);
-    if (msg.calls) for (const id of msg.calls) calls.delete(id);
     switch (msg.t) {
       case 'run': {
         const J = callOf(msg);
@@ -407,7 +406,7 @@ function onMessage(msg) {
         break;
       }
       case 'kernel': kernel(msg); break;
-      case 'forget': calls.delete(msg.call); break;   // or msg.calls, above
+      case 'forget': calls.delete(msg.call); break;
       case 'crash': throw new Error('parmap test: a worker crash asked for');
     }
   } catch (e) {
