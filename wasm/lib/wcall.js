@@ -409,7 +409,7 @@ export class Call {
     const big = this.meta && this.meta.length > FORGET_NOW_BYTES;
     for (const W of this.pool.workers) {
       if (!W.known.delete(this.id)) continue;
-      if (big && !W.task) W.h.post({ t: 'forget', call: this.id });
+      if (big && !W.task) W.h.post({ t: 'forget', forget: [this.id] });
       else W.forget.push(this.id);
       if (W.forget.length >= FORGET_BATCH && !W.task) {
         W.h.post({ t: 'forget', forget: W.forget });

@@ -26,9 +26,9 @@
 //        imported, once per worker, before the first chunk runs.
 //   { t: 'kernel', call, base, n, name, params, input, raise }
 //        -> { t: 'kdone', call, base, status, output, codes, errIndex, errCode }
-//   { t: 'forget', call }                  drop the cached function (a call
-//        with big args/kwargs; the others ride on the next 'run', or on a
-//        { t: 'forget', forget } of their own once 64 wait for an idle worker)
+//   { t: 'forget', forget }                only the `forget` below: for a
+//        call with big args/kwargs at once, for others once 64 wait for an
+//        idle worker (else they ride on the next 'run')
 // Any message may carry `forget`: ids of ended calls whose cached function
 // to drop first.
 // While a chunk runs with progress asked for, { t: 'p', call, k } every
@@ -406,7 +406,6 @@ function onMessage(msg) {
         break;
       }
       case 'kernel': kernel(msg); break;
-      case 'forget': calls.delete(msg.call); break;
       case 'crash': throw new Error('parmap test: a worker crash asked for');
     }
   } catch (e) {
