@@ -30,7 +30,7 @@
 
 import { checkOptions } from './options.js';
 import { functionSource, checkAhead, checkFn } from './source.js';
-import { runtime, begin, end, poolFor, retire, terminatedError } from './loader.js';
+import { runtime, begin, end, poolFor, retire } from './loader.js';
 import { abortError, STATUS, ParmapError } from './errors.js';
 import { newJsJob, writeItems, readResults, watchJob, endError, itemEncodeError, runSlices, freeJob } from './map.js';
 import { WorkersImap } from './wmap.js';
@@ -533,7 +533,7 @@ class SingleImap {
   /** Map what the feed has handed on (all of it, up to WINDOW) in slices. */
   async fill() {
     const { rt, o, it } = this;
-    if (rt.terminated) { it.engineEnded(terminatedError()); return; }
+    if (rt.terminated) { it.engineEnded(rt.endError); return; }
     if (!this.ready.length) {
       if (this.sourceOver) { it.engineEnded(this.sourceError); return; }
       await it.wait();
@@ -553,7 +553,7 @@ class SingleImap {
         ...p, done: base + p.done, total: o.total || null, eta: null,
       }) : undefined };
       const res = await runSlices(rt, job, sliceOpts, batch.length);
-      if (rt.terminated) { it.engineEnded(terminatedError()); return; }
+      if (rt.terminated) { it.engineEnded(rt.endError); return; }
       const err = endError('imap', rt, job, res.status, o, res.watch);
       const ran = res.status === STATUS.OK ? batch.length : Math.max(0, rt.pmw.job.err_index(job));
       const out = new Array(ran);

@@ -524,9 +524,11 @@ function setIdle(rt, idle) {
 
 /** A call starts: its threads, capped to the pool (the threaded engine's
  * pool has a fixed size: growing it needs the main thread to wait for new
- * pthreads, so it never grows; size it with configure({ threads })). */
-export function begin(rt, threads) {
-  if (rt.terminated) throw terminatedError();
+ * pthreads, so it never grows; size it with configure({ threads })).
+ * restartable: the caller runs in onFreshModule (a module the library took
+ * down throws its RunAgain, else the module's end error). */
+export function begin(rt, threads, restartable = false) {
+  if (rt.terminated) throw (restartable && rt.runAgain) || rt.endError;
   if (rt.build === 'threaded' && threads > rt.crew) threads = rt.crew;
   if (rt.active++ === 0) setIdle(rt, false);
   else if (rt.lateWorkers) startLate(rt);   // a second call at once: it needs the crew
@@ -569,7 +571,7 @@ function bootSpare(P) {
  * is given back with endMapTurn.
  */
 export function mapTurn(rt, signal) {
-  if (rt.terminated) return Promise.reject(rt.endError);
+  if (rt.terminated) return Promise.reject(rt.runAgain || rt.endError);
   if (rt.mapsRunning < rt.crew + 1) {
     rt.mapsRunning++;
     return Promise.resolve();
@@ -663,10 +665,39 @@ export async function terminate() {
   if (rt) shutdown(rt, terminatedError());
 }
 
-/** Take a runtime down now (never waits for a thread or worker). */
-function shutdown(rt, err) {
+/**
+ * What a call that had not started yet on a module taken down by the
+ * library (retire; a crashed thread) is rejected with: nothing of it ran,
+ * so onFreshModule runs it again on a fresh module instead of failing it
+ * for another call's runaway function. terminate() fails every call.
+ */
+class RunAgain {
+  constructor(err) { this.err = err; }
+}
+
+/** How many modules one call tries: a module that goes down every time
+ * (its first thread cannot start here) must not make a call retry forever. */
+const MODULES_PER_CALL = 3;
+
+/** Runs start() (a call of the API), again on a fresh module while it is
+ * rejected before it began (RunAgain), at most MODULES_PER_CALL times. */
+export async function onFreshModule(start) {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (!(e instanceof RunAgain)) throw e;
+      if (tries >= MODULES_PER_CALL) throw e.err;
+    }
+  }
+}
+
+/** Take a runtime down now (never waits for a thread or worker).
+ * runAgain: calls that had not started run again on a fresh module. */
+function shutdown(rt, err, runAgain = false) {
   if (rt.terminated) return;
   rt.terminated = true;
+  rt.runAgain = runAgain ? new RunAgain(err) : null;
   rt.endError = err;
   rt.endedNow();
   if (rt.pool) rt.pool.close(err);
@@ -677,7 +708,7 @@ function shutdown(rt, err) {
   }
   for (const h of [...rt.jobs.values()]) if (h.terminate) h.terminate(err);
   rt.jobs.clear();
-  for (const entry of rt.mapsWaiting.splice(0)) entry.reject(err);
+  for (const entry of rt.mapsWaiting.splice(0)) entry.reject(rt.runAgain || err);
   // The pthreads are terminated, not joined: a thread in a user's endless
   // loop would never join, and joining blocks the main thread. Not through
   // PThread.terminateAllThreads: it frees a running thread's data before its
@@ -702,17 +733,18 @@ function stopPthreads(P) {
 /**
  * The threaded engine cannot kill one pthread: when a thread will not stop
  * (an aborted call's function that never returns), the whole module goes.
- * Other calls running on it reject (ECANCELED, saying why); the next call
- * loads a fresh module.
+ * Other calls running on it reject (ECANCELED, saying why); calls that had
+ * not started (waiting for their turn) and later calls run on a fresh module.
  */
 export function retire(rt, why) {
   unload(rt, new ParmapError(`parmap: the threaded module was terminated: ${why} kept a thread busy`, { code: 'ECANCELED', itemCode: STATUS.ECANCELED }));
 }
 
-/** Forget rt (the next call loads a fresh module) and take it down. */
+/** Forget rt (the next call loads a fresh module) and take it down; calls
+ * that had not started on it run again there. */
 function unload(rt, err) {
   if (state === rt) { state = null; loading = null; }
-  shutdown(rt, err);
+  shutdown(rt, err, true);
 }
 
 /**

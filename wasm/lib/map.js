@@ -12,7 +12,7 @@
 
 import { checkOptions, toList } from './options.js';
 import { functionSource, checkAhead, learnAsync } from './source.js';
-import { runtime, begin, end, yieldToLoop, poolFor, retire, mapTurn, endMapTurn } from './loader.js';
+import { runtime, begin, end, yieldToLoop, poolFor, retire, mapTurn, endMapTurn, onFreshModule } from './loader.js';
 import { parmapWorkers, kernelWorkers } from './wmap.js';
 import { ParmapError, itemError, abortError, statusError, STATUS } from './errors.js';
 import { heapOf, pin, unpin, freshView } from './heap.js';
@@ -276,9 +276,15 @@ export function endError(api, rt, job, status, o, w) {
 
 /**
  * parmap(fn, items, opts) -> Promise of the results, in item order (or in
- * completion order with ordered: false).
+ * completion order with ordered: false). A call whose module the library
+ * took down before it began (another call's runaway function) runs on a
+ * fresh module (loader.js onFreshModule).
  */
-export async function parmap(fn, items, opts) {
+export function parmap(fn, items, opts) {
+  return onFreshModule(() => parmapOnce(fn, items, opts));
+}
+
+async function parmapOnce(fn, items, opts) {
   const o = checkOptions('parmap', opts);
   const loading = runtime('call');
   const parsing = checkAhead(fn);
@@ -295,7 +301,7 @@ export async function parmap(fn, items, opts) {
   // coordinator alone (waking the crew would cost more than it saves).
   const costKey = fnCostKey(src);
   const alone = rt.build === 'threaded' && !o.chunksize && oneThreadsWork(n, knownCost(costKey));
-  const threads = begin(rt, alone ? 1 : o.threads || rt.threads);
+  const threads = begin(rt, alone ? 1 : o.threads || rt.threads, true);
   let job = 0, promised = null;
   try {
     job = newJsJob('parmap', rt, src, o, threads);
@@ -333,7 +339,7 @@ export async function parmap(fn, items, opts) {
 
 /** A call on the workers engine: its own, or the side pool. */
 async function onWorkers(rt, pool, src, o, list) {
-  begin(rt, 1);
+  begin(rt, 1, true);
   try {
     return await parmapWorkers(pool, rt.pmw, 'parmap', src, o, list, o.threads || pool.size);
   } finally {
@@ -523,7 +529,7 @@ export async function mapKernel(name, input, opts) {
     const outOpt = opts !== null && typeof opts === 'object' ? opts.out : undefined;
     const outHeap = outOpt !== undefined && outOpt !== null ? heapOf(outOpt, 'mapKernel', 'option out') : null;
     for (const s of [inHeap, outHeap]) if (s && !pinned.includes(s)) { pin(s); pinned.push(s); }
-    return await runKernel(name, input, opts, inHeap, outOpt, outHeap);
+    return await onFreshModule(() => runKernel(name, input, opts, inHeap, outOpt, outHeap));
   } finally {
     for (const s of pinned) unpin(s);
   }
@@ -564,7 +570,7 @@ async function runKernel(name, input, opts, inHeap, outOpt, outHeap) {
   if ((inHeap && inHeap.rt !== rt) || (outHeap && outHeap.rt !== rt))   // terminate() while we awaited
     throw new TypeError('mapKernel: a heap array belongs to a module that is no longer loaded');
   if (rt.pool) {
-    begin(rt, 1);
+    begin(rt, 1, true);
     try {
       const kernel = { name, params: Float64Array.from(params), InType, OutType, perItem: kernelPerItem(rt, name, params) };
       if (!kernel.perItem) throw new RangeError(`mapKernel: ${name}: bad parameters (the output length per item must be >= 1)`);
@@ -577,7 +583,7 @@ async function runKernel(name, input, opts, inHeap, outOpt, outHeap) {
       end(rt);
     }
   }
-  const threads = begin(rt, o.threads || rt.threads);
+  const threads = begin(rt, o.threads || rt.threads, true);
   let job = 0;
   try {
     job = M._pmw_job_new(rt.pmw.P.kind.KERNEL, threads, o.chunksize, o.raise ? 1 : 0, 0, o.onProgress ? 1 : 0) >>> 0;

@@ -152,6 +152,31 @@ if (BUILD === 'threaded') test('threaded: an item that ends its thread (process.
   assert.deepEqual(await parmap((x) => x + 1, range(5)), range(5).map((x) => x + 1), 'the next call works');
 });
 
+// An abort whose function never returns retires the threaded module: the
+// calls running on it reject, but calls that were only waiting for their
+// turn (at most threads + 1 maps run at once) had not begun: they run on a
+// fresh module instead of failing for another call's runaway function.
+if (BUILD === 'threaded') test('threaded: calls waiting for their turn when a runaway call retires the module run on a fresh one', WATCH, async () => {
+  const { threads } = await info();
+  const acs = [], runaways = [];
+  for (let i = 0; i <= threads; i++) {   // every turn taken by a function that never returns
+    const ac = new AbortController();
+    acs.push(ac);
+    runaways.push(parmap((x) => { for (;;); }, range(4), { signal: ac.signal }).then(() => 'resolved', (e) => e));   // eslint-disable-line no-unused-vars
+  }
+  await new Promise((r) => setTimeout(r, 100));   // they hold their turns
+  const waiting = range(6).map((k) => parmap((x, k) => x * 10 + k, range(20), { args: [k] }));
+  await new Promise((r) => setTimeout(r, 50));
+  acs[0].abort();
+  const results = await Promise.all(waiting);
+  for (let k = 0; k < 6; k++) assert.deepEqual(results[k], range(20).map((x) => x * 10 + k), `waiting call ${k}`);
+  const ends = await Promise.all(runaways);
+  assert.equal(ends[0].name, 'AbortError');
+  for (const e of ends.slice(1))
+    assert.ok(e instanceof ParmapError && e.code === 'ECANCELED' && /kept a thread busy/.test(e.message), String(e));
+  assert.deepEqual(await parmap((x) => x + 1, range(5)), range(5).map((x) => x + 1), 'the next call works');
+});
+
 // A throw in a timer an item set: in Node it ends that worker thread, and
 // it must not end this process (Emscripten rethrew it on the main thread).
 if (BUILD !== 'single') test('an error an item leaves behind in its thread (a timer that throws) does not end the process', WATCH, async () => {
