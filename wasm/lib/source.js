@@ -97,7 +97,8 @@ function evalRefused(e) {
 }
 
 function nativeName(fn) {
-  return fn.name ? ` (${fn.name.replace(/^bound /, '')})` : '';
+  const name = String(fn.name).replace(/^bound /, '');
+  return name ? ` (${name})` : '';
 }
 
 /**
@@ -113,9 +114,14 @@ export function functionSource(api, fn, compile, o) {
   checkFn(api, fn);
   const src = Function.prototype.toString.call(fn);
   const kind = Object.prototype.toString.call(fn);
-  if (/\{\s*\[native code\]\s*\}\s*$/.test(src))
-    throw new TypeError(`${api}: fn is a built-in or bound function${nativeName(fn)}, which has no source to ship to the ` +
+  if (/\{\s*\[native code\]\s*\}\s*$/.test(src)) {
+    // A bound function's name starts with 'bound ' (bind sets it so).
+    if (/^bound /.test(String(fn.name)))
+      throw new TypeError(`${api}: fn is a bound function${nativeName(fn)}, which has no source to ship to the workers: ` +
+        'pass a function of your own, and the values it was bound to with option args (fn(item, ...args))');
+    throw new TypeError(`${api}: fn is a built-in function${nativeName(fn)}, which has no source to ship to the ` +
       `workers: wrap it in a function of your own, e.g. x => Math.sqrt(x)`);
+  }
   if (kind === '[object GeneratorFunction]' || kind === '[object AsyncGeneratorFunction]')
     throw new TypeError(`${api}: fn is a generator function: it must return its result (or a promise of it)`);
   if (/^class[\s{]/.test(src)) throw new TypeError(`${api}: fn is a class, not a function`);

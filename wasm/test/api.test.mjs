@@ -157,7 +157,9 @@ test('bad arguments: TypeError / RangeError naming the option, before any work',
   for (const [opts, cls, re] of bad) {
     await assert.rejects(parmap(() => { ran++; }, [1], opts), (e) => e instanceof cls && re.test(e.message), JSON.stringify(opts));
   }
-  await assert.rejects(parmap(Math.sqrt, [1]), { name: 'TypeError', message: /built-in or bound function \(sqrt\)/ });
+  await assert.rejects(parmap(Math.sqrt, [1]), { name: 'TypeError', message: /built-in function \(sqrt\)/ });
+  await assert.rejects(parmap(((x, y) => x + y).bind(null, 1), [1]), { name: 'TypeError', message: /fn is a bound function, .*option args/ });
+  await assert.rejects(parmap(function add(x, y) { return x + y; }.bind(null, 1), [1]), { name: 'TypeError', message: /fn is a bound function \(add\)/ });
   await assert.rejects(parmap(function* g(x) { yield x; }, [1]), { name: 'TypeError', message: /generator function/ });
   await assert.rejects(parmap(async function* g(x) { yield x; }, [1]), { name: 'TypeError', message: /generator function/ });
   await assert.rejects(parmap(f, [1], { concurrency: 0 }), { name: 'RangeError', message: /concurrency/ });
