@@ -112,6 +112,7 @@ class ImapIterator {
     this.feed = null;
     this.waiters = [];       // the consumer waiting for results or the end
     this.inNext = 0;         // next() calls not settled yet (keep-alive)
+    this.filling = null;     // the engine's fill() under way (fill)
     this.woken = false;
     this.onAbort = null;
   }
@@ -157,15 +158,31 @@ class ImapIterator {
           throw e;
         }
         if (this.state === 'done' || this.state === 'closed') return { value: undefined, done: true };
-        await this.engine.fill();
+        await this.fill();
       }
     } finally {
       if (--this.inNext === 0 && this.engine) this.engine.keepAlive(false);
     }
   }
 
+  /** The engine's fill(), one at a time: next() may be called again before
+   * the last settles (Promise.all over next()), and two fills at once could
+   * end the stream while the other's results were still on their way (the
+   * single engine lost them). Every waiting next() looks again after it. */
+  fill() {
+    if (!this.filling) this.filling = this.engine.fill().finally(() => { this.filling = null; });
+    return this.filling;
+  }
+
   async return(value) {
-    this.to('closed');
+    // After return() the iterator is finished, whatever its state: results
+    // still queued (the stream had ended: 'done') and an error not thrown
+    // yet ('failed') are dropped, as they would be on a closed stream.
+    if (!this.to('closed')) {
+      if (this.state === 'failed') this.to('done');
+      this.queue = [];
+      this.qpos = 0;
+    }
     if (this.started) await this.started;
     if (this.stopped) await this.stopped;
     return { value, done: true };

@@ -105,11 +105,34 @@ test('imap: an error is thrown once, after the results before it; then done', WA
   assert.deepEqual(await it.return(), { value: undefined, done: true });
 });
 
-test('imap: two next() calls at once both get their result', WATCH, async () => {
+test('imap: next() calls at once each get their result', WATCH, async () => {
   const it = imap((v) => v * 10, [1, 2, 3]);
   const [a, b] = await Promise.all([it.next(), it.next()]);
   assert.deepEqual([a, b], [{ value: 10, done: false }, { value: 20, done: false }]);
   assert.deepEqual(await collect(it), [30]);
+  // Three at once over a source that ends at once: the single engine's
+  // second fill ended the stream while the first one's results were on
+  // their way, and two of the three were told done.
+  const it2 = imap((v) => v * 2, Array.from({ length: 10 }, (_, i) => i));
+  const three = await Promise.all([it2.next(), it2.next(), it2.next()]);
+  assert.deepEqual(three, [0, 2, 4].map((value) => ({ value, done: false })));
+  assert.deepEqual(await collect(it2), [6, 8, 10, 12, 14, 16, 18]);
+});
+
+test('imap: return() after the stream ended drops what was not read: iterating again yields nothing', WATCH, async () => {
+  const it = imap((v) => v, Array.from({ length: 10 }, (_, i) => i));
+  for await (const v of it) {
+    if (v === 0) await sleep(300);   // every result has arrived: the stream ended ('done')
+    if (v === 3) break;              // return()
+  }
+  assert.deepEqual(await collect(it), []);
+  assert.deepEqual(await it.next(), { value: undefined, done: true });
+  // An error not thrown yet is dropped too.
+  const bad = imap((v) => { if (v === 2) throw new Error('two'); return v; }, [0, 1, 2, 3], { chunksize: 1 });
+  assert.deepEqual(await bad.next(), { value: 0, done: false });
+  await sleep(300);
+  assert.deepEqual(await bad.return(), { value: undefined, done: true });
+  assert.deepEqual(await bad.next(), { value: undefined, done: true });
 });
 
 test('imap: abort after the source ended (draining) rejects with an AbortError', WATCH, async () => {
