@@ -279,14 +279,16 @@ async function instantiate(h, build, module) {
   }
 }
 
-/** A pool of the workers engine of `size` workers (they start at once; the
- * module follows them when it is compiled). */
+/** A pool of the workers engine of `size` workers (they start in the
+ * background, at most one per core at a time; the module follows them when
+ * it is compiled). */
 async function newPool(h, size) {
   // The worker first: its start is the longest wait of a cold call (a
   // browser's fetch() of the .wasm alone takes ~4 ms of this thread).
   const sp = h.spawner(config.baseURL);
   let giveModule;
-  const pool = new Pool({ size, module: new Promise((r) => { giveModule = r; }), dist: sp.dist || config.baseURL || null, glue: sp.glue, spawn: sp.spawn });
+  const pool = new Pool({ size, module: new Promise((r) => { giveModule = r; }), dist: sp.dist || config.baseURL || null, glue: sp.glue, spawn: sp.spawn,
+    bootAtOnce: h.cpuCount() });
   const module = compileST(h);
   giveModule(module);
   await module.catch((e) => { pool.close(e); throw e; });
@@ -434,14 +436,16 @@ function startLate(rt) {
  * keeps Node alive meanwhile: the booting workers are unreferenced. A
  * runtime shut down meanwhile (terminate(), its first worker failed, a
  * thread crashed) is not given out: the waiting call rejects with the error
- * the calls running on it got, instead of starting on it. */
-function waitCrew(rt) {
+ * the calls running on it got, instead of starting on it, or (restartable: a
+ * parmap or mapKernel, in onFreshModule) runs again on a fresh module when
+ * the library took that one down. */
+function waitCrew(rt, restartable) {
   let timer;
   return Promise.race([rt.crewReady, rt.ended, new Promise((r) => { timer = setTimeout(r, CREW_WAIT_MS); })])
     .then(() => {
       clearTimeout(timer);
       rt.crewReady = null;
-      if (rt.terminated) throw rt.endError;
+      if (rt.terminated) throw (restartable && rt.runAgain) || rt.endError;
       return rt;
     });
 }
@@ -472,7 +476,8 @@ let callsWhileLoading = 0;
 /**
  * The loaded runtime (loads it on first use), for `use`:
  *  - 'module': what needs the module alone (info(), listKernels(), heapArray());
- *  - 'call': a call on the engine's threads (parmap, mapKernel);
+ *  - 'call': a call on the engine's threads (parmap, mapKernel, which run in
+ *    onFreshModule: they may be rejected with a RunAgain);
  *  - 'stream': an imap, which also needs two pthreads of its own (its
  *    coordinator and its feeder: spare workers, which boot with the crew).
  * Threaded engine: the first call, and calls made while the module loads,
@@ -489,7 +494,7 @@ export function runtime(use = 'module') {
   if (state) {
     state.handedOut++;
     const wait = call && (state.calls++ > 0 || use === 'stream') && state.crewReady;
-    return wait ? waitCrew(state) : Promise.resolve(state);
+    return wait ? waitCrew(state, use === 'call') : Promise.resolve(state);
   }
   if (call) callsWhileLoading++;
   if (!loading) {

@@ -45,10 +45,12 @@ export class Pool {
    * dist: URL of dist/; glue: URL of the browser glue (null in Node);
    * spawn(): a Worker-like object (host-node.js / host-web.js spawner) with
    * post(msg, transfer), terminate(), ref(), unref() and the callbacks
-   * onmessage(msg), ondeath(message).
+   * onmessage(msg), ondeath(message); bootAtOnce: how many workers may boot
+   * at the same time when the pool grows (the cores).
    */
-  constructor({ size, module, dist, glue, spawn }) {
+  constructor({ size, module, dist, glue, spawn, bootAtOnce = 2 }) {
     this.size = size;
+    this.bootAtOnce = Math.max(1, bootAtOnce);
     this.module = module;
     this.dist = dist;
     this.glue = glue;
@@ -84,11 +86,16 @@ export class Pool {
     return W;
   }
 
-  /** Make sure there are at least n workers (never blocks: they start in the background). */
+  /** Make sure there are at least n workers (never blocks: they start in
+   * the background, at most bootAtOnce at a time, the next as one is ready:
+   * 200 booting at once on 2 cores took 5 s, and slowed every call made
+   * meanwhile as much). */
   grow(n) {
     if (n > this.size) this.size = n;
     if (!this.warm) return;   // the rest follows the first worker (warmUp)
-    while (!this.closed && this.workers.length < this.size) this.spawn();
+    let booting = 0;
+    for (const W of this.workers) if (!W.ready) booting++;
+    while (!this.closed && this.workers.length < this.size && booting++ < this.bootAtOnce) this.spawn();
   }
 
   /** Start the workers put off at cold start (once). */
@@ -221,6 +228,7 @@ export class Pool {
         this.everReady = true;
         W.itemStart = performance.now();   // (a chunk given while it booted starts now: timeouts)
         this.dispatch();
+        if (this.warm) this.grow(this.size);   // the next of a growing pool boots
         this.warmSoon(this.calls.length > 1 ? 0 : LATE_MS);
         return;
       case 'fatal':

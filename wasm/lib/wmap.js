@@ -7,6 +7,14 @@ import { abortError } from './errors.js';
 import { encodeMeta } from './map.js';
 
 class ListCall extends Call {
+  constructor(init) {
+    super(init);
+    // More workers than items would never run anything, and the pool grows
+    // to a call's threads for good: { threads: 1000 } over 5 items started
+    // 1000 workers (the call took over 15 s).
+    this.threads = Math.max(1, Math.min(this.threads, this.list.length));
+  }
+
   available() { return this.list.length - this.taken; }
   remaining() { return this.list.length - this.taken; }
   take(n) {

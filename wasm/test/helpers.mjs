@@ -24,10 +24,10 @@ export function same(a, b) {
 
 /**
  * Runs `body` (the inside of an async function, given the package as `pm`)
- * in a child process on the threaded engine, counting the Workers it starts.
- * Returns what body returned, with { started, threads }.
+ * in a child process on the given engine (threaded by default), counting
+ * the Workers it starts. Returns what body returned, with { started, threads }.
  */
-export function countWorkers(body) {
+export function countWorkers(body, build = 'threaded') {
   const src = `import wt from 'node:worker_threads';
     import { syncBuiltinESMExports } from 'node:module';
     let started = 0;
@@ -38,5 +38,5 @@ export function countWorkers(body) {
     const out = await (async () => { ${body} })();
     console.log(JSON.stringify({ ...out, started, threads: (await pm.info()).threads }));`;
   return JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', src],
-    { encoding: 'utf8', timeout: 120000, env: { ...process.env, PARMAP_WASM_BUILD: 'threaded' } }));
+    { encoding: 'utf8', timeout: 120000, env: { ...process.env, PARMAP_WASM_BUILD: build } }));
 }
