@@ -11,17 +11,26 @@
 var pmwFnCache = new Map();   // source text -> compiled function (this realm)
 var pmwJobCache = new Map();  // job id -> { call, raise }
 
+/** esbuild's keepNames helper (tsx, vitest, bundlers with keepNames): it
+ * names a function declared inside the user's function, from that
+ * function's own source (`__name(inner, "inner")`), where nothing defines
+ * it. Each compiled function gets it as a name in scope, not a global (the
+ * main thread's check knows it: lib/freevars.js COMPILE_SCOPE). */
+function pmwSetName(target, value) {
+  return Object.defineProperty(target, 'name', { value: value, configurable: true });
+}
+
 /** Compile a function from its source text in this realm. Throws SyntaxError
  * or TypeError. Method shorthand (`f(x) { ... }`) is accepted too. */
 function pmwCompile(src) {
   var f = pmwFnCache.get(src);
   if (f) return f;
   try {
-    f = new Function('return (' + src + '\n);')();
+    f = new Function('__name', 'return (' + src + '\n);')(pmwSetName);
   } catch (e) {
     if (!(e instanceof SyntaxError)) throw e;
     var o;
-    try { o = new Function('return ({' + src + '\n});')(); } catch (e2) { throw e; }
+    try { o = new Function('__name', 'return ({' + src + '\n});')(pmwSetName); } catch (e2) { throw e; }
     f = o[Object.keys(o)[0]];
   }
   if (typeof f !== 'function') throw new TypeError('parmap: the source does not evaluate to a function');

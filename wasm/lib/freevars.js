@@ -68,7 +68,10 @@ function parse(src) {
   }
 }
 
-const isGlobal = (name) => WORKER_GLOBALS.has(name) || name in globalThis;
+// Names every compiled function has in scope (js/chunk.js pmwCompile).
+const COMPILE_SCOPE = new Set(['__name']);
+
+const isGlobal = (name) => WORKER_GLOBALS.has(name) || COMPILE_SCOPE.has(name) || name in globalThis;
 
 /** Does the scan alone show that src uses only its own names and globals? */
 export function closedByScan(src) {

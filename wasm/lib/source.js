@@ -96,6 +96,14 @@ function evalRefused(e) {
   return e instanceof EvalError || /unsafe-eval|Content Security Policy/i.test(String(e && e.message));
 }
 
+/** Names compilers give the helpers they call from code compiled for an
+ * older target (TypeScript's __awaiter, esbuild's __async, Babel's
+ * _asyncToGenerator...): a function's source then uses them undefined. */
+function compilerHelper(name) {
+  return /^__[a-z]\w*$/.test(name) ||
+    /^_?(asyncToGenerator|regeneratorRuntime|defineProperty|objectSpread2?|toConsumableArray|slicedToArray|classCallCheck|createClass|typeof|objectWithoutProperties)$/.test(name);
+}
+
 function nativeName(fn) {
   const name = String(fn.name).replace(/^bound /, '');
   return name ? ` (${name})` : '';
@@ -134,10 +142,16 @@ export function functionSource(api, fn, compile, o) {
       // loaded; a call's check waits for it: checkAhead)
       const free = parsedAhead.get(src) || findFreeVariables(src) || [];
       if (free.length) {
-        const name = free[0];
-        known = new TypeError(`${api}: the function uses \`${name}\`, which is not defined in the worker: functions are ` +
-          'shipped by source and must be self-contained; pass it through args/kwargs' +
-          (free.length > 1 ? ` (also uses: ${free.slice(1).join(', ')})` : ''));
+        const name = free.find(compilerHelper) || free[0];
+        const also = free.filter((v) => v !== name);
+        known = new TypeError(compilerHelper(name)
+          ? `${api}: the function uses \`${name}\`, a helper your compiler (TypeScript, Babel, esbuild...) put into its ` +
+            'source, which is not defined in the worker: compile for a newer target (ES2017 or later, where async ' +
+            'functions, spread and classes are native), or use module mode' +
+            (also.length ? ` (also uses: ${also.join(', ')})` : '')
+          : `${api}: the function uses \`${name}\`, which is not defined in the worker: functions are ` +
+            'shipped by source and must be self-contained; pass it through args/kwargs' +
+            (also.length ? ` (also uses: ${also.join(', ')})` : ''));
         known.variable = name;
       }
     } catch (e) {

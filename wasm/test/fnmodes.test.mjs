@@ -285,3 +285,22 @@ test('module mode: a missing export or module fails clearly; bad specs are refus
   await assert.rejects(parmap({ module: WORK, export: 3 }, [1]), { name: 'TypeError', message: /fn.export/ });
   assert.throws(() => imap({ nomodule: 1 }, [1]), { name: 'TypeError', message: /fn must be a function or \{ module/ });
 });
+
+// Functions as compilers leave them. tsx (esbuild with keepNames) names a
+// function declared inside another with a helper its source calls and does
+// not define: `__name(inner, "inner")` (this is the text tsx emitted for
+// `function named(x: number) { function inner(y: number) { return y + 1; }
+// return inner(x); }`). Every engine compiles functions with it in scope.
+test('compiled functions: esbuild keepNames (tsx) __name works; an older-target helper (__awaiter) is refused saying so', async () => {
+  const named = new Function('return function named(x){function inner(y){return y+1}__name(inner,"inner");return [inner(x), inner.name]}')();
+  assert.deepEqual(await parmap(named, [1, 2]), [[2, 'inner'], [3, 'inner']]);
+  const arrow = new Function('return (x) => { const g = /* @__PURE__ */ __name((y) => y * y, "g"); return g(x) + g.name; }')();
+  assert.deepEqual(await parmap(arrow, [3]), ['9g']);
+  const got = [];
+  for await (const v of imap(named, [5])) got.push(v);
+  assert.deepEqual(got, [[6, 'inner']]);
+  // TypeScript for ES2015: an async arrow becomes a call of its __awaiter.
+  const lowered = new Function('return (x) => __awaiter(void 0, void 0, void 0, function* () { yield null; return x; })')();
+  await assert.rejects(parmap(lowered, [1]), (e) => e instanceof TypeError && /uses `__awaiter`, a helper your compiler/.test(e.message) &&
+    /ES2017 or later/.test(e.message) && e.variable === '__awaiter');
+});
