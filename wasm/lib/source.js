@@ -104,6 +104,9 @@ function compilerHelper(name) {
     /^_?(asyncToGenerator|regeneratorRuntime|defineProperty|objectSpread2?|toConsumableArray|slicedToArray|classCallCheck|createClass|typeof|objectWithoutProperties)$/.test(name);
 }
 
+/** istanbul's per-file counter function (cov_1x2y3z().s[4]++). */
+const coverageCounter = (name) => /^cov_[a-z0-9]+$/i.test(name);
+
 function nativeName(fn) {
   const name = String(fn.name).replace(/^bound /, '');
   return name ? ` (${name})` : '';
@@ -142,16 +145,19 @@ export function functionSource(api, fn, compile, o) {
       // loaded; a call's check waits for it: checkAhead)
       const free = parsedAhead.get(src) || findFreeVariables(src) || [];
       if (free.length) {
-        const name = free.find(compilerHelper) || free[0];
+        const name = free.find(coverageCounter) || free.find(compilerHelper) || free[0];
         const also = free.filter((v) => v !== name);
-        known = new TypeError(compilerHelper(name)
-          ? `${api}: the function uses \`${name}\`, a helper your compiler (TypeScript, Babel, esbuild...) put into its ` +
-            'source, which is not defined in the worker: compile for a newer target (ES2017 or later, where async ' +
-            'functions, spread and classes are native), or use module mode' +
-            (also.length ? ` (also uses: ${also.join(', ')})` : '')
-          : `${api}: the function uses \`${name}\`, which is not defined in the worker: functions are ` +
-            'shipped by source and must be self-contained; pass it through args/kwargs' +
-            (also.length ? ` (also uses: ${also.join(', ')})` : ''));
+        const why = coverageCounter(name)
+          ? ', a counter that coverage instrumentation (istanbul: nyc, jest --coverage) put into its source, which ' +
+            'is not defined in the worker: measure coverage with V8 instead (c8, jest --coverageProvider=v8), or ' +
+            'leave this file out of the instrumentation'
+          : compilerHelper(name)
+            ? ', a helper your compiler (TypeScript, Babel, esbuild...) put into its source, which is not defined in ' +
+              'the worker: compile for a newer target (ES2017 or later, where async functions, spread and classes ' +
+              'are native), or use module mode'
+            : ', which is not defined in the worker: functions are shipped by source and must be self-contained; ' +
+              'pass it through args/kwargs';
+        known = new TypeError(`${api}: the function uses \`${name}\`${why}` + (also.length ? ` (also uses: ${also.join(', ')})` : ''));
         known.variable = name;
       }
     } catch (e) {

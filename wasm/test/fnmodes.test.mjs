@@ -303,4 +303,8 @@ test('compiled functions: esbuild keepNames (tsx) __name works; an older-target 
   const lowered = new Function('return (x) => __awaiter(void 0, void 0, void 0, function* () { yield null; return x; })')();
   await assert.rejects(parmap(lowered, [1]), (e) => e instanceof TypeError && /uses `__awaiter`, a helper your compiler/.test(e.message) &&
     /ES2017 or later/.test(e.message) && e.variable === '__awaiter');
+  // istanbul (nyc, jest --coverage) counts statements with a function of its file.
+  const counted = new Function('return (x) => { cov_2b1uv1ws0a().f[0]++; cov_2b1uv1ws0a().s[1]++; return x * 2; }')();
+  await assert.rejects(parmap(counted, [1]), (e) => e instanceof TypeError && /uses `cov_2b1uv1ws0a`, a counter that coverage/.test(e.message) &&
+    /c8, jest --coverageProvider=v8/.test(e.message));
 });
