@@ -12,7 +12,7 @@
 
 import { checkOptions, toList } from './options.js';
 import { functionSource, checkAhead, learnAsync } from './source.js';
-import { runtime, begin, end, yieldToLoop, poolFor, retire, mapTurn, endMapTurn, onFreshModule, isNode } from './loader.js';
+import { runtime, begin, end, yieldToLoop, poolFor, retire, mapTurn, endMapTurn, onFreshModule } from './loader.js';
 import { parmapWorkers, kernelWorkers } from './wmap.js';
 import { ParmapError, itemError, abortError, statusError, STATUS } from './errors.js';
 import { heapOf, pin, unpin, freshView } from './heap.js';
@@ -422,16 +422,16 @@ export async function runThreaded(rt, job, o, short = false) {
 
 const HAS_WAIT_ASYNC = typeof Atomics.waitAsync === 'function';
 
-/** How long Node's main thread reads a short call's done word before it
- * awaits it. Such a call (the coordinator alone on a cheap function, no
- * other call running) usually ends within ~30 us: reading the word that long
- * spares registering a waitAsync, the coordinator's wake of an async waiter
- * and a turn of the event loop (alternating processes: 0.092 -> 0.056 ms;
- * blocks in one process: 0.055 -> 0.031; 20 us already gave 0.048). The
- * main thread is busy that long at most, once per such call. Not in
- * browsers: in a Chromium page of its own it changed nothing (0.107 vs
- * 0.107 ms, 10 pages each) and longer spins made calls slower. */
-const SPIN_MS = isNode ? 0.05 : 0;
+/** How long the main thread reads a short call's done word before it awaits
+ * it. Such a call (the coordinator alone on a cheap function, no other call
+ * running) usually ends within ~30 us: reading the word that long spares
+ * registering a waitAsync, the coordinator's wake of an async waiter and a
+ * turn of the event loop (Node, alternating processes: 0.092 -> 0.056 ms;
+ * Chromium, pages, once the coordinator too watches for the next call
+ * (src/job.c KEPT_SPIN_MS): 0.108 -> 0.048; alone it changed nothing
+ * there, the coordinator's wake-up being the longer wait). The main thread
+ * is busy that long at most, once per such call. */
+const SPIN_MS = 0.05;
 
 /** Hands the job's end, told by its `done` word, to its handler as the post
  * would; first reads the word for up to spinMs. A wake-up is not the end:

@@ -396,15 +396,32 @@ static int start_detached(void *(*fn)(void *), void *arg)
  * the main thread holds it only to hand a job over). */
 static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t kept_cv = PTHREAD_COND_INITIALIZER;
-static pmw_job *kept_job;   /* handed over, not taken yet */
+static _Atomic(pmw_job *) kept_job;   /* handed over, not taken yet (read unlocked: the spin) */
 static int kept_busy;       /* the coordinator runs a map */
 static int kept_started;
+
+/* After a call the kept coordinator watches for the next one this long (ms)
+ * before it sleeps, when there is a core to spare: small calls in a row then
+ * find it awake (no futex wake for the main thread to pay, no wake-up delay
+ * of a sleeping thread on an idle core), as OpenMP's threads spin before they
+ * block. Small call, threaded, alternating: Node 0.050 -> 0.028 ms (blocks
+ * in one process), Chromium 0.117 -> 0.094 (pages). Costs up to this much of
+ * one core after each call. */
+#define KEPT_SPIN_MS 0.2
 
 static void *kept_main(void *arg)
 {
     (void)arg;
+    int spin = emscripten_num_logical_cores() > 1;
     pthread_mutex_lock(&kept_lock);
     for (;;) {
+        if (!kept_job && spin) {
+            pthread_mutex_unlock(&kept_lock);
+            double until = emscripten_get_now() + KEPT_SPIN_MS;
+            while (!atomic_load_explicit(&kept_job, memory_order_relaxed) && emscripten_get_now() < until)
+                ;
+            pthread_mutex_lock(&kept_lock);
+        }
         while (!kept_job)
             pthread_cond_wait(&kept_cv, &kept_lock);
         pmw_job *j = kept_job;
