@@ -183,8 +183,8 @@ void pm__crew_submit(pm__crew *s, pm__job *job)
     /* A job capped to its caller alone (limit 1: a one-item call, or
      * threads = 1 on a shared pool) has nothing for a member: waking them
      * would only cost the caller the wake-ups, and its wait() the members'
-     * passes through the job (a small call on a warm pool paid ~15% for
-     * it). The members see the job in the list whenever they next wake. */
+     * passes through the job (the threaded wasm engine's small call paid
+     * ~30% for it). The members see the job in the list when they next wake. */
     if (job->limit != 1) {
         s->epoch++;
         pm__cond_broadcast(&s->work_cv);
