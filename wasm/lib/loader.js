@@ -445,7 +445,7 @@ function waitCrew(rt, restartable) {
     .then(() => {
       clearTimeout(timer);
       rt.crewReady = null;
-      if (rt.terminated) throw (restartable && rt.runAgain) || rt.endError;
+      if (rt.terminated) throw notBegunError(rt, restartable);
       return rt;
     });
 }
@@ -533,7 +533,7 @@ function setIdle(rt, idle) {
  * restartable: the caller runs in onFreshModule (a module the library took
  * down throws its RunAgain, else the module's end error). */
 export function begin(rt, threads, restartable = false) {
-  if (rt.terminated) throw (restartable && rt.runAgain) || rt.endError;
+  if (rt.terminated) throw notBegunError(rt, restartable);
   if (rt.build === 'threaded' && threads > rt.crew) threads = rt.crew;
   if (rt.active++ === 0) setIdle(rt, false);
   else if (rt.lateWorkers) startLate(rt);   // a second call at once: it needs the crew
@@ -576,7 +576,7 @@ function bootSpare(P) {
  * is given back with endMapTurn.
  */
 export function mapTurn(rt, signal) {
-  if (rt.terminated) return Promise.reject(rt.runAgain || rt.endError);
+  if (rt.terminated) return Promise.reject(notBegunError(rt, true));
   if (rt.mapsRunning < rt.crew + 1) {
     rt.mapsRunning++;
     return Promise.resolve();
@@ -684,6 +684,13 @@ class RunAgain {
  * (its first thread cannot start here) must not make a call retry forever. */
 const MODULES_PER_CALL = 3;
 
+/** What a call that had not begun on rt meets once rt is down: its
+ * RunAgain when the library took rt down and the caller runs in
+ * onFreshModule (restartable), else rt's end error. */
+function notBegunError(rt, restartable) {
+  return (restartable && rt.runAgain) || rt.endError;
+}
+
 /** Runs start() (a call of the API), again on a fresh module while it is
  * rejected before it began (RunAgain), at most MODULES_PER_CALL times. */
 export async function onFreshModule(start) {
@@ -713,7 +720,7 @@ function shutdown(rt, err, runAgain = false) {
   }
   for (const h of [...rt.jobs.values()]) if (h.terminate) h.terminate(err);
   rt.jobs.clear();
-  for (const entry of rt.mapsWaiting.splice(0)) entry.reject(rt.runAgain || err);
+  for (const entry of rt.mapsWaiting.splice(0)) entry.reject(notBegunError(rt, true));
   // The pthreads are terminated, not joined: a thread in a user's endless
   // loop would never join, and joining blocks the main thread. Not through
   // PThread.terminateAllThreads: it frees a running thread's data before its

@@ -228,7 +228,7 @@ export class Pool {
         this.everReady = true;
         W.itemStart = performance.now();   // (a chunk given while it booted starts now: timeouts)
         this.dispatch();
-        if (this.warm) this.grow(this.size);   // the next of a growing pool boots
+        this.grow(this.size);   // the next of a growing pool boots (once warm)
         this.warmSoon(this.calls.length > 1 ? 0 : LATE_MS);
         return;
       case 'fatal':
